@@ -1,0 +1,286 @@
+"""The recorder: pulls samples from rig sources and writes one session. The only path to disk.
+
+Each source runs in its own thread and hands samples to an unbounded queue; the writer
+thread (the caller's) drains it, so a slow consumer never makes a device drop data and
+live observers (previews, live SLAM) only ever see what was already written. Episode
+boundaries come from the rigs' triggers (``RigEvent(kind="episode")``) or from the
+operator (``mark_episode``).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import shutil
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from capture.calibrations import store_calibration
+from capture.catalog import refresh_session
+from capture.session import Session, SessionWriter, StreamSpec, episodes_from_triggers
+from democap.errors import DiskSpaceError
+from democap.home import Home
+from democap.model import Episode
+from devices.base import (
+    NO_DEVICE_TIME,
+    CameraFrame,
+    ClockExchange,
+    GripperSample,
+    ImuBatch,
+    LinkGap,
+    RigEvent,
+    RigSource,
+    Sample,
+    SourceDescription,
+)
+
+log = logging.getLogger(__name__)
+
+#: Bytes per second a stream is budgeted at for the disk-space check (H.264 at our CRF
+#: stays well below; lossless gray is about this).
+_VIDEO_BYTES_PER_PIXEL_SECOND = 0.6
+_MIN_FREE_MARGIN = 512 * 1024**2
+
+
+def required_bytes(descriptions: Sequence[SourceDescription], seconds: float, lossless: bool = False) -> int:
+    per_s = 0.0
+    for d in descriptions:
+        for c in d.cameras:
+            per_s += c.width * c.height * c.rate_hz * _VIDEO_BYTES_PER_PIXEL_SECOND * (4 if lossless else 1) / 10
+        per_s += (d.imu_rate_hz or 0) * 80
+    return int(per_s * seconds) + _MIN_FREE_MARGIN
+
+
+def check_disk_space(path: Path, need_bytes: int) -> None:
+    free = shutil.disk_usage(path).free
+    if free < need_bytes:
+        raise DiskSpaceError(f"{free / 1e9:.2f} GB free, recording needs about {need_bytes / 1e9:.2f} GB; "
+                             "free space or choose another --home", path)
+
+
+@dataclass
+class RecorderStats:
+    frames: dict[str, int] = field(default_factory=dict)
+    imu_samples: int = 0
+    gripper_samples: int = 0
+    events: int = 0
+    gaps: int = 0
+    queue_max: int = 0
+    started_ns: int = 0
+    ended_ns: int = 0
+
+    @property
+    def wall_s(self) -> float:
+        return (self.ended_ns - self.started_ns) * 1e-9
+
+
+class _Done:
+    def __init__(self, rig: str, error: BaseException | None = None) -> None:
+        self.rig, self.error = rig, error
+
+
+class Recorder:
+    """Records sources into a new session under ``home``.
+
+    ``observer(sample)`` is called from the writer thread after each sample is queued for
+    disk; keep it cheap (the GUI copies what it needs and returns).
+    """
+
+    def __init__(self, home: Home, sources: Sequence[RigSource], *, operator: str = "", task: str = "",
+                 codec: str = "h264", source_info: dict[str, Any] | None = None,
+                 observer: Callable[[Sample], None] | None = None) -> None:
+        self.home = home
+        self.sources = list(sources)
+        self.operator = operator
+        self.task = task
+        self.codec = codec
+        self.observer = observer
+        self.source_info = source_info or {"kind": "recording"}
+        self.descriptions = [s.describe() for s in self.sources]
+        self.stats = RecorderStats()
+        self._stop = threading.Event()
+        self._marks: list[RigEvent] = []
+        self._lock = threading.Lock()
+        self.writer: SessionWriter | None = None
+        self._t_last = 0
+
+    # ---------------------------------------------------------------- control
+    def stop(self) -> None:
+        self._stop.set()
+        for s in self.sources:
+            s.stop()
+
+    def mark_episode(self, start: bool, task: str = "") -> None:
+        """Operator's episode start/stop (keyboard); recorded as an event of the first rig."""
+        rig = self.descriptions[0].rig if self.descriptions else "rig0"
+        value = f"start:{task or self.task}" if start else "stop"
+        with self._lock:
+            self._marks.append(RigEvent(rig, time.monotonic_ns(), NO_DEVICE_TIME, "episode", value))
+
+    # ------------------------------------------------------------------ setup
+    def _create(self, seconds: float | None) -> tuple[SessionWriter, dict[str, Any]]:
+        check_disk_space(self.home.sessions, required_bytes(self.descriptions, seconds or 600.0,
+                                                            self.codec == "ffv1"))
+        rigs = {d.rig: {"device": d.info.to_dict()} for d in self.descriptions}
+        w = SessionWriter(self.home.sessions, source=self.source_info, operator=self.operator, rigs=rigs)
+        streams: dict[str, Any] = {}
+        for d in self.descriptions:
+            if d.calibration is not None:
+                store_calibration(self.home, d.calibration)
+                w.add_calibration(d.rig, d.calibration)
+            for c in d.cameras:
+                streams[f"{d.rig}.{c.sensor}"] = w.add_video(
+                    StreamSpec(f"{d.rig}.{c.sensor}", "video", d.rig, c.sensor, c.rate_hz),
+                    c.width, c.height, c.pix_fmt, "ffv1" if c.pix_fmt == "gray16le" else self.codec)
+            if d.imu_rate_hz:
+                streams[f"{d.rig}.imu"] = w.add_table(StreamSpec(f"{d.rig}.imu", "imu", d.rig, "imu", d.imu_rate_hz))
+            if d.gripper:
+                streams[f"{d.rig}.gripper"] = w.add_table(StreamSpec(f"{d.rig}.gripper", "gripper", d.rig, "gripper"))
+            streams[f"{d.rig}.events"] = w.add_table(StreamSpec(f"{d.rig}.events", "events", d.rig, "events"))
+            if d.clocksync:
+                streams[f"{d.rig}.clocksync"] = w.add_table(
+                    StreamSpec(f"{d.rig}.clocksync", "clocksync", d.rig, "clocksync"))
+        return w, streams
+
+    # -------------------------------------------------------------------- run
+    def run(self, seconds: float | None = None,
+            before_close: Callable[[SessionWriter], None] | None = None) -> Session:
+        """Record until ``seconds`` of host time pass, every source ends, or ``stop()``."""
+        w, streams = self._create(seconds)
+        self.writer = w
+        q: queue.Queue[Sample | _Done] = queue.Queue()
+
+        def pump(src: RigSource, rig: str) -> None:
+            try:
+                for s in src.samples():
+                    q.put(s)
+                    if self._stop.is_set():
+                        break
+                q.put(_Done(rig))
+            except BaseException as e:  # noqa: BLE001 - reported to the writer thread, recording goes on
+                q.put(_Done(rig, e))
+
+        threads = [threading.Thread(target=pump, args=(s, d.rig), daemon=True, name=f"source-{d.rig}")
+                   for s, d in zip(self.sources, self.descriptions, strict=True)]
+        self.stats.started_ns = time.monotonic_ns()
+        for t in threads:
+            t.start()
+        running = len(threads)
+        t_first: int | None = None
+        errors: list[str] = []
+        try:
+            while running:
+                with self._lock:
+                    marks, self._marks = self._marks, []
+                for m in marks:
+                    self._write(m, streams)
+                try:
+                    item = q.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                self.stats.queue_max = max(self.stats.queue_max, q.qsize())
+                if isinstance(item, _Done):
+                    running -= 1
+                    if item.error is not None:
+                        errors.append(f"{item.rig}: {item.error}")
+                        log.error("source %s failed: %s", item.rig, item.error)
+                    continue
+                t_item = _sample_time(item)
+                if t_first is None and t_item is not None:
+                    t_first = t_item
+                if seconds is not None and t_first is not None and t_item is not None and \
+                        t_item - t_first >= seconds * 1e9:
+                    self.stop()
+                    continue  # drain what the sources already produced, but past the end is not kept
+                self._write(item, streams)
+                if self.observer is not None:
+                    self.observer(item)
+        except KeyboardInterrupt:
+            log.warning("recording interrupted; closing the session with what was received")
+            self.stop()
+        finally:
+            for t in threads:
+                t.join(timeout=2.0)
+        # Samples still queued after every source ended were received: keep them.
+        while True:
+            try:
+                item = q.get_nowait()
+            except queue.Empty:
+                break
+            if not isinstance(item, _Done) and not (
+                    seconds is not None and t_first is not None and (_sample_time(item) or 0) - t_first >= seconds * 1e9):
+                self._write(item, streams)
+        with self._lock:
+            for m in self._marks:
+                self._write(m, streams)
+        if errors:
+            w.update(source_errors=errors)
+        if before_close is not None:
+            before_close(w)
+        episodes = self._episodes(w, streams)
+        path = w.close(episodes=episodes or None)
+        self.stats.ended_ns = time.monotonic_ns()
+        session = Session(path)
+        refresh_session(self.home, session)
+        return session
+
+    def _episodes(self, w: SessionWriter, streams: dict[str, Any]) -> list[Episode]:
+        """Episodes from the trigger/operator events as written (the file is the truth)."""
+        out: list[Episode] = []
+        for name, wr in streams.items():
+            if not name.endswith(".events"):
+                continue
+            wr.flush()
+            tbl = Session._read_table_dir(w.path / "streams" / name)
+            if tbl.num_rows == 0:
+                continue
+            out.extend(episodes_from_triggers(tbl.column("t_host_ns").to_numpy(), tbl.column("kind").to_pylist(),
+                                              tbl.column("value").to_pylist(), end_ns=self._t_last))
+        out.sort(key=lambda e: e.t0_ns)
+        return [Episode(i, e.t0_ns, e.t1_ns, e.source, e.task) for i, e in enumerate(out)]
+
+    def _write(self, s: Sample, streams: dict[str, Any]) -> None:
+        t = _sample_time(s)
+        if t is not None and t > self._t_last:
+            self._t_last = t
+        if isinstance(s, CameraFrame):
+            name = f"{s.rig}.{s.sensor}"
+            streams[name].append(s.image, s.t_host_ns, s.t_device_ns, s.exposure_ns)
+            self.stats.frames[name] = self.stats.frames.get(name, 0) + 1
+        elif isinstance(s, ImuBatch):
+            streams[f"{s.rig}.imu"].append_many({
+                "t_host_ns": s.t_host_ns, "t_device_ns": s.t_device_ns,
+                "gyro_x": s.gyro[:, 0], "gyro_y": s.gyro[:, 1], "gyro_z": s.gyro[:, 2],
+                "accel_x": s.accel[:, 0], "accel_y": s.accel[:, 1], "accel_z": s.accel[:, 2]})
+            self.stats.imu_samples += len(s.t_host_ns)
+        elif isinstance(s, GripperSample):
+            streams[f"{s.rig}.gripper"].append(t_host_ns=s.t_host_ns, t_device_ns=s.t_device_ns,
+                                               width_m=s.width_m, raw=s.raw)
+            self.stats.gripper_samples += 1
+        elif isinstance(s, RigEvent):
+            streams[f"{s.rig}.events"].append(t_host_ns=s.t_host_ns, t_device_ns=s.t_device_ns, kind=s.kind,
+                                              value=s.value)
+            self.stats.events += 1
+        elif isinstance(s, ClockExchange):
+            if f"{s.rig}.clocksync" in streams:
+                streams[f"{s.rig}.clocksync"].append(
+                    t_host_send_ns=s.t_host_send_ns, t_device_rx_ns=s.t_device_rx_ns,
+                    t_device_tx_ns=s.t_device_tx_ns, t_host_recv_ns=s.t_host_recv_ns)
+        elif isinstance(s, LinkGap):
+            assert self.writer is not None
+            self.writer.add_gap(s.rig, s.t0_ns, s.t1_ns, s.reason)
+            self.stats.gaps += 1
+
+
+def _sample_time(s: Sample) -> int | None:
+    if isinstance(s, ImuBatch):
+        return int(s.t_host_ns[-1]) if len(s.t_host_ns) else None
+    if isinstance(s, LinkGap):
+        return s.t1_ns
+    if isinstance(s, ClockExchange):
+        return s.t_host_recv_ns
+    return int(s.t_host_ns)

@@ -1,0 +1,390 @@
+"""A simple, honest trajectory estimator: stereo visual odometry + AprilTag PnP + gyro.
+
+It is the baseline behind the trajectory stage until the VIO back end
+(``slam.vio``) takes over, and a cross-check for it afterwards.
+
+* Visual odometry (stereo rigs): KLT-tracked corners triangulated by stereo at a
+  keyframe, each frame's pose by PnP-RANSAC against the keyframe's points.
+* Tags: every AprilTag (tag36h11) gives the camera pose relative to the tag. The table
+  tag (given, or the most often seen) defines the world (``world_anchor: tag``, z out
+  of the table = up); other tags are registered in it when seen together with it.
+* Fusion (non-causal): the correction between the odometry frame and the world, known
+  at tag frames, is interpolated between them (SE(3) SLERP), so drift between two
+  sightings is spread over the frames between them using the future as well as the past.
+* Without tags the world is the first pose, gravity-aligned from the accelerometer
+  (``world_anchor: first_pose``).
+* States are honest: ``ok`` where a tag was seen or the odometry is bracketed by tag
+  frames that agree with it (or, without tags, where PnP had enough inliers);
+  ``interpolated`` where the odometry failed and the gyro bridged a short gap, or the
+  bracketing tags disagree; ``lost`` beyond that.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from capture.session import Session
+from democap import geometry
+from democap.errors import StageError
+from democap.model import CameraModel, TimeCorrections, TrackState, Trajectory, corrected_times
+from democap.progress import Progress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SimpleSettings:
+    max_features: int = 300
+    min_inliers: int = 25
+    keyframe_min_ratio: float = 0.5
+    reprojection_px: float = 1.5
+    tag_size_m: float = 0.08
+    table_tag_id: int | None = None
+    max_bridge_s: float = 0.5  # gyro-only gaps longer than this are 'lost'
+    agree_m: float = 0.02  # bracketing tag frames must agree with odometry within this
+    tags: bool = True
+
+    @classmethod
+    def from_mapping(cls, m: Mapping[str, Any]) -> SimpleSettings:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in m.items() if k in known})
+
+
+# ------------------------------------------------------------------ tags
+
+
+@dataclass(frozen=True, eq=False)
+class TagSighting:
+    tag_id: int
+    T_cam_tag: NDArray[np.float64]
+    reproj_px: float
+    area_px: float
+
+
+def _tag_detector() -> cv2.aruco.ArucoDetector:
+    params = cv2.aruco.DetectorParameters()
+    params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX
+    return cv2.aruco.ArucoDetector(cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_APRILTAG_36h11), params)
+
+
+def detect_tags(detector: cv2.aruco.ArucoDetector, image: NDArray[np.uint8], camera: CameraModel,
+                size_m: float) -> list[TagSighting]:
+    """Tags in an image with their pose ``T_cam_tag`` (OpenCV marker frame: z out of the tag)."""
+    corners, ids, _ = detector.detectMarkers(image)
+    if ids is None:
+        return []
+    h = size_m / 2
+    obj = np.array([[-h, h, 0], [h, h, 0], [h, -h, 0], [-h, -h, 0]], dtype=np.float64)
+    out = []
+    for c, i in zip(corners, ids.ravel(), strict=True):
+        px = c.reshape(4, 2).astype(np.float64)
+        rays = camera.unproject(px)
+        norm = rays[:, :2] / rays[:, 2:3]
+        ok, rvec, tvec = cv2.solvePnP(obj, norm, np.eye(3), None, flags=cv2.SOLVEPNP_IPPE_SQUARE)
+        if not ok:
+            continue
+        T = geometry.se3(cv2.Rodrigues(rvec)[0], tvec.ravel())
+        reproj = camera.project(geometry.transform_points(T, obj))
+        err = float(np.sqrt(np.mean(np.sum((reproj - px) ** 2, axis=1))))
+        out.append(TagSighting(int(i), T, err, float(cv2.contourArea(px.astype(np.float32)))))
+    return out
+
+
+# ------------------------------------------------------------ odometry
+
+
+@dataclass
+class _Keyframe:
+    pts_px: NDArray[np.float32]  # (M, 2) current pixel positions of the keyframe's points
+    X_kf: NDArray[np.float64]  # (M, 3) points in the keyframe camera frame
+    T_vo_kf: NDArray[np.float64]  # keyframe camera pose in the odometry frame
+    n0: int
+
+
+@dataclass
+class StereoOdometry:
+    cam0: CameraModel
+    cam1: CameraModel
+    T_cam1_cam0: NDArray[np.float64]
+    settings: SimpleSettings
+    kf: _Keyframe | None = None
+    prev: NDArray[np.uint8] | None = None
+    T_vo_cam: NDArray[np.float64] = field(default_factory=lambda: np.eye(4))
+
+    def _triangulate(self, left: NDArray[np.uint8], right: NDArray[np.uint8]) -> tuple[NDArray, NDArray]:
+        pts = cv2.goodFeaturesToTrack(left, self.settings.max_features, 0.01, 12, blockSize=5)
+        if pts is None or len(pts) < 8:
+            return np.zeros((0, 2), np.float32), np.zeros((0, 3))
+        pts = pts.reshape(-1, 2).astype(np.float32)
+        pr, st, _ = cv2.calcOpticalFlowPyrLK(left, right, pts, None, winSize=(21, 21), maxLevel=3)
+        ok = st.ravel() == 1
+        pts, pr = pts[ok], pr[ok]
+        b0 = self.cam0.unproject(pts.astype(np.float64))
+        b1 = self.cam1.unproject(pr.astype(np.float64))
+        # Midpoint triangulation of bearing pairs in cam0's frame.
+        R, t = self.T_cam1_cam0[:3, :3], self.T_cam1_cam0[:3, 3]
+        c1 = -R.T @ t  # cam1 centre in cam0
+        d1 = b1 @ R  # cam1 bearings rotated into cam0
+        w0 = b0
+        a = np.sum(w0 * w0, 1)
+        b = np.sum(w0 * d1, 1)
+        c = np.sum(d1 * d1, 1)
+        d = w0 @ (-c1) * -1
+        e = d1 @ (-c1) * -1
+        den = a * c - b * b
+        good = den > 1e-9
+        s = np.where(good, (c * d - b * e) / np.where(good, den, 1), 0)
+        u = np.where(good, (b * d - a * e) / np.where(good, den, 1), 0)
+        X = 0.5 * (w0 * s[:, None] + (c1 + d1 * u[:, None]))
+        gap = np.linalg.norm(w0 * s[:, None] - (c1 + d1 * u[:, None]), axis=1)
+        depth = X[:, 2]
+        keep = good & (depth > 0.08) & (depth < 8.0) & (gap < 0.01 * depth) & (u > 0)
+        return pts[keep], X[keep]
+
+    def _new_keyframe(self, left: NDArray[np.uint8], right: NDArray[np.uint8]) -> None:
+        pts, X = self._triangulate(left, right)
+        self.kf = _Keyframe(pts, X, self.T_vo_cam.copy(), len(pts)) if len(pts) >= self.settings.min_inliers else None
+
+    def step(self, left: NDArray[np.uint8], right: NDArray[np.uint8]) -> tuple[bool, int]:
+        """Advance one stereo frame; returns (pose found, inlier count). Pose in ``T_vo_cam``."""
+        ok, inliers = False, 0
+        if self.kf is not None and self.prev is not None and len(self.kf.pts_px):
+            nxt, st, _ = cv2.calcOpticalFlowPyrLK(self.prev, left, self.kf.pts_px, None, winSize=(21, 21), maxLevel=3)
+            back, st2, _ = cv2.calcOpticalFlowPyrLK(left, self.prev, nxt, None, winSize=(21, 21), maxLevel=3)
+            good = (st.ravel() == 1) & (st2.ravel() == 1) & (np.linalg.norm(back - self.kf.pts_px, axis=1) < 0.7)
+            self.kf.pts_px, self.kf.X_kf = nxt[good], self.kf.X_kf[good]
+            if len(self.kf.pts_px) >= self.settings.min_inliers:
+                rays = self.cam0.unproject(self.kf.pts_px.astype(np.float64))
+                norm = rays[:, :2] / rays[:, 2:3]
+                found, rvec, tvec, inl = cv2.solvePnPRansac(
+                    self.kf.X_kf, norm, np.eye(3), None, iterationsCount=100,
+                    reprojectionError=self.settings.reprojection_px / self.cam0.fx, confidence=0.999,
+                    flags=cv2.SOLVEPNP_EPNP)
+                if found and inl is not None and len(inl) >= self.settings.min_inliers:
+                    idx = inl.ravel()
+                    rvec, tvec = cv2.solvePnPRefineLM(self.kf.X_kf[idx], norm[idx], np.eye(3), None, rvec, tvec)
+                    T_cam_kf = geometry.se3(cv2.Rodrigues(rvec)[0], tvec.ravel())
+                    self.T_vo_cam = self.kf.T_vo_kf @ geometry.se3_inverse(T_cam_kf)
+                    ok, inliers = True, len(idx)
+                    self.kf.pts_px, self.kf.X_kf = self.kf.pts_px[idx], self.kf.X_kf[idx]
+        self.prev = left
+        if not ok or self.kf is None or len(self.kf.pts_px) < max(self.settings.min_inliers * 2,
+                                                                  self.settings.keyframe_min_ratio * self.kf.n0):
+            self._new_keyframe(left, right)
+            if self.kf is None and not ok:
+                return False, 0
+        return ok, inliers
+
+
+# ------------------------------------------------------------------ stage
+
+
+def _imu(session: Session, rig: str) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]] | None:
+    name = f"{rig}.imu"
+    if name not in session.streams:
+        return None
+    c = session.columns(name)
+    calib = session.calibration(rig)
+    corr = TimeCorrections(latency_ns=int((calib.latency_ns if calib else {}).get(name, 0)))
+    t = corrected_times(c["t_host_ns"], c["t_device_ns"], corr)
+    return (t, np.stack([c["gyro_x"], c["gyro_y"], c["gyro_z"]], 1),
+            np.stack([c["accel_x"], c["accel_y"], c["accel_z"]], 1))
+
+
+def _gyro_rotation(imu: tuple, t0: int, t1: int) -> NDArray[np.float64]:
+    """Integrated body rotation R_imu(t0)_imu(t1) from gyro samples in [t0, t1]."""
+    t, gyro, _ = imu
+    sel = (t >= t0) & (t <= t1)
+    R = np.eye(3)
+    ts, gs = t[sel], gyro[sel]
+    for k in range(len(ts) - 1):
+        R = R @ geometry.so3_exp(gs[k] * (ts[k + 1] - ts[k]) * 1e-9)
+    return R
+
+
+def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[Trajectory, dict[str, Any]]:
+    s = SimpleSettings.from_mapping(settings)
+    calib = session.calibration(rig)
+    if calib is None or not calib.cameras:
+        raise StageError(f"session {session.id} has no camera calibration for {rig}; calibrate or import one",
+                         session.path)
+    cams = session.streams_of("video", rig)
+    cam_names = [c.name for c in calib.cameras if f"{rig}.{c.name}" in cams]
+    if not cam_names:
+        raise StageError(f"no video stream of {rig} matches its calibration ({[c.name for c in calib.cameras]})",
+                         session.path)
+    c0 = calib.camera(cam_names[0])
+    c1 = calib.camera(cam_names[1]) if len(cam_names) > 1 else None
+    s0 = f"{rig}.{c0.name}"
+    ft = session.columns(s0)
+    corr = TimeCorrections(latency_ns=int(calib.latency_ns.get(s0, 0)), offset_ns=int(c0.time_offset_ns))
+    t_cam = corrected_times(ft["t_host_ns"], ft["t_device_ns"], corr)
+    n = len(t_cam)
+    if n == 0:
+        raise StageError(f"{s0} has no frames", session.path)
+    imu = _imu(session, rig)
+    tag_size = float(session.manifest.get("workspace", {}).get("tag_size_m", s.tag_size_m))
+    table_tag = s.table_tag_id if s.table_tag_id is not None else session.manifest.get("workspace", {}).get(
+        "table_tag_id")
+
+    vo = StereoOdometry(c0.camera, c1.camera, geometry.se3_inverse(c1.T_imu_cam) @ c0.T_imu_cam, s) if c1 else None
+    detector = _tag_detector()
+    T_vo = np.repeat(np.eye(4)[None], n, axis=0)
+    vo_ok = np.zeros(n, bool)
+    inliers = np.zeros(n, int)
+    sightings: list[list[TagSighting]] = []
+    frames0 = session.frames(s0)
+    frames1 = session.frames(f"{rig}.{c1.name}") if c1 else None
+    with Progress(f"tracking {rig}", n) as bar:
+        for k in range(n):
+            _, left = next(frames0)
+            left = left if left.ndim == 2 else cv2.cvtColor(left, cv2.COLOR_RGB2GRAY)
+            sightings.append(detect_tags(detector, left, c0.camera, tag_size) if s.tags else [])
+            if vo is not None and frames1 is not None:
+                _, right = next(frames1)
+                right = right if right.ndim == 2 else cv2.cvtColor(right, cv2.COLOR_RGB2GRAY)
+                prior = vo.T_vo_cam.copy()
+                ok, inl = vo.step(left, right)
+                if not ok and k > 0 and imu is not None:
+                    # Bridge with the gyro: rotate, keep position (honestly marked later).
+                    R_imu = _gyro_rotation(imu, int(t_cam[k - 1]), int(t_cam[k]))
+                    R_cam = c0.T_imu_cam[:3, :3].T @ R_imu @ c0.T_imu_cam[:3, :3]
+                    vo.T_vo_cam = prior @ geometry.se3(R_cam, np.zeros(3))
+                vo_ok[k], inliers[k] = ok, inl
+                T_vo[k] = vo.T_vo_cam
+            bar.advance()
+    vo_ok[0] = vo is not None  # the first frame defines the odometry frame
+
+    # ------------------------------------------------------------ world
+    counts: dict[int, int] = {}
+    for sl in sightings:
+        for x in sl:
+            counts[x.tag_id] = counts.get(x.tag_id, 0) + 1
+    if table_tag is None and counts:
+        table_tag = max(sorted(counts), key=lambda i: counts[i])
+    T_world_cam = np.full((n, 4, 4), np.nan)
+    abs_ok = np.zeros(n, bool)
+    abs_err = np.full(n, np.nan)
+    world_anchor = "first_pose"
+    T_world_tags: dict[int, NDArray[np.float64]] = {}
+    if table_tag is not None and table_tag in counts:
+        world_anchor = "tag"
+        T_world_tags[int(table_tag)] = np.eye(4)
+        # Register the other tags from frames that see the table tag (median of estimates).
+        cand: dict[int, list[NDArray[np.float64]]] = {}
+        for sl in sightings:
+            base = next((x for x in sl if x.tag_id == table_tag), None)
+            if base is None:
+                continue
+            T_w_c = geometry.se3_inverse(base.T_cam_tag)
+            for x in sl:
+                if x.tag_id != table_tag:
+                    cand.setdefault(x.tag_id, []).append(T_w_c @ x.T_cam_tag)
+        for tid, Ts in cand.items():
+            Ts_a = np.array(Ts)
+            med = np.median(Ts_a[:, :3, 3], axis=0)
+            best = Ts_a[int(np.argmin(np.linalg.norm(Ts_a[:, :3, 3] - med, axis=1)))]
+            T_world_tags[tid] = best
+        for k, sl in enumerate(sightings):
+            usable = [x for x in sl if x.tag_id in T_world_tags and x.reproj_px < 2.0]
+            if not usable:
+                continue
+            best = max(usable, key=lambda x: (x.tag_id == table_tag, x.area_px))
+            T_world_cam[k] = T_world_tags[best.tag_id] @ geometry.se3_inverse(best.T_cam_tag)
+            abs_ok[k] = True
+            abs_err[k] = best.reproj_px
+
+    state = np.full(n, TrackState.LOST, dtype=np.uint8)
+    quality = np.zeros(n, np.float32)
+    reason = ""
+    if world_anchor == "tag":
+        A = np.flatnonzero(abs_ok)
+        if vo is not None:
+            C = T_world_cam[A] @ geometry.se3_inverse(T_vo[A])  # odometry frame -> world, at tag frames
+            C_all = geometry.interpolate_poses(t_cam[A], C, t_cam)
+            fused = C_all @ T_vo
+            T_world_cam = np.where(abs_ok[:, None, None], T_world_cam, fused)
+            # Odometry between two tag frames is trusted only if, carried from the first with the
+            # first's correction, it lands on the second within ``agree_m``.
+            jump = np.full(n, np.inf)
+            for i in range(len(A) - 1):
+                a, b = A[i], A[i + 1]
+                predicted = C[i] @ T_vo[b]
+                jump[a + 1:b] = np.linalg.norm(predicted[:3, 3] - T_world_cam[b][:3, 3])
+            between = np.zeros(n, bool)
+            if len(A):
+                between[A[0]:A[-1] + 1] = True
+            good_vo = vo_ok & between & (jump < s.agree_m)
+            state[good_vo] = TrackState.OK
+            state[~good_vo & between] = TrackState.INTERPOLATED
+            quality[good_vo] = np.clip(inliers[good_vo] / 100.0, 0.2, 1.0)
+            quality[~good_vo & between] = 0.2
+        else:
+            # Mono: tags only; poses between sightings interpolated.
+            if len(A):
+                T_world_cam = geometry.interpolate_poses(t_cam[A], T_world_cam[A], t_cam)
+                gap_ok = np.zeros(n, bool)
+                gap_ok[A[0]:A[-1] + 1] = True
+                state[gap_ok] = TrackState.INTERPOLATED
+                quality[gap_ok] = 0.3
+        state[abs_ok] = TrackState.OK
+        quality[abs_ok] = np.clip(1.0 - abs_err[abs_ok] / 2.0, 0.3, 1.0)
+        # Before the first and after the last sighting there is no anchor: extrapolated poses are lost.
+        if vo is None:
+            T_world_cam[~np.isfinite(T_world_cam).all(axis=(1, 2))] = np.eye(4)
+    elif vo is not None:
+        # No tags: world = first pose, gravity aligned.
+        R_world_imu0 = np.eye(3)
+        if imu is not None:
+            t_i, _, acc = imu
+            sel = (t_i >= t_cam[0] - 250_000_000) & (t_i <= t_cam[0] + 250_000_000)
+            if sel.sum() >= 5:
+                R_world_imu0 = geometry.gravity_aligned_rotation(acc[sel].mean(0))
+        T_world_cam0 = geometry.se3(R_world_imu0, np.zeros(3)) @ c0.T_imu_cam
+        T_world_cam = T_world_cam0 @ T_vo
+        state[vo_ok] = TrackState.OK
+        quality[vo_ok] = np.clip(inliers[vo_ok] / 100.0, 0.2, 1.0)
+    else:
+        reason = ("mono camera without a visible tag: the simple estimator needs a stereo pair or a table "
+                  "tag; run the VIO estimator")
+        T_world_cam[:] = np.eye(4)
+
+    # Short odometry failures bridged by the gyro are 'interpolated'; long ones 'lost'.
+    if vo is not None:
+        bad = ~vo_ok & (state != TrackState.OK)
+        gap_start = None
+        for k in range(n + 1):
+            if k < n and bad[k]:
+                gap_start = k if gap_start is None else gap_start
+            elif gap_start is not None:
+                span = (t_cam[min(k, n - 1)] - t_cam[max(gap_start - 1, 0)]) * 1e-9
+                if span <= s.max_bridge_s and gap_start > 0:
+                    state[gap_start:k] = TrackState.INTERPOLATED
+                    quality[gap_start:k] = 0.1
+                else:
+                    state[gap_start:k] = TrackState.LOST
+                    quality[gap_start:k] = 0.0
+                gap_start = None
+    if not np.isfinite(T_world_cam).all():
+        T_world_cam = np.where(np.isfinite(T_world_cam).all(axis=(1, 2))[:, None, None], T_world_cam, np.eye(4))
+        state[~np.isfinite(T_world_cam).all(axis=(1, 2))] = TrackState.LOST
+    T_world_imu = T_world_cam @ geometry.se3_inverse(c0.T_imu_cam)
+    if not reason and np.mean(state == TrackState.LOST) > 0.5:
+        reason = ("too little texture or no overlap between the cameras: odometry found too few stereo points"
+                  if vo is not None and not vo_ok[1:].any() else "tracking lost for most of the session")
+    traj = Trajectory(t_cam.astype(np.int64), T_world_imu, state, quality, None, body="imu",
+                      world_anchor=world_anchor)  # type: ignore[arg-type]
+    summary = {
+        "method": "simple", "frames": n, "share_ok": traj.share_ok(),
+        "share_lost": float(np.mean(state == TrackState.LOST)), "tags_seen": {int(k): v for k, v in counts.items()},
+        "table_tag": table_tag, "world_anchor": world_anchor, "stereo": vo is not None, "reason": reason,
+        "settings": asdict(s), "corrections": corr.to_dict(),
+    }
+    return traj, summary
