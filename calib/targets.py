@@ -1,0 +1,335 @@
+"""Calibration targets: geometry, detection in images and printable renders.
+
+Three kinds: ``chessboard`` (rows/cols count inner corners), ``charuco`` and Kalibr's
+``aprilgrid`` (tag36h11 with a 2-bit black border; ``tag_spacing`` is the gap as a
+fraction of the tag size). Target frame: origin at the first corner, x along
+columns, y along rows, z out of the board (into the camera for a facing board);
+for the AprilGrid this is Kalibr's frame, so points match Kalibr/yac detections.
+
+Targets are described in YAML with Kalibr's keys (``target_type``, ``tagRows``/
+``tag_rows``, ...), read through ``democap.formats.kalibr``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from democap.errors import CalibrationError
+from democap.formats import kalibr
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class Detection:
+    """Target points found in one image.
+
+    ids: (N,) int point ids (stable per target); corners_px: (N, 2) pixel positions;
+    points_target: (N, 3) the same points in the target frame, metres.
+    """
+
+    ids: NDArray[np.int64]
+    corners_px: NDArray[np.float64]
+    points_target: NDArray[np.float64]
+    image_size: tuple[int, int]  # (width, height)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, keep: NDArray[np.bool_]) -> Detection:
+        return Detection(self.ids[keep], self.corners_px[keep], self.points_target[keep], self.image_size)
+
+
+class Target(Protocol):
+    kind: str
+
+    def points(self) -> tuple[NDArray[np.int64], NDArray[np.float64]]: ...
+    def detect(self, image: NDArray[Any], refine: bool = True) -> Detection | None: ...
+    def render(self, px_per_m: float, margin_m: float = 0.01) -> NDArray[np.uint8]: ...
+    def to_dict(self) -> dict[str, Any]: ...
+    def min_points(self) -> int: ...
+
+
+def _gray(image: NDArray[Any]) -> NDArray[np.uint8]:
+    img = np.asarray(image)
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY if img.shape[2] == 3 else cv2.COLOR_RGBA2GRAY)
+    if img.dtype != np.uint8:
+        img = cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    return img
+
+
+_SUBPIX_CRITERIA = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 40, 0.001)
+
+
+@dataclass(frozen=True)
+class Chessboard:
+    """Chessboard with ``rows`` x ``cols`` inner corners and square edge ``square_m``."""
+
+    rows: int
+    cols: int
+    square_m: float
+    kind: str = "chessboard"
+
+    def points(self) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        r, c = np.mgrid[0 : self.rows, 0 : self.cols]
+        pts = np.stack([c.ravel() * self.square_m, r.ravel() * self.square_m, np.zeros(r.size)], axis=1)
+        return np.arange(r.size), pts
+
+    def min_points(self) -> int:
+        return self.rows * self.cols
+
+    def detect(self, image: NDArray[Any], refine: bool = True) -> Detection | None:
+        gray = _gray(image)
+        flags = cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE
+        ok, corners = cv2.findChessboardCorners(gray, (self.cols, self.rows), flags=flags)
+        if not ok:
+            return None
+        if refine:
+            # Window as OpenCV's calibration sample: about half a square on VGA images.
+            corners = cv2.cornerSubPix(gray, corners, (11, 11), (-1, -1), _SUBPIX_CRITERIA)
+        ids, pts = self.points()
+        h, w = gray.shape
+        return Detection(ids, corners.reshape(-1, 2).astype(np.float64), pts, (w, h))
+
+    def render(self, px_per_m: float, margin_m: float = 0.01) -> NDArray[np.uint8]:
+        s = self.square_m * px_per_m
+        m = int(round(margin_m * px_per_m))
+        nx, ny = self.cols + 1, self.rows + 1
+        img = np.full((int(round(ny * s)) + 2 * m, int(round(nx * s)) + 2 * m), 255, np.uint8)
+        for j in range(ny):
+            for i in range(nx):
+                if (i + j) % 2 == 0:
+                    img[m + int(round(j * s)) : m + int(round((j + 1) * s)),
+                        m + int(round(i * s)) : m + int(round((i + 1) * s))] = 0  # fmt: skip
+        return img
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target_type": "checkerboard", "targetRows": self.rows, "targetCols": self.cols,
+                "rowSpacingMeters": self.square_m, "colSpacingMeters": self.square_m}  # fmt: skip
+
+
+def _aruco_dict(name: str) -> Any:
+    if not hasattr(cv2.aruco, name):
+        raise CalibrationError(f"unknown ArUco dictionary {name!r}")
+    return cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, name))
+
+
+@dataclass(frozen=True)
+class Charuco:
+    """ChArUco board: ``squares_x`` x ``squares_y`` squares; inner corners are the points."""
+
+    squares_x: int
+    squares_y: int
+    square_m: float
+    marker_m: float
+    dictionary: str = "DICT_6X6_250"
+    kind: str = "charuco"
+
+    def _board(self) -> Any:
+        return cv2.aruco.CharucoBoard(
+            (self.squares_x, self.squares_y), self.square_m, self.marker_m, _aruco_dict(self.dictionary)
+        )
+
+    def points(self) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        pts = np.asarray(self._board().getChessboardCorners(), np.float64).reshape(-1, 3)
+        return np.arange(len(pts)), pts
+
+    def min_points(self) -> int:
+        return 6
+
+    def detect(self, image: NDArray[Any], refine: bool = True) -> Detection | None:
+        gray = _gray(image)
+        board = self._board()
+        det = cv2.aruco.CharucoDetector(board)
+        ch_corners, ch_ids, _, _ = det.detectBoard(gray)
+        if ch_ids is None or len(ch_ids) < self.min_points():
+            return None
+        ids = ch_ids.ravel().astype(np.int64)
+        _, pts = self.points()
+        h, w = gray.shape
+        return Detection(ids, ch_corners.reshape(-1, 2).astype(np.float64), pts[ids], (w, h))
+
+    def render(self, px_per_m: float, margin_m: float = 0.01) -> NDArray[np.uint8]:
+        m = int(round(margin_m * px_per_m))
+        size = (
+            int(round(self.squares_x * self.square_m * px_per_m)),
+            int(round(self.squares_y * self.square_m * px_per_m)),
+        )
+        img = self._board().generateImage(size, marginSize=0)
+        return cv2.copyMakeBorder(img, m, m, m, m, cv2.BORDER_CONSTANT, value=255)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target_type": "charuco", "squaresX": self.squares_x, "squaresY": self.squares_y,
+            "squareLength": self.square_m, "markerLength": self.marker_m, "dictionary": self.dictionary,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AprilGrid:
+    """Kalibr AprilGrid: ``tag_rows`` x ``tag_cols`` tag36h11 tags (ids from 0, row-major from the
+    bottom-left), edge ``tag_size_m`` including the 2-bit black border, gap ``tag_spacing * tag_size_m``.
+
+    Point id ``4 * tag_id + k``; corner k = 0..3 at (x, y), (x+s, y), (x+s, y+s), (x, y+s) of the tag.
+    """
+
+    tag_rows: int
+    tag_cols: int
+    tag_size_m: float
+    tag_spacing: float
+    kind: str = "aprilgrid"
+
+    def points(self) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        s, g = self.tag_size_m, self.tag_size_m * (1 + self.tag_spacing)
+        n = self.tag_rows * self.tag_cols
+        tag = np.arange(n)
+        x0, y0 = (tag % self.tag_cols) * g, (tag // self.tag_cols) * g
+        off = np.array([[0, 0], [s, 0], [s, s], [0, s]])
+        xy = np.stack([x0, y0], 1)[:, None, :] + off[None]
+        pts = np.concatenate([xy.reshape(-1, 2), np.zeros((4 * n, 1))], axis=1)
+        return np.arange(4 * n), pts
+
+    def min_points(self) -> int:
+        return 8  # two tags: enough for a non-degenerate PnP
+
+    def _detector(self) -> Any:
+        params = cv2.aruco.DetectorParameters()
+        params.markerBorderBits = 2  # Kalibr's tags: 2 black border bits
+        params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_NONE
+        return cv2.aruco.ArucoDetector(_aruco_dict("DICT_APRILTAG_36h11"), params)
+
+    def detect(self, image: NDArray[Any], refine: bool = True) -> Detection | None:
+        gray = _gray(image)
+        corners, ids, _ = self._detector().detectMarkers(gray)
+        if ids is None:
+            return None
+        ids = ids.ravel()
+        keep = ids < self.tag_rows * self.tag_cols
+        if keep.sum() * 4 < self.min_points():
+            return None
+        tag_ids = ids[keep]
+        # ArUco numbers corners clockwise from the marker's own top-left; Kalibr's tags are printed
+        # upside down relative to that (checked against Kalibr/yac detections): Kalibr k = ArUco [1,0,3,2][k].
+        c = np.stack([corners[i].reshape(4, 2) for i in np.flatnonzero(keep)])[:, [1, 0, 3, 2], :]
+        px = c.reshape(-1, 2).astype(np.float64)
+        if refine:
+            px = refine_tag_corners(gray, px, tag_side_px=_median_side(c))
+        pids = (4 * tag_ids[:, None] + np.arange(4)[None]).ravel().astype(np.int64)
+        order = np.argsort(pids)
+        _, pts = self.points()
+        h, w = gray.shape
+        return Detection(pids[order], px[order], pts[pids[order]], (w, h))
+
+    def render(self, px_per_m: float, margin_m: float = 0.01) -> NDArray[np.uint8]:
+        d = _aruco_dict("DICT_APRILTAG_36h11")
+        s = self.tag_size_m * px_per_m
+        gap = self.tag_spacing * s
+        m = margin_m * px_per_m
+        W = int(round(self.tag_cols * s + (self.tag_cols + 1) * gap + 2 * m))
+        H = int(round(self.tag_rows * s + (self.tag_rows + 1) * gap + 2 * m))
+        img = np.full((H, W), 255, np.uint8)
+        side = int(round(s))
+        for tag in range(self.tag_rows * self.tag_cols):
+            r, c = divmod(tag, self.tag_cols)
+            x = m + gap + c * (s + gap)
+            # Row 0 is at the bottom of the print (the target's y axis points up).
+            y = H - (m + gap + r * (s + gap)) - s
+            # Rotated 180 degrees: Kalibr's tag orientation (see ``detect``).
+            marker = cv2.aruco.generateImageMarker(d, tag, side, borderBits=2)[::-1, ::-1]
+            xi, yi = int(round(x)), int(round(y))
+            img[yi : yi + side, xi : xi + side] = marker
+        # Kalibr's small black squares at the gap crossings.
+        for r in range(self.tag_rows + 1):
+            for c in range(self.tag_cols + 1):
+                x = m + c * (s + gap)
+                y = H - (m + r * (s + gap)) - gap
+                img[int(round(y)) : int(round(y + gap)), int(round(x)) : int(round(x + gap))] = 0
+        return img
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target_type": "aprilgrid", "tagRows": self.tag_rows, "tagCols": self.tag_cols,
+                "tagSize": self.tag_size_m, "tagSpacing": self.tag_spacing}  # fmt: skip
+
+
+def _median_side(corners: NDArray[np.float64]) -> float:
+    return float(np.median(np.linalg.norm(np.diff(corners, axis=1, append=corners[:, :1]), axis=2)))
+
+
+def refine_tag_corners(gray: NDArray[np.uint8], corners_px: NDArray[np.float64], tag_side_px: float) -> NDArray:
+    """Sub-pixel refinement of tag corners (L-shaped: black square against white gap).
+
+    The window scales with the tag so that it stays inside the gap and the border bits; a
+    corner that moves further than the window is kept unrefined (it was a poor fit).
+    """
+    half = int(np.clip(round(tag_side_px * 0.12), 2, 8))
+    pts = corners_px.astype(np.float32).reshape(-1, 1, 2).copy()
+    refined = cv2.cornerSubPix(gray, pts.copy(), (half, half), (-1, -1), _SUBPIX_CRITERIA).reshape(-1, 2)
+    moved = np.linalg.norm(refined - corners_px, axis=1)
+    out = np.where((moved < half)[:, None], refined, corners_px)
+    return out.astype(np.float64)
+
+
+def target_from_dict(d: Mapping[str, Any], source: str = "<target>") -> Target:
+    """A target from Kalibr-style keys (camelCase or snake_case)."""
+
+    def get(*keys: str) -> Any:
+        for k in keys:
+            if k in d:
+                return d[k]
+        raise CalibrationError(f"target lacks {keys[0]}", source)
+
+    kind = str(d.get("target_type", "")).strip("'\"").lower()
+    if kind == "aprilgrid":
+        return AprilGrid(int(get("tagRows", "tag_rows")), int(get("tagCols", "tag_cols")),
+                         float(get("tagSize", "tag_size")), float(get("tagSpacing", "tag_spacing")))  # fmt: skip
+    if kind in ("checkerboard", "chessboard"):
+        return Chessboard(int(get("targetRows", "rows")), int(get("targetCols", "cols")),
+                          float(get("rowSpacingMeters", "square", "square_m")))  # fmt: skip
+    if kind == "charuco":
+        return Charuco(int(get("squaresX", "squares_x")), int(get("squaresY", "squares_y")),
+                       float(get("squareLength", "square_m")), float(get("markerLength", "marker_m")),
+                       str(d.get("dictionary", "DICT_6X6_250")))  # fmt: skip
+    raise CalibrationError(f"unknown target_type {kind!r}; expected aprilgrid, checkerboard or charuco", source)
+
+
+def load_target(path: str | Path) -> Target:
+    """A target from a Kalibr ``target.yaml`` (a nested ``calib_target`` mapping is accepted)."""
+    d = kalibr.read_kalibr_target_yaml(path)
+    if "target_type" not in d and isinstance(d.get("calib_target"), Mapping):
+        d = d["calib_target"]
+    return target_from_dict(d, str(path))
+
+
+def save_target(path: str | Path, target: Target) -> None:
+    kalibr.write_kalibr_target_yaml(path, target.to_dict())
+
+
+def write_printable(target: Target, path: str | Path, dpi: float = 300.0, margin_m: float = 0.01) -> Path:
+    """Write the target at true scale: a PDF whose page is the target's physical size, or a
+    PNG carrying its DPI (print at 100 %, no 'fit to page')."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    p = Path(path)
+    px_per_m = dpi / 0.0254
+    img = target.render(px_per_m, margin_m)
+    h_in, w_in = img.shape[0] / dpi, img.shape[1] / dpi
+    fig = plt.figure(figsize=(w_in, h_in), dpi=dpi)
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.imshow(img, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    ax.set_axis_off()
+    fig.savefig(p, dpi=dpi)
+    plt.close(fig)
+    log.info("wrote %s (%.1f x %.1f mm)", p, w_in * 25.4, h_in * 25.4)
+    return p
