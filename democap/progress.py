@@ -71,7 +71,7 @@ class Progress:
             self.stream.write(f"\r{self.label:<24} [{'#' * fill}{'.' * (width - fill)}] {pct:3d}% "
                               f"{self.done}/{self.total} {elapsed:5.1f}s")
             self.stream.flush()
-        elif force or pct >= self._last_pct + 25:
+        elif (force and pct != self._last_pct) or pct >= self._last_pct + 25:
             self.stream.write(f"{self.label}: {pct}%\n")
             self.stream.flush()
             self._last_pct = pct

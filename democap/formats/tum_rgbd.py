@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from democap.errors import ImportFormatError
+from democap.formats.tum import _seconds_to_ns as seconds_to_ns
 from democap.model import CameraModel
 
 DEPTH_UNITS_PER_M = 5000.0
@@ -45,12 +46,6 @@ class TumRgbdFolder:
     accel: NDArray[np.float64] | None  # (N, 3) m/s^2
     groundtruth: Path | None
     camera: CameraModel
-
-
-def seconds_to_ns(text: str) -> int:
-    """Exact decimal seconds to int ns (no float rounding: '1305031102.175304' -> ...175304000)."""
-    whole, _, frac = text.strip().partition(".")
-    return int(whole) * 1_000_000_000 + int((frac + "000000000")[:9])
 
 
 def _rows(path: Path, ncols: int) -> list[list[str]]:
