@@ -1,0 +1,101 @@
+"""Per-frame image quality: sharpness (motion blur) and exposure.
+
+Pure functions on one image. The thresholds live in ``ImageThresholds`` and were
+chosen on the generated labelled set in ``flags/synthetic.py`` (see ``bench/bench_flags.py``).
+Blur is judged both absolutely and relative to the sequence's own median sharpness,
+because an untextured scene is "smooth" without being blurred.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+#: Frames are analysed at this width: enough to see 10-px motion blur at 640 px, cheap to compute.
+ANALYSIS_WIDTH = 320
+
+
+@dataclass(frozen=True)
+class FrameMetrics:
+    """Image statistics of one frame (computed on a grey image scaled to ``ANALYSIS_WIDTH``).
+
+    sharpness: variance of the Laplacian. mean: mean grey level 0..255. dark_share /
+    bright_share: share of pixels <= 16 / >= 250. p95 / p05: grey-level percentiles.
+    """
+
+    sharpness: float
+    mean: float
+    dark_share: float
+    bright_share: float
+    p05: float
+    p95: float
+
+
+@dataclass(frozen=True)
+class ImageThresholds:
+    """When a frame counts as blurred, under- or overexposed."""
+
+    blur_abs_sharpness: float = 25.0  # below this a frame is blurred whatever its neighbours
+    blur_rel_sharpness: float = 0.35  # ... or below this share of the sequence's median sharpness
+    dark_p95: float = 60.0  # 95 % of pixels darker than this: underexposed
+    dark_mean: float = 35.0
+    bright_share: float = 0.30  # more than this share of pixels clipped: overexposed
+    bright_p05: float = 200.0  # or even the darkest 5 % are brighter than this
+
+
+def to_gray(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """Grey (H, W) uint8 of a grey or RGB image."""
+    if image.ndim == 2:
+        return image
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+def analysis_gray(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """Grey image scaled down to ``ANALYSIS_WIDTH`` (area interpolation keeps blur honest)."""
+    g = to_gray(image)
+    h, w = g.shape
+    if w > ANALYSIS_WIDTH:
+        g = cv2.resize(g, (ANALYSIS_WIDTH, max(1, round(h * ANALYSIS_WIDTH / w))), interpolation=cv2.INTER_AREA)
+    return g
+
+
+def frame_metrics(image: NDArray[np.uint8]) -> FrameMetrics:
+    """Sharpness and exposure statistics of one grey (H, W) or RGB (H, W, 3) uint8 image."""
+    g = analysis_gray(image)
+    lap = cv2.Laplacian(g, cv2.CV_32F, ksize=3)
+    hist = np.bincount(g.ravel(), minlength=256).astype(np.float64)
+    cdf = np.cumsum(hist) / max(hist.sum(), 1.0)
+    n = max(g.size, 1)
+    return FrameMetrics(
+        sharpness=float(lap.var()),
+        mean=float(g.mean()),
+        dark_share=float(hist[:17].sum() / n),
+        bright_share=float(hist[250:].sum() / n),
+        p05=float(np.searchsorted(cdf, 0.05)),
+        p95=float(np.searchsorted(cdf, 0.95)),
+    )
+
+
+def is_underexposed(m: FrameMetrics, th: ImageThresholds = ImageThresholds()) -> bool:
+    return m.p95 < th.dark_p95 or m.mean < th.dark_mean
+
+
+def is_overexposed(m: FrameMetrics, th: ImageThresholds = ImageThresholds()) -> bool:
+    return m.bright_share > th.bright_share or m.p05 > th.bright_p05
+
+
+def blurred_mask(sharpness: NDArray[np.float64], th: ImageThresholds = ImageThresholds(),
+                 exposure_bad: NDArray[np.bool_] | None = None) -> NDArray[np.bool_]:
+    """Which frames of a sequence are motion-blurred, from their sharpness (N,).
+
+    The reference is the median sharpness of the well-exposed frames: a dark frame is
+    also smooth, but it is flagged as dark, not as blurred.
+    """
+    s = np.asarray(sharpness, dtype=np.float64)
+    ok = ~exposure_bad if exposure_bad is not None else np.ones(len(s), bool)
+    ref = float(np.median(s[ok])) if ok.any() else float(np.median(s)) if len(s) else 0.0
+    blurred = (s < th.blur_abs_sharpness) | (s < th.blur_rel_sharpness * ref)
+    return blurred & ok
