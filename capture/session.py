@@ -499,15 +499,18 @@ def recover(path: Path) -> dict[str, Any]:
 
 def _episodes_from_events(path: Path, manifest: Mapping[str, Any]) -> list[Episode]:
     """Episodes from trigger start/stop events of an interrupted recording."""
+    end = max((s.get("t1_ns") or 0 for s in manifest["streams"].values()), default=0) or None
+    out: list[Episode] = []
     for name, spec in manifest["streams"].items():
         if spec["kind"] != "events":
             continue
         table = Session._read_table_dir(path / "streams" / name)
         if table.num_rows == 0:
             continue
-        return episodes_from_triggers(table.column("t_host_ns").to_numpy(), table.column("kind").to_pylist(),
-                                      table.column("value").to_pylist(), end_ns=spec.get("t1_ns"))
-    return []
+        out += episodes_from_triggers(table.column("t_host_ns").to_numpy(), table.column("kind").to_pylist(),
+                                      table.column("value").to_pylist(), end_ns=end)
+    out.sort(key=lambda e: e.t0_ns)
+    return [Episode(i, e.t0_ns, e.t1_ns, e.source, e.task) for i, e in enumerate(out)]
 
 
 def episodes_from_triggers(t_ns: NDArray[np.int64], kinds: Sequence[str], values: Sequence[str],

@@ -327,9 +327,10 @@ class CameraModel:
         return rays / np.linalg.norm(rays, axis=1, keepdims=True)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["distortion"] = list(self.distortion)
-        return d
+        # Explicit types, so that 300 and 300.0 hash the same.
+        return {"model": self.model, "width": int(self.width), "height": int(self.height), "fx": float(self.fx),
+                "fy": float(self.fy), "cx": float(self.cx), "cy": float(self.cy),
+                "distortion": [float(v) for v in self.distortion], "readout_s": float(self.readout_s)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CameraModel:
