@@ -1,0 +1,137 @@
+"""Whole-trajectory retargeting: TCP poses over time to joint positions over time.
+
+1. The first frame is solved from the rest posture (so the arm starts in its usual
+   branch), falling back to a global solve with restarts.
+2. Every later frame is tracked from the previous frame's solution (``IkSolver.track``):
+   no restarts, so no branch flips; redundancy is spent on the rest posture.
+3. A whole-trajectory pass smooths the joints (zero-phase moving average, to remove
+   tracking noise the robot should not reproduce) and then bounds each step by the
+   joint velocity limit, so the output is executable at the demo's own timestamps.
+   Where the demo is faster than the robot the output lags and the checks flag it.
+
+Per-frame pose errors of step 2 are what the robot could reach; they feed
+``embodiment.unreachable``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from democap.progress import Progress
+from ik.robot import Robot
+from ik.solver import IkSolver
+
+
+@dataclass(frozen=True)
+class RetargetSettings:
+    smooth_window_s: float = 0.1  # moving-average width of the joint smoothing (0 = off)
+    enforce_velocity_limits: bool = True
+    track_iters: int = 30
+    step_max_rad: float = 0.2  # per IK iteration, keeps tracking on its branch
+    posture_gain: float = 0.02
+    tol: float = 1e-5
+
+    def to_dict(self) -> dict[str, float | int | bool]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, eq=False)
+class RetargetResult:
+    """t_ns (N,); q (N, n) output joints; q_ik (N, n) per-frame IK before the trajectory pass;
+    position_error_m / orientation_error_rad (N,) of q_ik against the targets T_base_tcp (N, 4, 4)."""
+
+    t_ns: NDArray[np.int64]
+    q: NDArray[np.float64]
+    q_ik: NDArray[np.float64]
+    position_error_m: NDArray[np.float64]
+    orientation_error_rad: NDArray[np.float64]
+    T_base_tcp: NDArray[np.float64]
+
+
+def solve_start(solver: IkSolver, T_base_tcp: NDArray[np.float64], tol: float = 1e-5
+                ) -> tuple[NDArray[np.float64], float, float]:
+    """A start configuration for a trajectory: near the rest posture when reachable from it."""
+    robot = solver.robot
+    q, pe, re = solver.track(T_base_tcp, robot.q_rest, tol=tol, max_iters=200, step_max=0.1)
+    if pe < 1e-4 and re < 1e-3:
+        return q, pe, re
+    r = solver.solve(T_base_tcp, robot.q_rest, tol=tol, timeout_s=0.02)
+    if r.position_error_m + r.orientation_error_rad < pe + re:
+        return r.q, r.position_error_m, r.orientation_error_rad
+    return q, pe, re
+
+
+def retarget_poses(robot: Robot, t_ns: NDArray[np.int64], T_base_tcp: NDArray[np.float64],
+                   settings: RetargetSettings | None = None, q_start: NDArray[np.float64] | None = None,
+                   solver: IkSolver | None = None, progress: bool = False) -> RetargetResult:
+    """Joint trajectory for TCP targets T_base_tcp (N, 4, 4) at times t_ns (N,)."""
+    s = settings or RetargetSettings()
+    solver = solver or IkSolver(robot)
+    n = len(t_ns)
+    q_ik = np.empty((n, robot.nq))
+    pos_err = np.empty(n)
+    rot_err = np.empty(n)
+    if n == 0:
+        return RetargetResult(np.asarray(t_ns, np.int64), q_ik, q_ik, pos_err, rot_err, T_base_tcp)
+    if q_start is None:
+        q, pos_err[0], rot_err[0] = solve_start(solver, T_base_tcp[0], s.tol)
+    else:
+        q, pos_err[0], rot_err[0] = solver.track(T_base_tcp[0], q_start, tol=s.tol, max_iters=s.track_iters,
+                                                 step_max=s.step_max_rad, posture_gain=s.posture_gain)
+    q_ik[0] = q
+    with Progress(f"retarget {robot.name}", n) if progress else contextlib.nullcontext() as bar:
+        q_good = q if pos_err[0] <= robot.profile.position_tol_m else robot.q_rest
+        for i in range(1, n):
+            q, pe, re = solver.track(T_base_tcp[i], q, tol=s.tol, max_iters=s.track_iters,
+                                     step_max=s.step_max_rad, posture_gain=s.posture_gain)
+            if pe > robot.profile.position_tol_m or re > robot.profile.orientation_tol_rad:
+                # Out of reach, the arm ends stretched at a limit or singularity, from which a
+                # returning target cannot pull it back: also try from the last good solution.
+                # The last good solution may itself be stretched at the edge of the workspace,
+                # so the rest posture is the second fallback.
+                for q_from in (q_good, robot.q_rest):
+                    q2, pe2, re2 = solver.track(T_base_tcp[i], q_from, tol=s.tol, max_iters=2 * s.track_iters,
+                                                step_max=s.step_max_rad, posture_gain=s.posture_gain)
+                    if pe2 + re2 < pe + re:
+                        q, pe, re = q2, pe2, re2
+                    if pe <= robot.profile.position_tol_m and re <= robot.profile.orientation_tol_rad:
+                        break
+            else:
+                q_good = q
+            q_ik[i], pos_err[i], rot_err[i] = q, pe, re
+            if bar is not None and i % 256 == 0:
+                bar.advance(256)
+    t = np.asarray(t_ns, dtype=np.int64)
+    q_out = smooth_joints(t, q_ik, s.smooth_window_s)
+    if s.enforce_velocity_limits:
+        q_out = limit_velocity(t, q_out, robot.velocity)
+    return RetargetResult(t, q_out, q_ik, pos_err, rot_err, T_base_tcp)
+
+
+def smooth_joints(t_ns: NDArray[np.int64], q: NDArray[np.float64], window_s: float) -> NDArray[np.float64]:
+    """Zero-phase moving average of q (N, n) over ``window_s`` (frames counted from the median period)."""
+    if window_s <= 0 or len(q) < 3:
+        return q.copy()
+    period = float(np.median(np.diff(t_ns))) * 1e-9
+    half = int(round(0.5 * window_s / max(period, 1e-6)))
+    if half < 1:
+        return q.copy()
+    k = 2 * half + 1
+    padded = np.concatenate([np.repeat(q[:1], half, 0), q, np.repeat(q[-1:], half, 0)])
+    c = np.cumsum(np.vstack([np.zeros((1, q.shape[1])), padded]), axis=0)
+    return (c[k:] - c[:-k]) / k
+
+
+def limit_velocity(t_ns: NDArray[np.int64], q: NDArray[np.float64], vmax: NDArray[np.float64]
+                   ) -> NDArray[np.float64]:
+    """q with every step bounded by vmax * dt (forward pass: the robot lags where the demo is too fast)."""
+    dt = np.diff(t_ns).astype(np.float64) * 1e-9
+    out = q.copy()
+    for i in range(1, len(q)):
+        bound = vmax * dt[i - 1]
+        out[i] = out[i - 1] + np.clip(q[i] - out[i - 1], -bound, bound)
+    return out
