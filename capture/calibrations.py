@@ -20,9 +20,17 @@ def calibration_path(home: Home, calib_hash: str) -> Path:
 
 
 def store_calibration(home: Home, calib: RigCalibration) -> Path:
+    """Write the calibration file (if new) and index it in the catalog."""
+    from capture.catalog import Catalog
+
     p = calibration_path(home, calib.hash)
     if not p.exists():
         atomic_write_json(p, calib.to_dict())
+    cat = Catalog(home)
+    try:
+        cat.index_calibration(p)
+    finally:
+        cat.close()
     return p
 
 

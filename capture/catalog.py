@@ -257,7 +257,10 @@ def rebuild(home: Home, pairing_records: Iterable[Mapping[str, Any]] | None = No
 def _pairing_records(home: Home) -> list[dict[str, Any]]:
     """Pairing records (no keys) from the keystore, if the rig link is installed."""
     try:
-        from devices.link.keystore import pairing_records  # type: ignore[import-not-found]
+        from devices.link.keystore import pairing_records
     except ImportError:
         return []
-    return list(pairing_records(home))
+    if not home.keystore.exists():
+        return []
+    return [{"serial": r.serial, "paired_at_ns": int(r.paired_at * 1e9), "key_fingerprint": r.fingerprint}
+            for r in pairing_records(home.keystore)]

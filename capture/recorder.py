@@ -21,10 +21,9 @@ from typing import Any
 
 from capture.calibrations import store_calibration
 from capture.catalog import refresh_session
-from capture.session import Session, SessionWriter, StreamSpec, episodes_from_triggers
+from capture.session import Session, SessionWriter, StreamSpec
 from democap.errors import DiskSpaceError
 from democap.home import Home
-from democap.model import Episode
 from devices.base import (
     NO_DEVICE_TIME,
     CameraFrame,
@@ -221,27 +220,11 @@ class Recorder:
             w.update(source_errors=errors)
         if before_close is not None:
             before_close(w)
-        episodes = self._episodes(w, streams)
-        path = w.close(episodes=episodes or None)
+        path = w.close()  # episodes from the trigger/operator events as written (the file is the truth)
         self.stats.ended_ns = time.monotonic_ns()
         session = Session(path)
         refresh_session(self.home, session)
         return session
-
-    def _episodes(self, w: SessionWriter, streams: dict[str, Any]) -> list[Episode]:
-        """Episodes from the trigger/operator events as written (the file is the truth)."""
-        out: list[Episode] = []
-        for name, wr in streams.items():
-            if not name.endswith(".events"):
-                continue
-            wr.flush()
-            tbl = Session._read_table_dir(w.path / "streams" / name)
-            if tbl.num_rows == 0:
-                continue
-            out.extend(episodes_from_triggers(tbl.column("t_host_ns").to_numpy(), tbl.column("kind").to_pylist(),
-                                              tbl.column("value").to_pylist(), end_ns=self._t_last))
-        out.sort(key=lambda e: e.t0_ns)
-        return [Episode(i, e.t0_ns, e.t1_ns, e.source, e.task) for i, e in enumerate(out)]
 
     def _write(self, s: Sample, streams: dict[str, Any]) -> None:
         t = _sample_time(s)

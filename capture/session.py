@@ -206,25 +206,30 @@ class TableWriter:
         self._maybe_flush()
 
     def _maybe_flush(self) -> None:
+        # A bulk append may span many seconds: publish it as consecutive chunks of at most 1 s.
         t = self._buf[self.time_column]
-        if t and t[-1] - t[0] >= CHUNK_SECONDS * 1e9:
-            self.flush()
+        while t and t[-1] - t[0] >= CHUNK_SECONDS * 1e9:
+            cut = int(np.searchsorted(np.asarray(t), t[0] + CHUNK_SECONDS * 1e9, side="left"))
+            self.flush(max(cut, 1))
+            t = self._buf[self.time_column]
 
-    def flush(self) -> None:
-        n = len(self._buf[self.time_column])
+    def flush(self, rows: int | None = None) -> None:
+        """Publish the first ``rows`` buffered rows (all by default) as one chunk."""
+        n = len(self._buf[self.time_column]) if rows is None else rows
         if n == 0:
             return
-        table = pa.table({k: pa.array(v, type=self.schema.field(k).type) for k, v in self._buf.items()},
+        head = {k: v[:n] for k, v in self._buf.items()}
+        table = pa.table({k: pa.array(v, type=self.schema.field(k).type) for k, v in head.items()},
                          schema=self.schema)
         final = self.dir / f"chunk-{self._chunk:06d}.parquet"
         tmp = final.with_name(final.name + ".partial")
         pq.write_table(table, tmp, compression="zstd")
         _publish(tmp, final)
-        t = self._buf[self.time_column]
+        t = head[self.time_column]
         self.index.add([final], n, int(t[0]), int(t[-1]))
         self._chunk += 1
         self.rows_written += n
-        self._buf = {k: [] for k in self.schema.names}
+        self._buf = {k: v[n:] for k, v in self._buf.items()}
 
     def close(self) -> None:
         self.flush()
@@ -410,7 +415,8 @@ class SessionWriter:
         self.manifest["ended"] = {"monotonic_ns": time.monotonic_ns(), "realtime_ns": time.time_ns()}
         _summarise_streams(self.path, self.manifest)
         if not self.manifest["episodes"]:
-            self.manifest["episodes"] = [e.to_dict() for e in _default_episodes(self.manifest)]
+            found = _episodes_from_events(self.path, self.manifest) or _default_episodes(self.manifest)
+            self.manifest["episodes"] = [e.to_dict() for e in found]
         self._save_manifest()
         with contextlib.suppress(FileNotFoundError):
             (self.path / LOCK).unlink()

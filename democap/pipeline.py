@@ -79,7 +79,7 @@ def process(session: Session, home: Home, robot: str | None = None, force: bool 
             flags_stage = None  # type: ignore[assignment]
         if flags_stage is not None:
             t = time.monotonic()
-            rec = flags_stage.run(session, home=home, robot=robot)
+            rec = flags_stage.run(session, **_robot_camera(home, robot))
             results.append(StageResult("flags", True, time.monotonic() - t, dict(rec.summary)))
     refresh_session(home, session)
     return results
@@ -116,3 +116,15 @@ def process_pending(home: Home, robot: str | None = None) -> dict[str, str]:
         _append_line(queue_log, {"session": sid, "event": "end", "outcome": outcome[sid],
                                  "realtime_ns": time.time_ns()})
     return outcome
+
+
+def _robot_camera(home: Home, robot: str | None) -> dict:
+    """The robot's camera and its mount on the TCP from its profile, for the camera-mismatch flag."""
+    if not robot:
+        return {}
+    from ik.profile import find_profile
+
+    cam = find_profile(robot, home).camera
+    if cam is None:
+        return {}
+    return {"robot_camera": cam.camera, "robot_T_tcp_cam": cam.T_mount_cam if cam.mount == "tcp" else None}
