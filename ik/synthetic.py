@@ -39,7 +39,8 @@ EXPECTED: dict[str, tuple[str, ...]] = {
 SECONDARY: dict[str, tuple[str, ...]] = {
     "unreachable": ("embodiment.joint_limit", "embodiment.singularity", "embodiment.joint_velocity",
                     "embodiment.joint_acceleration", "embodiment.self_collision", "embodiment.table_collision"),
-    "joint_limit": ("embodiment.unreachable", "embodiment.singularity", "embodiment.table_collision"),
+    "joint_limit": ("embodiment.unreachable", "embodiment.singularity", "embodiment.table_collision",
+                    "embodiment.self_collision"),
     "joint_velocity": ("embodiment.unreachable",),
     "table_collision": ("embodiment.unreachable", "embodiment.self_collision", "embodiment.joint_limit"),
     "gripper_range": (),

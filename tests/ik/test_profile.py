@@ -1,0 +1,74 @@
+"""Robot profiles: built-ins load, user profiles override them, errors name the file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from democap.errors import RobotError
+from ik.profile import find_profile, list_profiles, load_profile
+from ik.robot import load_robot
+
+
+@pytest.mark.parametrize("name, joints", [("panda", 7), ("ur5", 6), ("xarm7", 7)])
+def test_builtin_profiles_load_with_limits_and_collision_pairs(name, joints):
+    robot = load_robot(find_profile(name))
+    assert robot.nq == joints
+    assert np.all(robot.upper > robot.lower) and np.all(robot.velocity > 0) and np.all(robot.acceleration > 0)
+    assert len(robot.collision.collisionPairs) > 0
+    assert np.all((robot.q_rest >= robot.lower) & (robot.q_rest <= robot.upper))
+
+
+def test_panda_tcp_matches_the_urdf_hand_tcp(panda):
+    import pinocchio as pin
+
+    data = panda.model.createData()
+    pin.framesForwardKinematics(panda.model, data, panda.q_rest)
+    T_hand_tcp = data.oMf[panda.model.getFrameId("panda_hand_tcp")].homogeneous
+    assert np.allclose(panda.fk(panda.q_rest), T_hand_tcp, atol=1e-9)
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_user_profile_overrides_builtin_and_lists(home):
+    src = find_profile("panda").source.read_text().replace("max_width_m: 0.08", "max_width_m: 0.1")
+    _write(home.robots / "panda.yaml", src)
+    assert find_profile("panda", home).gripper_max_m == pytest.approx(0.1)
+    listed = {n: b for n, _, b in list_profiles(home)}
+    assert listed["panda"] is False and listed["ur5"] is True
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("name: x\nurdf: [unclosed\n", "not valid YAML"),
+    ("- just\n- a list\n", "must be a mapping"),
+    ("name: x\nflange_frame: f\n", "missing required key 'urdf'"),
+    ("name: x\nurdf: nothere.urdf\nflange_frame: f\n", "file not found"),
+    ("name: x\nurdf: erd:panda_description/urdf/panda.urdf\nflange_frame: f\nspeed: 3\n", "unknown keys"),
+    ("name: x\nurdf: erd:panda_description/urdf/panda.urdf\nflange_frame: f\ngripper: {min_width_m: 0.1, "
+     "max_width_m: 0.05}\n", "must exceed"),
+    ("name: x\nurdf: erd:panda_description/urdf/panda.urdf\nflange_frame: f\ntcp: {xyz: [0, 0]}\n", "three numbers"),
+])
+def test_profile_errors_name_the_file(tmp_path, text, needle):
+    p = _write(tmp_path / "broken.yaml", text)
+    with pytest.raises(RobotError) as e:
+        load_profile(p)
+    assert str(p) in str(e.value) and needle in str(e.value)
+
+
+def test_model_errors_name_the_profile(tmp_path):
+    text = find_profile("panda").source.read_text()
+    p = _write(tmp_path / "badframe.yaml", text.replace("flange_frame: panda_link8", "flange_frame: nope"))
+    with pytest.raises(RobotError, match="flange_frame 'nope'") as e:
+        load_robot(load_profile(p))
+    assert str(p) in str(e.value)
+    p = _write(tmp_path / "badlimits.yaml", text.replace("velocity: [2.175, 2.175,", "velocity: ["))
+    with pytest.raises(RobotError, match="has 5 values but the arm has 7 joints"):
+        load_robot(load_profile(p))
+
+
+def test_unknown_robot_lists_the_available_ones(home):
+    with pytest.raises(RobotError, match="available: .*panda"):
+        find_profile("nope", home)
