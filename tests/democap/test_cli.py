@@ -82,3 +82,23 @@ def test_console_script_runs(euroc_home):
 def test_catalog_rebuild_cli(euroc_home, capsys):
     assert main(["--home", str(euroc_home), "catalog", "rebuild"]) == 0
     assert "1 sessions" in capsys.readouterr().out
+
+
+def test_process_pending_is_a_resumable_queue(euroc_home, tmp_path, capsys):
+    import shutil
+
+    home = tmp_path / "h3"
+    shutil.copytree(euroc_home, home)
+    sid = _sid(home)
+    shutil.rmtree(home / "sessions" / sid / "stages", ignore_errors=True)
+    # A second session whose processing "was interrupted": same data, no stages.
+    shutil.copytree(home / "sessions" / sid, home / "sessions" / (sid + "-copy"))
+    manifest = home / "sessions" / (sid + "-copy") / "manifest.json"
+    manifest.write_text(manifest.read_text().replace(f'"id": "{sid}"', f'"id": "{sid}-copy"'))
+    assert main(["--home", str(home), "process", "--pending"]) == 0
+    out = capsys.readouterr().out
+    assert f"{sid}: ok" in out and f"{sid}-copy: ok" in out
+    assert main(["--home", str(home), "process", "--pending"]) == 0
+    assert "nothing pending" in capsys.readouterr().out
+    log = (home / "process-queue.jsonl").read_text().splitlines()
+    assert len(log) == 4  # start + end per session
