@@ -26,7 +26,8 @@ from democap.model import FLAG_KINDS, Flag, spans_from_mask
 from ik.robot import Robot
 
 TABLE_SIZE_M = (3.0, 3.0, 0.1)
-DYNAMICS_WINDOW_S = 0.2  # Savitzky-Golay window for joint velocity/acceleration
+DYNAMICS_WINDOW_S = 0.2  # Savitzky-Golay window for joint velocity
+ACCELERATION_WINDOW_S = 0.3  # and for acceleration: a second derivative needs more smoothing against tracking noise
 
 
 class CollisionChecker:
@@ -100,21 +101,25 @@ class FrameChecks:
     dynamics_valid: NDArray[np.bool_]  # frames whose derivatives are meaningful
 
 
+def _savgol_window(dt: float, seconds: float) -> int:
+    return max(5, int(round(seconds / max(dt, 1e-6))) | 1)
+
+
 def joint_derivatives(t_ns: NDArray[np.int64], q: NDArray[np.float64]
                       ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Joint velocity and acceleration (N, n) by a Savitzky-Golay fit over ``DYNAMICS_WINDOW_S``."""
+    """Joint velocity and acceleration (N, n) by Savitzky-Golay fits (quadratic) over
+    ``DYNAMICS_WINDOW_S`` and ``ACCELERATION_WINDOW_S``; timestamps assumed near-uniform."""
     n = len(q)
     if n < 3:
         return np.zeros_like(q), np.zeros_like(q)
     dt = float(np.median(np.diff(t_ns))) * 1e-9
-    w = int(round(DYNAMICS_WINDOW_S / max(dt, 1e-6))) | 1
-    w = max(5, w)
-    if n < w:
+    wv, wa = _savgol_window(dt, DYNAMICS_WINDOW_S), _savgol_window(dt, ACCELERATION_WINDOW_S)
+    if n < wa:
         t = (t_ns - t_ns[0]) * 1e-9
         v = np.gradient(q, t, axis=0)
         return v, np.gradient(v, t, axis=0)
-    v = savgol_filter(q, w, 2, deriv=1, delta=dt, axis=0, mode="interp")
-    a = savgol_filter(q, w, 2, deriv=2, delta=dt, axis=0, mode="interp")
+    v = savgol_filter(q, wv, 2, deriv=1, delta=dt, axis=0, mode="interp")
+    a = savgol_filter(q, wa, 2, deriv=2, delta=dt, axis=0, mode="interp")
     return v, a
 
 
@@ -137,7 +142,7 @@ def frame_checks(robot: Robot, T_world_base: NDArray[np.float64], t_ns: NDArray[
     # tracker, not the demo: drop them for a Savitzky-Golay window around such frames.
     dyn_valid = valid.copy()
     if not valid.all() and n > 1:
-        half = max(2, int(round(0.5 * DYNAMICS_WINDOW_S / max(float(np.median(np.diff(t))) * 1e-9, 1e-6))))
+        half = max(2, int(round(0.5 * ACCELERATION_WINDOW_S / max(float(np.median(np.diff(t))) * 1e-9, 1e-6))))
         bad = np.convolve((~valid).astype(float), np.ones(2 * half + 1), mode="same") > 0
         dyn_valid = valid & ~bad
     cc = collisions or CollisionChecker(robot, T_world_base)

@@ -132,3 +132,15 @@ def inject(robot: Robot, demo: Demo, T_world_base: NDArray[np.float64], problem:
     w0 = int(demo.t_ns[0] + round(t0_s * 1e9))
     w1 = int(demo.t_ns[0] + round(t1_s * 1e9))
     return Demo(demo.t_ns, T, g, q, demo.windows + ((problem, w0, w1),))
+
+
+def with_tracking_noise(demo: Demo, position_m: float, rotation_rad: float, seed: int = 0) -> Demo:
+    """The demo seen through a tracker: white noise on every pose (position and rotation sigmas)."""
+    from democap import geometry
+
+    rng = np.random.default_rng(seed)
+    n = len(demo.t_ns)
+    T = demo.T_world_tcp.copy()
+    T[:, :3, 3] += rng.normal(0.0, position_m, (n, 3))
+    T[:, :3, :3] = T[:, :3, :3] @ geometry.so3_exp(rng.normal(0.0, rotation_rad, (n, 3)))
+    return Demo(demo.t_ns, T, demo.gripper_m, demo.q_source, demo.windows)
