@@ -1,0 +1,424 @@
+"""CPU camera renderer for the virtual tabletop: ray casting onto textured planes.
+
+Per camera the pixel bearings are computed once (``CameraModel.unproject``: pinhole-radtan
+or fisheye-equidistant). Per frame, rays of a coarse grid (every ``step`` pixels) are cast
+onto all planes, their atlas coordinates bilinearly upsampled to full resolution, and only
+pixels in grid cells that straddle a plane edge are cast exactly. One ``cv2.remap`` then
+reads the atlas. Within a plane the atlas coordinate is a smooth function of the pixel, so
+the upsampling error is far below a pixel.
+
+Realism for SLAM: motion blur (remaps averaged along the exposure between the poses at
+its start and end), rolling shutter (rows exposed ``readout_s`` apart, poses per grid row),
+vignetting, brightness from exposure x gain x illumination with clipping, shot + read
+noise, and the gripper fingers with their markers fixed in the camera's view.
+
+Timing convention: ``pose_at(dt)`` gives T_world_cam at ``dt`` seconds after the frame's
+timestamp, which is the middle of the first row's exposure; row r is exposed
+``readout_s * r / (height - 1)`` later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from democap import geometry
+from democap.model import CameraModel
+from devices.sim.scene import PlaneSet, Scene
+
+PoseAt = Callable[[NDArray[np.float64]], NDArray[np.float64]]
+REFERENCE_EXPOSURE_S = 0.010  # textures read their own value at 10 ms, gain 1, illumination 1
+
+
+@dataclass(frozen=True)
+class SensorNoise:
+    """Per-pixel noise in grey levels: sigma^2 = read^2 + shot * level."""
+
+    read: float = 1.2
+    shot: float = 0.06
+
+
+@dataclass(frozen=True, eq=False)
+class RenderedFrame:
+    """image: (H, W) uint8 gray or (H, W, 3) uint8 RGB; depth_mm: (H, W) uint16 z-depth, 0 = none."""
+
+    image: NDArray[np.uint8]
+    depth_mm: NDArray[np.uint16] | None
+    blur_px: float  # largest texel travel during the exposure, a proxy for blur length
+
+
+@dataclass(eq=False)
+class _Cast:
+    idx: NDArray[np.int32]  # plane index per ray, -1 = nothing; world planes first, then fingers
+    x: NDArray[np.float32]  # atlas coordinates
+    y: NDArray[np.float32]
+    z: NDArray[np.float32]  # depth along the optical axis, metres
+
+
+# Ray distance t (N,) (inf = miss), plane index (N,), texture coordinates a, b (N,) in metres.
+_Hits = tuple[NDArray[np.float32], NDArray[np.int64], NDArray[np.float32], NDArray[np.float32]]
+
+
+@dataclass(frozen=True, eq=False)
+class _GridBounds:
+    """Per grid column / row, the range of the bearings' normalised x = X/Z (columns) and y = Y/Z (rows).
+
+    Bearings with Z <= 0.02 widen their column and row to everything, so the test stays conservative.
+    """
+
+    col_lo: NDArray[np.float64]
+    col_hi: NDArray[np.float64]
+    row_lo: NDArray[np.float64]
+    row_hi: NDArray[np.float64]
+
+    @classmethod
+    def of(cls, bearings_grid: NDArray[np.float32]) -> _GridBounds:
+        b = bearings_grid.astype(np.float64)
+        front = b[..., 2] > 0.02
+        with np.errstate(divide="ignore", invalid="ignore"):
+            xn = np.where(front, b[..., 0] / b[..., 2], np.nan)
+            yn = np.where(front, b[..., 1] / b[..., 2], np.nan)
+        inf = np.inf
+        col_lo = np.where(front.all(0), np.nanmin(np.where(front, xn, inf), 0), -inf)
+        col_hi = np.where(front.all(0), np.nanmax(np.where(front, xn, -inf), 0), inf)
+        row_lo = np.where(front.all(1), np.nanmin(np.where(front, yn, inf), 1), -inf)
+        row_hi = np.where(front.all(1), np.nanmax(np.where(front, yn, -inf), 1), inf)
+        return cls(col_lo, col_hi, row_lo, row_hi)
+
+    def window(self, corners_cam: NDArray[np.float64]) -> tuple[slice, slice] | None:
+        """Grid rows and columns that can see a convex polygon (4, 3) lying in front of the camera.
+
+        Returns None when the polygon reaches behind the camera (no bound), an empty window
+        when it is out of view.
+        """
+        z = corners_cam[:, 2]
+        if z.min() <= 0.02:
+            return slice(0, len(self.row_lo)), slice(0, len(self.col_lo))
+        xn, yn = corners_cam[:, 0] / z, corners_cam[:, 1] / z
+        cols = np.flatnonzero((self.col_hi >= xn.min()) & (self.col_lo <= xn.max()))
+        rows = np.flatnonzero((self.row_hi >= yn.min()) & (self.row_lo <= yn.max()))
+        if len(cols) == 0 or len(rows) == 0:
+            return None
+        return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+
+
+def _cast_from_point(planes: PlaneSet, dirs: NDArray[np.float32], active: NDArray[np.bool_] | None = None,
+                     bounds: _GridBounds | None = None) -> _Hits:
+    """``_cast`` for rays from the frame's origin (the camera, global shutter); planes in that frame.
+
+    With d.n < 0 the hit's texture coordinate is a = (d . alpha) / (d . n), where
+    alpha = ou n + num u is one vector per plane, so the inside test needs no division.
+    With ``bounds``, dirs (gh, gw, 3) is the coarse grid and each plane is tested only on
+    the grid window its outline can cover.
+    """
+    shape = dirs.shape[:-1]
+    num = np.einsum("pi,pi->p", planes.origin, planes.normal)  # < 0 when the plane faces the origin
+    ou = -np.einsum("pi,pi->p", planes.origin, planes.e_u)
+    ov = -np.einsum("pi,pi->p", planes.origin, planes.e_v)
+    alpha = (ou[:, None] * planes.normal + num[:, None] * planes.e_u).astype(np.float32)
+    beta = (ov[:, None] * planes.normal + num[:, None] * planes.e_v).astype(np.float32)
+    normal = planes.normal.astype(np.float32)
+    use = num < -1e-6
+    if active is not None:
+        use &= active
+    best = np.full(shape, np.inf, np.float32)
+    k = np.zeros(shape, np.int64)
+    full = tuple(slice(None) for _ in shape)
+    for j in np.flatnonzero(use):
+        win: tuple[slice, ...] | None = full
+        if bounds is not None:
+            o, u, v = planes.origin[j], planes.e_u[j], planes.e_v[j]
+            w_m, h_m = planes.size_m[j]
+            win = bounds.window(np.array([o, o + u * w_m, o + v * h_m, o + u * w_m + v * h_m]))
+            if win is None:
+                continue
+        d = dirs[win]
+        dn, pa, pb = d @ normal[j], d @ alpha[j], d @ beta[j]
+        w, h = np.float32(planes.size_m[j, 0]), np.float32(planes.size_m[j, 1])
+        t = np.float32(num[j]) / np.minimum(dn, np.float32(-1e-9))
+        ok = (pa <= 0) & (pb <= 0) & (pa >= w * dn) & (pb >= h * dn) & (dn < -1e-6) & (t < best[win])
+        np.copyto(best[win], t, where=ok)  # masked copies: much faster than boolean indexing
+        np.copyto(k[win], j, where=ok)
+    best, k = best.reshape(-1), k.reshape(-1)
+    flat = dirs.reshape(-1, 3)
+    dn = np.minimum(np.einsum("ni,ni->n", flat, normal[k]), np.float32(-1e-9))
+    A = np.einsum("ni,ni->n", flat, alpha[k]) / dn
+    B = np.einsum("ni,ni->n", flat, beta[k]) / dn
+    return best, k, A, B
+
+
+def _cast(planes: PlaneSet, origin: NDArray[np.float64], dirs: NDArray[np.float32],
+          active: NDArray[np.bool_] | None = None) -> _Hits:
+    """Nearest front-facing hit of rays (N, 3) from origin(s) (3,) or (N, 3) on planes.
+
+    Returns ray distance t (N,) (inf = miss), plane index (N,), texture coords a, b in metres.
+    One plane at a time over all rays: the (N,) temporaries stay in cache, which is several
+    times faster than (N, P) arrays.
+    """
+    n_rays = len(dirs)
+    best = np.full(n_rays, np.inf, np.float32)
+    k = np.zeros(n_rays, np.int64)
+    A = np.zeros(n_rays, np.float32)
+    B = np.zeros(n_rays, np.float32)
+    o = np.asarray(origin, dtype=np.float64)
+    o_mean = o if o.ndim == 1 else o.mean(axis=0)
+    # (3P, N): per plane, the ray directions' components along its normal, u and v axes.
+    axes = np.concatenate([planes.normal, planes.e_u, planes.e_v]).astype(np.float32)
+    proj = axes @ np.ascontiguousarray(dirs.T)
+    P = len(planes.normal)
+    o32 = o.astype(np.float32)
+    for j in range(P):
+        if active is not None and not active[j]:
+            continue
+        rel = o_mean - planes.origin[j]
+        if rel @ planes.normal[j] <= -0.01:  # seen from behind: one-sided planes are invisible
+            continue
+        if o.ndim == 1:
+            d = planes.origin[j] - o
+            num = np.float32(d @ planes.normal[j])
+            ou, ov = np.float32(-(d @ planes.e_u[j])), np.float32(-(d @ planes.e_v[j]))
+        else:
+            d = planes.origin[j].astype(np.float32) - o32
+            num = d @ planes.normal[j].astype(np.float32)
+            ou, ov = -(d @ planes.e_u[j].astype(np.float32)), -(d @ planes.e_v[j].astype(np.float32))
+        dn = proj[j]
+        t = num / np.minimum(dn, np.float32(-1e-9))
+        a = ou + t * proj[P + j]
+        b = ov + t * proj[2 * P + j]
+        w, h = np.float32(planes.size_m[j, 0]), np.float32(planes.size_m[j, 1])  # float64 would upcast arrays
+        ok = (dn < -1e-6) & (t > 1e-3) & (t < best) & (a >= 0) & (a <= w) & (b >= 0) & (b <= h)
+        np.copyto(best, t, where=ok)  # masked copies: much faster than boolean indexing
+        np.copyto(k, j, where=ok)
+        np.copyto(A, a, where=ok)
+        np.copyto(B, b, where=ok)
+    return best, k, A, B
+
+
+class Renderer:
+    """Renders one camera of a rig in a scene.
+
+    ``T_cam0_cam``: this camera in cam0 (the fingers are fixed in cam0). ``step``: coarse
+    grid spacing in pixels (4 is exact to well below a pixel at 640x480).
+    """
+
+    def __init__(
+        self,
+        scene: Scene,
+        camera: CameraModel,
+        *,
+        gray: bool = True,
+        T_cam0_cam: NDArray[np.float64] | None = None,
+        fingers: bool = True,
+        noise: SensorNoise | None = SensorNoise(),
+        vignetting: float = 0.3,
+        step: int = 4,
+    ) -> None:
+        self.scene = scene
+        self.camera = camera
+        self.gray = gray
+        self.atlas = scene.atlas_gray if gray else scene.atlas_rgb
+        self.T_cam_cam0 = geometry.se3_inverse(T_cam0_cam) if T_cam0_cam is not None else np.eye(4)
+        self.fingers = fingers
+        self.noise = noise
+        self.step = step
+        W, H = camera.width, camera.height
+        self.gx = np.arange(0, W - 1 + step, step, dtype=np.float64)
+        self.gy = np.arange(0, H - 1 + step, step, dtype=np.float64)
+        gxx, gyy = np.meshgrid(self.gx, self.gy)
+        self.coarse_bearings = camera.unproject(np.stack([gxx.ravel(), gyy.ravel()], 1)).astype(np.float32)
+        xx, yy = np.meshgrid(np.arange(W, dtype=np.float64), np.arange(H, dtype=np.float64))
+        self.bearings = camera.unproject(np.stack([xx.ravel(), yy.ravel()], 1)).astype(np.float32)
+        # Full-resolution lookups into the coarse grid (exact multiples of 1/step: no remap rounding).
+        self.up_x = (xx / step).astype(np.float32)
+        self.up_y = (yy / step).astype(np.float32)
+        # Vignetting: cos^4-like falloff with the angle from the optical axis.
+        cos_th = np.clip(self.bearings[:, 2], 0.05, 1.0).reshape(H, W)
+        self.vignette = (1.0 - vignetting * (1.0 - cos_th**2)).astype(np.float32)
+        self.row_time = np.arange(H, dtype=np.float64) / max(H - 1, 1)
+        self._finger_cache: tuple[float, PlaneSet] | None = None
+        world = scene.world
+        self._sphere_centre = world.origin + 0.5 * (world.e_u * world.size_m[:, :1] + world.e_v * world.size_m[:, 1:])
+        self._sphere_radius = 0.5 * np.hypot(world.size_m[:, 0], world.size_m[:, 1])
+        self._bounds = _GridBounds.of(self.coarse_bearings.reshape(len(self.gy), len(self.gx), 3))
+        self._half_fov = float(np.arccos(np.clip(self.bearings[:, 2].min(), -1, 1)))
+        # A bank of unit normals: each frame reads a seeded window of it instead of drawing 300k numbers.
+        bank_rng = np.random.default_rng([scene.seed, 7006, W, H])
+        self._noise_bank = bank_rng.standard_normal(3 * W * H * (1 if gray else 3), dtype=np.float32)
+
+    # ------------------------------------------------------------------ geometry
+
+    def _in_view(self, R_world_cam: NDArray[np.float64], c_world: NDArray[np.float64]) -> NDArray[np.bool_]:
+        """Planes whose bounding sphere meets the camera's field-of-view cone (P,)."""
+        p = (self._sphere_centre - c_world) @ R_world_cam
+        dist = np.linalg.norm(p, axis=1)
+        inside = dist <= self._sphere_radius + 0.05
+        with np.errstate(invalid="ignore"):
+            angle = np.arccos(np.clip(p[:, 2] / np.maximum(dist, 1e-9), -1, 1))
+            spread = np.arcsin(np.clip(self._sphere_radius / np.maximum(dist, 1e-9), 0, 1))
+        return inside | (angle - spread <= self._half_fov + 0.05)
+
+    def _finger_planes(self, width_m: float) -> PlaneSet:
+        if self._finger_cache is None or self._finger_cache[0] != width_m:
+            self._finger_cache = (width_m, self.scene.fingers_cam0(width_m).transformed(self.T_cam_cam0))
+        return self._finger_cache[1]
+
+    def _cast_all(self, bearings: NDArray[np.float32], R: NDArray[np.float64], c: NDArray[np.float64],
+                  fingers: PlaneSet | None, grid: bool = False) -> _Cast:
+        """Cast camera-frame bearings (N, 3); R (3, 3) or (N, 3, 3) and c (3,) or (N, 3) place the camera.
+
+        ``grid``: bearings are the coarse grid (window culling applies).
+        """
+        world = self.scene.world
+        if R.ndim == 2:
+            # Global shutter: move the planes into the camera instead of rotating every ray.
+            planes = world.transformed(geometry.se3_inverse(geometry.se3(R, c)))
+            active = self._in_view(R, c)
+            if fingers is not None:
+                planes = planes.concat(fingers)
+                active = np.concatenate([active, np.ones(len(fingers.px_per_m), bool)])
+            dirs = bearings.reshape(len(self.gy), len(self.gx), 3) if grid else bearings
+            t, k, a, b = _cast_from_point(planes, dirs, active, self._bounds if grid else None)
+        else:
+            dirs = np.einsum("nij,nj->ni", R.astype(np.float32), bearings)
+            t, k, a, b = _cast(world, c, dirs, self._in_view(R[len(R) // 2], c.mean(axis=0)))
+            planes = world
+            if fingers is not None:  # fingers ride with the camera: cast them in its frame
+                tf, kf, af, bf = _cast_from_point(fingers, bearings)
+                near = tf < t
+                planes = world.concat(fingers)
+                k = np.where(near, len(world.px_per_m) + kf, k)
+                a, b, t = np.where(near, af, a), np.where(near, bf, b), np.minimum(t, tf)
+        idx = np.where(np.isfinite(t), k, -1)
+        ppm = planes.px_per_m[k].astype(np.float32)
+        x = planes.atlas_xy[k, 0].astype(np.float32) + a * ppm - 0.5
+        y = planes.atlas_xy[k, 1].astype(np.float32) + b * ppm - 0.5
+        miss = idx < 0
+        x[miss], y[miss] = self.scene.background_xy
+        z = np.where(miss, 0.0, t * bearings[:, 2]).astype(np.float32)
+        return _Cast(idx.astype(np.int32), x.astype(np.float32), y.astype(np.float32), z)
+
+    def _maps(self, poses_rows: NDArray[np.float64], fingers: PlaneSet | None) -> _Cast:
+        """Full-resolution atlas maps for per-grid-row poses (len(gy), 4, 4) or one pose (4, 4)."""
+        gh, gw = len(self.gy), len(self.gx)
+        W, H = self.camera.width, self.camera.height
+        if poses_rows.ndim == 2:
+            R, c = poses_rows[:3, :3], poses_rows[:3, 3]
+        else:
+            R = np.repeat(poses_rows[:, :3, :3], gw, axis=0)
+            c = np.repeat(poses_rows[:, :3, 3], gw, axis=0)
+        coarse = self._cast_all(self.coarse_bearings, R, c, fingers, grid=True)
+        grid = np.dstack([coarse.x.reshape(gh, gw), coarse.y.reshape(gh, gw), coarse.z.reshape(gh, gw)])
+        full = cv2.remap(grid, self.up_x, self.up_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        fx, fy, fz = (m.ravel() for m in cv2.split(full))
+        idx_g = coarse.idx.reshape(gh, gw).astype(np.int16)
+        corners = np.stack([idx_g[:-1, :-1], idx_g[:-1, 1:], idx_g[1:, :-1], idx_g[1:, 1:]])
+        mixed_cell = (corners.min(0) != corners.max(0)).astype(np.uint8)
+        cells = ((gw - 1) * self.step, (gh - 1) * self.step)
+        mixed = cv2.resize(mixed_cell, cells, interpolation=cv2.INTER_NEAREST)[:H, :W]
+        idx_full = cv2.resize(idx_g[:-1, :-1], cells, interpolation=cv2.INTER_NEAREST)[:H, :W].ravel().copy()
+        exact = np.flatnonzero(mixed)
+        if len(exact):
+            if poses_rows.ndim == 2:
+                Re, ce = R, c
+            else:
+                row = np.minimum((exact // W) // self.step, gh - 1)
+                Re, ce = poses_rows[row, :3, :3], poses_rows[row, :3, 3]
+            ex = self._cast_all(self.bearings[exact], Re, ce, fingers)
+            fx[exact], fy[exact], fz[exact], idx_full[exact] = ex.x, ex.y, ex.z, ex.idx
+        return _Cast(idx_full, fx, fy, fz)
+
+    def _poses_rows(self, pose_at: PoseAt, dt: float) -> NDArray[np.float64]:
+        readout = self.camera.readout_s
+        if readout <= 0:
+            return pose_at(np.array([dt]))[0]
+        H = self.camera.height
+        return pose_at(dt + readout * np.minimum(self.gy, H - 1) / max(H - 1, 1))
+
+    # -------------------------------------------------------------------- render
+
+    def render(
+        self,
+        pose: NDArray[np.float64] | PoseAt,
+        *,
+        exposure_s: float = 0.0,
+        brightness: float = 1.0,
+        gripper_width_m: float | None = None,
+        depth: bool = False,
+        noise_seed: int | None = None,
+        max_subframes: int = 6,
+    ) -> RenderedFrame:
+        """Render one frame.
+
+        pose: T_world_cam (4, 4), or ``pose_at(dt_s (M,)) -> (M, 4, 4)`` for motion blur
+        and rolling shutter (see the module docstring for the timing convention).
+        brightness: illumination x gain x exposure / 10 ms (1 = textures as stored).
+        gripper_width_m: draw the fingers at this opening (None: no fingers).
+        noise_seed: seed of this frame's sensor noise (None: no noise).
+        """
+        if callable(pose):
+            pose_at = pose
+        else:
+            fixed = np.asarray(pose, dtype=np.float64)
+
+            def pose_at(dt: NDArray[np.float64]) -> NDArray[np.float64]:
+                return np.repeat(fixed[None], len(np.atleast_1d(dt)), axis=0)
+
+        fingers = None
+        if self.fingers and gripper_width_m is not None:
+            fingers = self._finger_planes(float(gripper_width_m))
+        if exposure_s > 0 and callable(pose):
+            m0 = self._maps(self._poses_rows(pose_at, -0.5 * exposure_s), fingers)
+            m1 = self._maps(self._poses_rows(pose_at, 0.5 * exposure_s), fingers)
+            same = m0.idx == m1.idx
+            travel = np.where(same, np.hypot(m1.x - m0.x, m1.y - m0.y), 0.0)
+            blur = float(np.percentile(travel, 99.5)) if travel.size else 0.0
+        else:
+            m0 = m1 = self._maps(self._poses_rows(pose_at, 0.0), fingers)
+            same = None
+            blur = 0.0
+        W, H = self.camera.width, self.camera.height
+        n_sub = int(np.clip(np.ceil(blur / 2.0), 1, max_subframes))  # a sub-exposure every ~2 texels
+        if n_sub == 1:
+            if m1 is not m0:  # short exposure: the mid-exposure maps are the average of the ends
+                mx = (0.5 * (m0.x + m1.x)).reshape(H, W)
+                my = (0.5 * (m0.y + m1.y)).reshape(H, W)
+                mx = np.where(same.reshape(H, W), mx, m0.x.reshape(H, W)).astype(np.float32)
+                my = np.where(same.reshape(H, W), my, m0.y.reshape(H, W)).astype(np.float32)
+            else:
+                mx, my = m0.x.reshape(H, W), m0.y.reshape(H, W)
+            acc = cv2.remap(self.atlas, mx, my, cv2.INTER_LINEAR).astype(np.float32)
+        else:
+            acc = np.zeros((H, W) if self.gray else (H, W, 3), np.float32)
+            x0, y0 = m0.x.reshape(H, W), m0.y.reshape(H, W)
+            dx, dy = (m1.x - m0.x).reshape(H, W), (m1.y - m0.y).reshape(H, W)
+            edge = ~same.reshape(H, W)
+            # Across an occlusion edge the ends see different surfaces: no in-between exists there.
+            np.copyto(dx, 0.0, where=edge)
+            np.copyto(dy, 0.0, where=edge)
+            x_late = np.where(edge, m1.x.reshape(H, W), x0)
+            y_late = np.where(edge, m1.y.reshape(H, W), y0)
+            for i in range(n_sub):
+                u = np.float32((i + 0.5) / n_sub)
+                bx, by = (x0, y0) if u < 0.5 else (x_late, y_late)
+                cv2.accumulate(cv2.remap(self.atlas, bx + u * dx, by + u * dy, cv2.INTER_LINEAR), acc)
+            acc *= np.float32(1.0 / n_sub)
+        gain = self.vignette * np.float32(brightness)
+        acc = acc * (gain if self.gray else gain[..., None])
+        if self.noise is not None and noise_seed is not None:
+            rng = np.random.default_rng([noise_seed, 7004])
+            start = int(rng.integers(0, len(self._noise_bank) - acc.size))
+            unit = self._noise_bank[start:start + acc.size].reshape(acc.shape)
+            if rng.random() < 0.5:
+                unit = unit[::-1]
+            sigma = np.sqrt(np.float32(self.noise.read**2) + np.float32(self.noise.shot) * np.maximum(acc, 0.0))
+            acc += unit * sigma
+        image = np.clip(acc + 0.5, 0, 255).astype(np.uint8)
+        depth_mm = None
+        if depth:
+            z = (0.5 * (m0.z + m1.z)).reshape(H, W) if m1 is not m0 else m0.z.reshape(H, W)
+            depth_mm = np.clip(np.round(z * 1000.0), 0, 65535).astype(np.uint16)
+        return RenderedFrame(image, depth_mm, blur)
