@@ -252,8 +252,8 @@ class LeRobotWriter:
 
     def _check_features(self, feats: dict[str, dict[str, Any]]) -> None:
         assert self.features is not None
-        mine = {k: (v["dtype"], list(v["shape"])) for k, v in feats.items()}
-        theirs = {k: (v["dtype"], list(v["shape"])) for k, v in self.features.items()}
+        mine = {k: (v["dtype"], tuple(v["shape"])) for k, v in feats.items()}
+        theirs = {k: (v["dtype"], tuple(v["shape"])) for k, v in self.features.items()}
         if mine != theirs:
             diff = sorted(set(mine.items()) ^ set(theirs.items()))
             raise ExportError(f"episode features differ from the dataset's: {diff[:4]}", self.root)

@@ -25,7 +25,7 @@ class VideoSettings:
     gop: int = 2
     crf: int = 23
     preset: str = "veryfast"  # x264 preset; AV1 uses svt preset 8
-    threads: int = 0  # 0 = codec default
+    threads: int = 1  # x264 with several threads is not bit-reproducible across runs
 
 
 class Mp4Writer:
