@@ -29,7 +29,9 @@ def main() -> None:
     Progress.quiet = True
     data = Path(os.environ.get("DEMOCAP_TEST_DATA", ROOT.parent / "shared" / "data")) / "euroc_v1_01_easy_micro"
     home = Home.resolve(tempfile.mkdtemp(prefix="democap-bench-"))
-    pngs = sorted((data / "mav0" / "cam0" / "data").glob("*.png")) + sorted((data / "mav0" / "cam1" / "data").glob("*.png"))
+    pngs = sorted((data / "mav0" / "cam0" / "data").glob("*.png")) + sorted(
+        (data / "mav0" / "cam1" / "data").glob("*.png")
+    )
     t = time.perf_counter()
     for p in pngs:
         cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
@@ -40,13 +42,17 @@ def main() -> None:
         s = import_euroc(data, home, lossless=lossless)
         dt = time.perf_counter() - t
         size = sum(f.stat().st_size for f in s.path.rglob("*") if f.is_file())
-        print(f"import euroc ({'ffv1' if lossless else 'h264'}): {len(pngs) / dt:8.1f} frames/s "
-              f"({dt:.2f} s, {size / 1e6:.1f} MB on disk)")
+        print(
+            f"import euroc ({'ffv1' if lossless else 'h264'}): {len(pngs) / dt:8.1f} frames/s "
+            f"({dt:.2f} s, {size / 1e6:.1f} MB on disk)"
+        )
         t = time.perf_counter()
         n = sum(1 for _ in s.frames("rig0.cam0")) + sum(1 for _ in s.frames("rig0.cam1"))
         dt = time.perf_counter() - t
-        print(f"read frames ({'ffv1' if lossless else 'h264'}): {n / dt:8.1f} frames/s "
-              f"(ratio to PNG decode {n / dt / png_fps:.2f})")
+        print(
+            f"read frames ({'ffv1' if lossless else 'h264'}): {n / dt:8.1f} frames/s "
+            f"(ratio to PNG decode {n / dt / png_fps:.2f})"
+        )
     # A 60 s recording-shaped session: 640x480 at 30 fps + IMU at 400 Hz.
     w = SessionWriter(home.sessions, source={"kind": "bench"})
     v = w.add_video(StreamSpec("rig0.cam0", "video", "rig0", "cam0", 30.0), 640, 480, "gray", "h264")
@@ -59,8 +65,18 @@ def main() -> None:
     for k in range(60):
         tt = k * 1_000_000_000 + np.arange(400) * 2_500_000
         z = np.zeros(400)
-        imu.append_many({"t_host_ns": tt, "t_device_ns": tt, "gyro_x": z, "gyro_y": z, "gyro_z": z,
-                         "accel_x": z, "accel_y": z, "accel_z": z + 9.81})
+        imu.append_many(
+            {
+                "t_host_ns": tt,
+                "t_device_ns": tt,
+                "gyro_x": z,
+                "gyro_y": z,
+                "gyro_z": z,
+                "accel_x": z,
+                "accel_y": z,
+                "accel_z": z + 9.81,
+            }
+        )
     s = Session(w.close())
     dt = time.perf_counter() - t
     print(f"write 60 s session (640x480@30 h264 + IMU 400 Hz): {1800 / dt:8.1f} frames/s ({60 / dt:.1f}x real time)")
@@ -71,7 +87,8 @@ def main() -> None:
     t = time.perf_counter()
     rows = s.table("rig0.imu").num_rows
     dt = time.perf_counter() - t
-    print(f"read IMU table: {rows / dt:12.0f} rows/s ({rows} rows in {len(list((s.path / 'streams' / 'rig0.imu').glob('*.parquet')))} chunks)")
+    chunks = len(list((s.path / "streams" / "rig0.imu").glob("*.parquet")))
+    print(f"read IMU table: {rows / dt:12.0f} rows/s ({rows} rows in {chunks} chunks)")
 
 
 if __name__ == "__main__":

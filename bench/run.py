@@ -1,7 +1,7 @@
 """Run every benchmark under bench/ (or those whose name contains an argument) and print their figures.
 
-    python bench/run.py            # all
-    python bench/run.py ik render  # only bench_*ik*.py and bench_*render*.py
+python bench/run.py            # all
+python bench/run.py ik render  # only bench_*ik*.py and bench_*render*.py
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ def main() -> int:
         print(f"\n=== {s.name}", flush=True)
         t = time.monotonic()
         r = subprocess.run([sys.executable, str(s)], cwd=HERE.parent)
-        print(f"--- {s.name}: {'ok' if r.returncode == 0 else f'FAILED ({r.returncode})'} in {time.monotonic() - t:.1f} s")
+        print(
+            f"--- {s.name}: {'ok' if r.returncode == 0 else f'FAILED ({r.returncode})'} in {time.monotonic() - t:.1f} s"
+        )
         failed += r.returncode != 0
     return 1 if failed else 0
 

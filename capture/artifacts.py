@@ -48,10 +48,15 @@ class StageRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "stage": self.stage, "version": self.version, "input_hash": self.input_hash,
-            "settings": dict(self.settings), "settings_hash": content_hash(dict(self.settings)),
-            "outputs": dict(self.outputs), "created_realtime_ns": self.created_realtime_ns,
-            "summary": dict(self.summary), "corrections": dict(self.corrections),
+            "stage": self.stage,
+            "version": self.version,
+            "input_hash": self.input_hash,
+            "settings": dict(self.settings),
+            "settings_hash": content_hash(dict(self.settings)),
+            "outputs": dict(self.outputs),
+            "created_realtime_ns": self.created_realtime_ns,
+            "summary": dict(self.summary),
+            "corrections": dict(self.corrections),
         }
 
 
@@ -70,8 +75,16 @@ def read_stage(session: Session, stage: str) -> StageRecord | None:
         return None
     try:
         d = json.loads(p.read_text())
-        return StageRecord(d["stage"], int(d["version"]), d["input_hash"], d["settings"], d["outputs"],
-                           int(d["created_realtime_ns"]), d.get("summary", {}), d.get("corrections", {}))
+        return StageRecord(
+            d["stage"],
+            int(d["version"]),
+            d["input_hash"],
+            d["settings"],
+            d["outputs"],
+            int(d["created_realtime_ns"]),
+            d.get("summary", {}),
+            d.get("corrections", {}),
+        )
     except (json.JSONDecodeError, KeyError) as e:
         raise SessionFormatError(f"stage record is malformed ({e})", p) from e
 
@@ -84,13 +97,28 @@ def is_current(session: Session, stage: str, version: int, in_hash: str) -> bool
     return all((d / name).exists() for name in rec.outputs)
 
 
-def commit_stage(session: Session, stage: str, version: int, in_hash: str, settings: Mapping[str, Any],
-                 files: Sequence[str], summary: Mapping[str, Any] | None = None,
-                 corrections: Mapping[str, Any] | None = None) -> StageRecord:
+def commit_stage(
+    session: Session,
+    stage: str,
+    version: int,
+    in_hash: str,
+    settings: Mapping[str, Any],
+    files: Sequence[str],
+    summary: Mapping[str, Any] | None = None,
+    corrections: Mapping[str, Any] | None = None,
+) -> StageRecord:
     """Write ``stage.json`` for output files already written under the stage folder."""
     d = stage_dir(session, stage)
-    rec = StageRecord(stage, version, in_hash, settings, {f: sha256_file(d / f) for f in files},
-                      time.time_ns(), summary or {}, corrections or {})
+    rec = StageRecord(
+        stage,
+        version,
+        in_hash,
+        settings,
+        {f: sha256_file(d / f) for f in files},
+        time.time_ns(),
+        summary or {},
+        corrections or {},
+    )
     atomic_write_json(d / STAGE_FILE, rec.to_dict())
     return rec
 
@@ -101,15 +129,28 @@ def commit_stage(session: Session, stage: str, version: int, in_hash: str, setti
 def write_trajectory(path: Path, traj: Trajectory) -> None:
     q = geometry.matrix_to_quat_wxyz(traj.T_world_body[:, :3, :3]) if len(traj) else np.zeros((0, 4))
     p = traj.positions
-    table = pa.table({
-        "t_ns": pa.array(traj.t_ns, pa.int64()),
-        "x": p[:, 0], "y": p[:, 1], "z": p[:, 2],
-        "qw": q[:, 0], "qx": q[:, 1], "qy": q[:, 2], "qz": q[:, 3],
-        "state": pa.array(traj.state, pa.uint8()),
-        "quality": pa.array(traj.quality, pa.float32()),
-        "sigma_m": pa.array(traj.sigma(), pa.float32()),
-    }).replace_schema_metadata({"body": traj.body, "world_anchor": traj.world_anchor,
-                                "quaternion_order": "wxyz", "pose": f"T_world_{traj.body}"})
+    table = pa.table(
+        {
+            "t_ns": pa.array(traj.t_ns, pa.int64()),
+            "x": p[:, 0],
+            "y": p[:, 1],
+            "z": p[:, 2],
+            "qw": q[:, 0],
+            "qx": q[:, 1],
+            "qy": q[:, 2],
+            "qz": q[:, 3],
+            "state": pa.array(traj.state, pa.uint8()),
+            "quality": pa.array(traj.quality, pa.float32()),
+            "sigma_m": pa.array(traj.sigma(), pa.float32()),
+        }
+    ).replace_schema_metadata(
+        {
+            "body": traj.body,
+            "world_anchor": traj.world_anchor,
+            "quaternion_order": "wxyz",
+            "pose": f"T_world_{traj.body}",
+        }
+    )
     _write_parquet_atomic(path, table)
 
 
@@ -119,11 +160,21 @@ def read_trajectory(path: Path) -> Trajectory:
     t = pq.read_table(path)
     meta = {k.decode(): v.decode() for k, v in (t.schema.metadata or {}).items()}
     c = {n: t.column(n).to_numpy() for n in t.column_names}
-    R = geometry.quat_wxyz_to_matrix(np.stack([c["qw"], c["qx"], c["qy"], c["qz"]], axis=1)) if t.num_rows else np.zeros((0, 3, 3))
+    R = (
+        geometry.quat_wxyz_to_matrix(np.stack([c["qw"], c["qx"], c["qy"], c["qz"]], axis=1))
+        if t.num_rows
+        else np.zeros((0, 3, 3))
+    )
     T = geometry.se3(R, np.stack([c["x"], c["y"], c["z"]], axis=1)) if t.num_rows else np.zeros((0, 4, 4))
-    return Trajectory(c["t_ns"].astype(np.int64), T, c["state"].astype(np.uint8), c["quality"].astype(np.float32),
-                      c["sigma_m"].astype(np.float32), body=meta.get("body", "imu"),
-                      world_anchor=meta.get("world_anchor", "first_pose"))  # type: ignore[arg-type]
+    return Trajectory(
+        c["t_ns"].astype(np.int64),
+        T,
+        c["state"].astype(np.uint8),
+        c["quality"].astype(np.float32),
+        c["sigma_m"].astype(np.float32),
+        body=meta.get("body", "imu"),
+        world_anchor=meta.get("world_anchor", "first_pose"),
+    )
 
 
 def trajectory_path(session: Session, rig: str = "rig0") -> Path:
@@ -154,8 +205,11 @@ def write_joints(path: Path, jt: JointTrajectory) -> None:
     for i, n in enumerate(jt.joint_names):
         cols[f"q_{n}"] = jt.q[:, i]
     cols["gripper_m"] = jt.gripper_m
-    meta = {"robot": jt.robot, "joint_names": json.dumps(list(jt.joint_names)),
-            "T_world_base": json.dumps(np.asarray(jt.T_world_base).tolist())}
+    meta = {
+        "robot": jt.robot,
+        "joint_names": json.dumps(list(jt.joint_names)),
+        "T_world_base": json.dumps(np.asarray(jt.T_world_base).tolist()),
+    }
     _write_parquet_atomic(path, pa.table(cols).replace_schema_metadata(meta))
 
 
@@ -166,8 +220,14 @@ def read_joints(path: Path) -> JointTrajectory:
     meta = {k.decode(): v.decode() for k, v in (t.schema.metadata or {}).items()}
     names = tuple(json.loads(meta["joint_names"]))
     q = np.stack([t.column(f"q_{n}").to_numpy() for n in names], axis=1) if names else np.zeros((t.num_rows, 0))
-    return JointTrajectory(meta["robot"], names, t.column("t_ns").to_numpy().astype(np.int64), q,
-                           t.column("gripper_m").to_numpy(), np.asarray(json.loads(meta["T_world_base"])))
+    return JointTrajectory(
+        meta["robot"],
+        names,
+        t.column("t_ns").to_numpy().astype(np.int64),
+        q,
+        t.column("gripper_m").to_numpy(),
+        np.asarray(json.loads(meta["T_world_base"])),
+    )
 
 
 # ----------------------------------------------------------------------- flags

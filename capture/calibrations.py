@@ -40,7 +40,8 @@ def load_calibration(home: Home, calib_hash: str) -> RigCalibration:
     matches = sorted(home.calibrations.glob(hexpart + "*.json"))
     if len(matches) != 1:
         raise CalibrationError(
-            f"{'no' if not matches else 'more than one'} calibration matches {calib_hash!r}", home.calibrations)
+            f"{'no' if not matches else 'more than one'} calibration matches {calib_hash!r}", home.calibrations
+        )
     try:
         return RigCalibration.from_dict(json.loads(matches[0].read_text()))
     except (json.JSONDecodeError, KeyError, ValueError) as e:

@@ -32,27 +32,93 @@ SCHEMA_VERSION = 2
 
 
 def _m1(db: sqlite_utils.Database) -> None:
-    db["devices"].create({"serial": str, "kind": str, "hardware": str, "firmware": str, "paired_at_ns": int,
-                          "key_fingerprint": str, "last_seen_ns": int}, pk="serial")
-    db["sessions"].create({"id": str, "path": str, "created_realtime_ns": int, "status": str, "operator": str,
-                           "source_kind": str, "source_path": str, "duration_s": float, "n_streams": int,
-                           "n_episodes": int, "rigs": str, "streams": str}, pk="id")
-    db["episodes"].create({"session_id": str, "idx": int, "t0_ns": int, "t1_ns": int, "duration_s": float,
-                           "source": str, "task": str, "review": str, "notes": str}, pk=("session_id", "idx"),
-                          foreign_keys=[("session_id", "sessions", "id")])
-    db["calibrations"].create({"hash": str, "path": str, "rig_serial": str, "cameras": str, "models": str,
-                               "rms_px": float, "created_ns": int}, pk="hash")
-    db["flags"].create({"session_id": str, "rig": str, "robot": str, "kind": str, "severity": str, "t0_ns": int,
-                        "t1_ns": int, "evidence": str})
-    db["flags"].create_index(["session_id"])
-    db["exports"].create({"id": str, "path": str, "format": str, "created_realtime_ns": int, "sessions": str,
-                          "n_episodes": int, "policy": str}, pk="id")
+    db.table("devices").create(
+        {
+            "serial": str,
+            "kind": str,
+            "hardware": str,
+            "firmware": str,
+            "paired_at_ns": int,
+            "key_fingerprint": str,
+            "last_seen_ns": int,
+        },
+        pk="serial",
+    )
+    db.table("sessions").create(
+        {
+            "id": str,
+            "path": str,
+            "created_realtime_ns": int,
+            "status": str,
+            "operator": str,
+            "source_kind": str,
+            "source_path": str,
+            "duration_s": float,
+            "n_streams": int,
+            "n_episodes": int,
+            "rigs": str,
+            "streams": str,
+        },
+        pk="id",
+    )
+    db.table("episodes").create(
+        {
+            "session_id": str,
+            "idx": int,
+            "t0_ns": int,
+            "t1_ns": int,
+            "duration_s": float,
+            "source": str,
+            "task": str,
+            "review": str,
+            "notes": str,
+        },
+        pk=("session_id", "idx"),
+        foreign_keys=[("session_id", "sessions", "id")],
+    )
+    db.table("calibrations").create(
+        {
+            "hash": str,
+            "path": str,
+            "rig_serial": str,
+            "cameras": str,
+            "models": str,
+            "rms_px": float,
+            "created_ns": int,
+        },
+        pk="hash",
+    )
+    db.table("flags").create(
+        {
+            "session_id": str,
+            "rig": str,
+            "robot": str,
+            "kind": str,
+            "severity": str,
+            "t0_ns": int,
+            "t1_ns": int,
+            "evidence": str,
+        }
+    )
+    db.table("flags").create_index(["session_id"])
+    db.table("exports").create(
+        {
+            "id": str,
+            "path": str,
+            "format": str,
+            "created_realtime_ns": int,
+            "sessions": str,
+            "n_episodes": int,
+            "policy": str,
+        },
+        pk="id",
+    )
 
 
 def _m2(db: sqlite_utils.Database) -> None:
     # Stage freshness at a glance in the session browser.
-    db["sessions"].add_column("stages", str)
-    db["episodes"].create_index(["review"])
+    db.table("sessions").add_column("stages", str)
+    db.table("episodes").create_index(["review"])
 
 
 #: Ordered migrations; migration i takes the schema from version i to i + 1.
@@ -91,11 +157,11 @@ class Catalog:
             return
         with self.db.conn:
             if "meta" not in self.db.table_names():
-                self.db["meta"].create({"key": str, "value": str}, pk="key")
+                self.db.table("meta").create({"key": str, "value": str}, pk="key")
             for i in range(v, SCHEMA_VERSION):
                 MIGRATIONS[i](self.db)
                 log.info("catalog %s migrated to schema %d", self.path, i + 1)
-            self.db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
+            self.db.table("meta").upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
 
     # ------------------------------------------------------------- indexing
     def index_session(self, session: Session) -> None:
@@ -104,7 +170,8 @@ class Catalog:
         duration = (max(b for _, b in spans) - min(a for a, _ in spans)) * 1e-9 if spans else 0.0
         stages = {}
         for d in sorted((session.path / "stages").glob("*/stage.json")) + sorted(
-                (session.path / "stages").glob("*/*/stage.json")):
+            (session.path / "stages").glob("*/*/stage.json")
+        ):
             rel = str(d.parent.relative_to(session.path / "stages"))
             rec = read_stage(session, rel)
             if rec is not None:
@@ -112,62 +179,110 @@ class Catalog:
         decisions = session.decisions()
         flags = session_flags(session)
         with self.db.conn:
-            self.db["sessions"].upsert({
-                "id": session.id, "path": str(session.path), "created_realtime_ns": m["created"]["realtime_ns"],
-                "status": m["status"], "operator": m.get("operator", ""), "source_kind": m["source"].get("kind", ""),
-                "source_path": str(m["source"].get("path", "")), "duration_s": round(duration, 3),
-                "n_streams": len(m["streams"]), "n_episodes": len(m.get("episodes", [])),
-                "rigs": json.dumps(m.get("rigs", {})), "streams": json.dumps(sorted(m["streams"])),
-                "stages": json.dumps(stages),
-            }, pk="id")
-            self.db["episodes"].delete_where("session_id = ?", [session.id])
+            self.db.table("sessions").upsert(
+                {
+                    "id": session.id,
+                    "path": str(session.path),
+                    "created_realtime_ns": m["created"]["realtime_ns"],
+                    "status": m["status"],
+                    "operator": m.get("operator", ""),
+                    "source_kind": m["source"].get("kind", ""),
+                    "source_path": str(m["source"].get("path", "")),
+                    "duration_s": round(duration, 3),
+                    "n_streams": len(m["streams"]),
+                    "n_episodes": len(m.get("episodes", [])),
+                    "rigs": json.dumps(m.get("rigs", {})),
+                    "streams": json.dumps(sorted(m["streams"])),
+                    "stages": json.dumps(stages),
+                },
+                pk="id",
+            )
+            self.db.table("episodes").delete_where("session_id = ?", [session.id])
             for e in session.episodes:
                 r = review_of(decisions, e.index)
-                self.db["episodes"].insert({
-                    "session_id": session.id, "idx": e.index, "t0_ns": e.t0_ns, "t1_ns": e.t1_ns,
-                    "duration_s": round(e.duration_s, 3), "source": e.source, "task": e.task, "review": r.status,
-                    "notes": "\n".join(r.notes),
-                }, pk=("session_id", "idx"))
-            self.db["flags"].delete_where("session_id = ?", [session.id])
-            self.db["flags"].insert_all(({
-                "session_id": session.id, "rig": f.rig, "robot": f.robot or "", "kind": f.kind,
-                "severity": f.severity, "t0_ns": f.t0_ns, "t1_ns": f.t1_ns, "evidence": json.dumps(dict(f.evidence)),
-            } for f in flags), batch_size=500)
+                self.db.table("episodes").insert(
+                    {
+                        "session_id": session.id,
+                        "idx": e.index,
+                        "t0_ns": e.t0_ns,
+                        "t1_ns": e.t1_ns,
+                        "duration_s": round(e.duration_s, 3),
+                        "source": e.source,
+                        "task": e.task,
+                        "review": r.status,
+                        "notes": "\n".join(r.notes),
+                    },
+                    pk=("session_id", "idx"),
+                )
+            self.db.table("flags").delete_where("session_id = ?", [session.id])
+            self.db.table("flags").insert_all(
+                (
+                    {
+                        "session_id": session.id,
+                        "rig": f.rig,
+                        "robot": f.robot or "",
+                        "kind": f.kind,
+                        "severity": f.severity,
+                        "t0_ns": f.t0_ns,
+                        "t1_ns": f.t1_ns,
+                        "evidence": json.dumps(dict(f.evidence)),
+                    }
+                    for f in flags
+                ),
+                batch_size=500,
+            )
             for rig in m.get("rigs", {}).values():
                 dev = rig.get("device") or {}
                 if dev.get("serial"):
-                    self._upsert_device({"serial": dev["serial"], "kind": dev.get("kind", ""),
-                                         "hardware": dev.get("hardware", ""), "firmware": dev.get("firmware", ""),
-                                         "last_seen_ns": m["created"]["realtime_ns"]})
+                    self._upsert_device(
+                        {
+                            "serial": dev["serial"],
+                            "kind": dev.get("kind", ""),
+                            "hardware": dev.get("hardware", ""),
+                            "firmware": dev.get("firmware", ""),
+                            "last_seen_ns": m["created"]["realtime_ns"],
+                        }
+                    )
 
     def _upsert_device(self, row: Mapping[str, Any]) -> None:
-        existing = self.db["devices"].get(row["serial"]) if self.db["devices"].count_where(
-            "serial = ?", [row["serial"]]) else {}
+        existing = (
+            self.db.table("devices").get(row["serial"])
+            if self.db.table("devices").count_where("serial = ?", [row["serial"]])
+            else {}
+        )
         merged = {**existing, **{k: v for k, v in row.items() if v not in (None, "")}}
         if existing.get("last_seen_ns") and row.get("last_seen_ns"):
             merged["last_seen_ns"] = max(existing["last_seen_ns"], row["last_seen_ns"])
-        self.db["devices"].upsert(merged, pk="serial")
+        self.db.table("devices").upsert(merged, pk="serial")
 
-    def index_device_pairing(self, serial: str, paired_at_ns: int | None, key_fingerprint: str | None,
-                             **info: Any) -> None:
+    def index_device_pairing(
+        self, serial: str, paired_at_ns: int | None, key_fingerprint: str | None, **info: Any
+    ) -> None:
         with self.db.conn:
-            self._upsert_device({"serial": serial, "paired_at_ns": paired_at_ns, "key_fingerprint": key_fingerprint,
-                                 **info})
+            self._upsert_device(
+                {"serial": serial, "paired_at_ns": paired_at_ns, "key_fingerprint": key_fingerprint, **info}
+            )
             if paired_at_ns is None:
-                self.db.execute("update devices set paired_at_ns = null, key_fingerprint = null where serial = ?",
-                                [serial])
+                self.db.execute(
+                    "update devices set paired_at_ns = null, key_fingerprint = null where serial = ?", [serial]
+                )
 
     def index_calibration(self, path: Path) -> str:
         calib = RigCalibration.from_dict(json.loads(Path(path).read_text()))
         h = calib.hash
         with self.db.conn:
-            self.db["calibrations"].upsert({
-                "hash": h, "path": str(path), "rig_serial": calib.rig_serial,
-                "cameras": json.dumps([c.name for c in calib.cameras]),
-                "models": json.dumps([c.camera.model for c in calib.cameras]),
-                "rms_px": max((c.rms_px for c in calib.cameras if c.rms_px is not None), default=None),
-                "created_ns": int(os.stat(path).st_mtime_ns),
-            }, pk="hash")
+            self.db.table("calibrations").upsert(
+                {
+                    "hash": h,
+                    "path": str(path),
+                    "rig_serial": calib.rig_serial,
+                    "cameras": json.dumps([c.name for c in calib.cameras]),
+                    "models": json.dumps([c.camera.model for c in calib.cameras]),
+                    "rms_px": max((c.rms_px for c in calib.cameras if c.rms_px is not None), default=None),
+                    "created_ns": int(os.stat(path).st_mtime_ns),
+                },
+                pk="hash",
+            )
         return h
 
     def record_export(self, record: Mapping[str, Any], log_it: bool = True) -> None:
@@ -175,23 +290,32 @@ class Catalog:
         if log_it:
             _append_line(self.home.exports_log, record)
         with self.db.conn:
-            self.db["exports"].upsert({
-                "id": record["id"], "path": record["path"], "format": record["format"],
-                "created_realtime_ns": record["created_realtime_ns"], "sessions": json.dumps(record["sessions"]),
-                "n_episodes": record.get("n_episodes", 0), "policy": json.dumps(record.get("policy", {})),
-            }, pk="id")
+            self.db.table("exports").upsert(
+                {
+                    "id": record["id"],
+                    "path": record["path"],
+                    "format": record["format"],
+                    "created_realtime_ns": record["created_realtime_ns"],
+                    "sessions": json.dumps(record["sessions"]),
+                    "n_episodes": record.get("n_episodes", 0),
+                    "policy": json.dumps(record.get("policy", {})),
+                },
+                pk="id",
+            )
 
     # --------------------------------------------------------------- queries
     def sessions(self, where: str | None = None, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         try:
-            return list(self.db["sessions"].rows_where(where, list(params), order_by="created_realtime_ns"))
+            return list(self.db.table("sessions").rows_where(where, list(params), order_by="created_realtime_ns"))
         except sqlite3.OperationalError as e:
             raise CatalogError(f"bad --where clause {where!r}: {e}") from e
 
     def session_ids_where(self, where: str) -> list[str]:
         """Session ids matching a SQL condition over ``sessions`` joined with ``episodes`` (as s, e)."""
-        sql = ("select distinct s.id from sessions s left join episodes e on e.session_id = s.id "
-               f"where {where} order by s.created_realtime_ns")
+        sql = (
+            "select distinct s.id from sessions s left join episodes e on e.session_id = s.id "
+            f"where {where} order by s.created_realtime_ns"
+        )
         try:
             return [r[0] for r in self.db.execute(sql).fetchall()]
         except sqlite3.OperationalError as e:
@@ -262,5 +386,7 @@ def _pairing_records(home: Home) -> list[dict[str, Any]]:
         return []
     if not home.keystore.exists():
         return []
-    return [{"serial": r.serial, "paired_at_ns": int(r.paired_at * 1e9), "key_fingerprint": r.fingerprint}
-            for r in pairing_records(home.keystore)]
+    return [
+        {"serial": r.serial, "paired_at_ns": int(r.paired_at * 1e9), "key_fingerprint": r.fingerprint}
+        for r in pairing_records(home.keystore)
+    ]

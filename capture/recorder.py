@@ -57,8 +57,11 @@ def required_bytes(descriptions: Sequence[SourceDescription], seconds: float, lo
 def check_disk_space(path: Path, need_bytes: int) -> None:
     free = shutil.disk_usage(path).free
     if free < need_bytes:
-        raise DiskSpaceError(f"{free / 1e9:.2f} GB free, recording needs about {need_bytes / 1e9:.2f} GB; "
-                             "free space or choose another --home", path)
+        raise DiskSpaceError(
+            f"{free / 1e9:.2f} GB free, recording needs about {need_bytes / 1e9:.2f} GB; "
+            "free space or choose another --home",
+            path,
+        )
 
 
 @dataclass
@@ -89,9 +92,17 @@ class Recorder:
     disk; keep it cheap (the GUI copies what it needs and returns).
     """
 
-    def __init__(self, home: Home, sources: Sequence[RigSource], *, operator: str = "", task: str = "",
-                 codec: str = "h264", source_info: dict[str, Any] | None = None,
-                 observer: Callable[[Sample], None] | None = None) -> None:
+    def __init__(
+        self,
+        home: Home,
+        sources: Sequence[RigSource],
+        *,
+        operator: str = "",
+        task: str = "",
+        codec: str = "h264",
+        source_info: dict[str, Any] | None = None,
+        observer: Callable[[Sample], None] | None = None,
+    ) -> None:
         self.home = home
         self.sources = list(sources)
         self.operator = operator
@@ -122,8 +133,7 @@ class Recorder:
 
     # ------------------------------------------------------------------ setup
     def _create(self, seconds: float | None) -> tuple[SessionWriter, dict[str, Any]]:
-        check_disk_space(self.home.sessions, required_bytes(self.descriptions, seconds or 600.0,
-                                                            self.codec == "ffv1"))
+        check_disk_space(self.home.sessions, required_bytes(self.descriptions, seconds or 600.0, self.codec == "ffv1"))
         rigs = {d.rig: {"device": d.info.to_dict()} for d in self.descriptions}
         w = SessionWriter(self.home.sessions, source=self.source_info, operator=self.operator, rigs=rigs)
         streams: dict[str, Any] = {}
@@ -134,7 +144,11 @@ class Recorder:
             for c in d.cameras:
                 streams[f"{d.rig}.{c.sensor}"] = w.add_video(
                     StreamSpec(f"{d.rig}.{c.sensor}", "video", d.rig, c.sensor, c.rate_hz),
-                    c.width, c.height, c.pix_fmt, "ffv1" if c.pix_fmt == "gray16le" else self.codec)
+                    c.width,
+                    c.height,
+                    c.pix_fmt,
+                    "ffv1" if c.pix_fmt == "gray16le" else self.codec,
+                )
             if d.imu_rate_hz:
                 streams[f"{d.rig}.imu"] = w.add_table(StreamSpec(f"{d.rig}.imu", "imu", d.rig, "imu", d.imu_rate_hz))
             if d.gripper:
@@ -142,12 +156,12 @@ class Recorder:
             streams[f"{d.rig}.events"] = w.add_table(StreamSpec(f"{d.rig}.events", "events", d.rig, "events"))
             if d.clocksync:
                 streams[f"{d.rig}.clocksync"] = w.add_table(
-                    StreamSpec(f"{d.rig}.clocksync", "clocksync", d.rig, "clocksync"))
+                    StreamSpec(f"{d.rig}.clocksync", "clocksync", d.rig, "clocksync")
+                )
         return w, streams
 
     # -------------------------------------------------------------------- run
-    def run(self, seconds: float | None = None,
-            before_close: Callable[[SessionWriter], None] | None = None) -> Session:
+    def run(self, seconds: float | None = None, before_close: Callable[[SessionWriter], None] | None = None) -> Session:
         """Record until ``seconds`` of host time pass, every source ends, or ``stop()``."""
         w, streams = self._create(seconds)
         self.writer = w
@@ -163,8 +177,10 @@ class Recorder:
             except BaseException as e:  # noqa: BLE001 - reported to the writer thread, recording goes on
                 q.put(_Done(rig, e))
 
-        threads = [threading.Thread(target=pump, args=(s, d.rig), daemon=True, name=f"source-{d.rig}")
-                   for s, d in zip(self.sources, self.descriptions, strict=True)]
+        threads = [
+            threading.Thread(target=pump, args=(s, d.rig), daemon=True, name=f"source-{d.rig}")
+            for s, d in zip(self.sources, self.descriptions, strict=True)
+        ]
         self.stats.started_ns = time.monotonic_ns()
         for t in threads:
             t.start()
@@ -191,8 +207,12 @@ class Recorder:
                 t_item = _sample_time(item)
                 if t_first is None and t_item is not None:
                     t_first = t_item
-                if seconds is not None and t_first is not None and t_item is not None and \
-                        t_item - t_first >= seconds * 1e9:
+                if (
+                    seconds is not None
+                    and t_first is not None
+                    and t_item is not None
+                    and t_item - t_first >= seconds * 1e9
+                ):
                     self.stop()
                     continue  # drain what the sources already produced, but past the end is not kept
                 self._write(item, streams)
@@ -211,7 +231,8 @@ class Recorder:
             except queue.Empty:
                 break
             if not isinstance(item, _Done) and not (
-                    seconds is not None and t_first is not None and (_sample_time(item) or 0) - t_first >= seconds * 1e9):
+                seconds is not None and t_first is not None and (_sample_time(item) or 0) - t_first >= seconds * 1e9
+            ):
                 self._write(item, streams)
         with self._lock:
             for m in self._marks:
@@ -235,24 +256,37 @@ class Recorder:
             streams[name].append(s.image, s.t_host_ns, s.t_device_ns, s.exposure_ns)
             self.stats.frames[name] = self.stats.frames.get(name, 0) + 1
         elif isinstance(s, ImuBatch):
-            streams[f"{s.rig}.imu"].append_many({
-                "t_host_ns": s.t_host_ns, "t_device_ns": s.t_device_ns,
-                "gyro_x": s.gyro[:, 0], "gyro_y": s.gyro[:, 1], "gyro_z": s.gyro[:, 2],
-                "accel_x": s.accel[:, 0], "accel_y": s.accel[:, 1], "accel_z": s.accel[:, 2]})
+            streams[f"{s.rig}.imu"].append_many(
+                {
+                    "t_host_ns": s.t_host_ns,
+                    "t_device_ns": s.t_device_ns,
+                    "gyro_x": s.gyro[:, 0],
+                    "gyro_y": s.gyro[:, 1],
+                    "gyro_z": s.gyro[:, 2],
+                    "accel_x": s.accel[:, 0],
+                    "accel_y": s.accel[:, 1],
+                    "accel_z": s.accel[:, 2],
+                }
+            )
             self.stats.imu_samples += len(s.t_host_ns)
         elif isinstance(s, GripperSample):
-            streams[f"{s.rig}.gripper"].append(t_host_ns=s.t_host_ns, t_device_ns=s.t_device_ns,
-                                               width_m=s.width_m, raw=s.raw)
+            streams[f"{s.rig}.gripper"].append(
+                t_host_ns=s.t_host_ns, t_device_ns=s.t_device_ns, width_m=s.width_m, raw=s.raw
+            )
             self.stats.gripper_samples += 1
         elif isinstance(s, RigEvent):
-            streams[f"{s.rig}.events"].append(t_host_ns=s.t_host_ns, t_device_ns=s.t_device_ns, kind=s.kind,
-                                              value=s.value)
+            streams[f"{s.rig}.events"].append(
+                t_host_ns=s.t_host_ns, t_device_ns=s.t_device_ns, kind=s.kind, value=s.value
+            )
             self.stats.events += 1
         elif isinstance(s, ClockExchange):
             if f"{s.rig}.clocksync" in streams:
                 streams[f"{s.rig}.clocksync"].append(
-                    t_host_send_ns=s.t_host_send_ns, t_device_rx_ns=s.t_device_rx_ns,
-                    t_device_tx_ns=s.t_device_tx_ns, t_host_recv_ns=s.t_host_recv_ns)
+                    t_host_send_ns=s.t_host_send_ns,
+                    t_device_rx_ns=s.t_device_rx_ns,
+                    t_device_tx_ns=s.t_device_tx_ns,
+                    t_host_recv_ns=s.t_host_recv_ns,
+                )
         elif isinstance(s, LinkGap):
             assert self.writer is not None
             self.writer.add_gap(s.rig, s.t0_ns, s.t1_ns, s.reason)

@@ -50,9 +50,16 @@ StreamKind = Literal["video", "imu", "gripper", "events", "pose", "clocksync"]
 #: Column schemas of the table streams. Quaternions are named per component (w,x,y,z).
 TABLE_SCHEMAS: dict[str, pa.Schema] = {
     "imu": pa.schema(
-        [("t_host_ns", pa.int64()), ("t_device_ns", pa.int64()),
-         ("gyro_x", pa.float64()), ("gyro_y", pa.float64()), ("gyro_z", pa.float64()),  # rad/s, imu frame
-         ("accel_x", pa.float64()), ("accel_y", pa.float64()), ("accel_z", pa.float64())]  # m/s^2
+        [
+            ("t_host_ns", pa.int64()),
+            ("t_device_ns", pa.int64()),
+            ("gyro_x", pa.float64()),
+            ("gyro_y", pa.float64()),
+            ("gyro_z", pa.float64()),  # rad/s, imu frame
+            ("accel_x", pa.float64()),
+            ("accel_y", pa.float64()),
+            ("accel_z", pa.float64()),
+        ]  # m/s^2
     ),
     "gripper": pa.schema(
         [("t_host_ns", pa.int64()), ("t_device_ns", pa.int64()), ("width_m", pa.float64()), ("raw", pa.float64())]
@@ -61,16 +68,34 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
         [("t_host_ns", pa.int64()), ("t_device_ns", pa.int64()), ("kind", pa.string()), ("value", pa.string())]
     ),
     "pose": pa.schema(
-        [("t_host_ns", pa.int64()), ("t_device_ns", pa.int64()), ("x", pa.float64()), ("y", pa.float64()),
-         ("z", pa.float64()), ("qw", pa.float64()), ("qx", pa.float64()), ("qy", pa.float64()), ("qz", pa.float64())]
+        [
+            ("t_host_ns", pa.int64()),
+            ("t_device_ns", pa.int64()),
+            ("x", pa.float64()),
+            ("y", pa.float64()),
+            ("z", pa.float64()),
+            ("qw", pa.float64()),
+            ("qx", pa.float64()),
+            ("qy", pa.float64()),
+            ("qz", pa.float64()),
+        ]
     ),
     "clocksync": pa.schema(
-        [("t_host_send_ns", pa.int64()), ("t_device_rx_ns", pa.int64()), ("t_device_tx_ns", pa.int64()),
-         ("t_host_recv_ns", pa.int64())]
+        [
+            ("t_host_send_ns", pa.int64()),
+            ("t_device_rx_ns", pa.int64()),
+            ("t_device_tx_ns", pa.int64()),
+            ("t_host_recv_ns", pa.int64()),
+        ]
     ),
     "video": pa.schema(
-        [("segment", pa.int32()), ("index", pa.int32()), ("t_host_ns", pa.int64()), ("t_device_ns", pa.int64()),
-         ("exposure_ns", pa.int64())]
+        [
+            ("segment", pa.int32()),
+            ("index", pa.int32()),
+            ("t_host_ns", pa.int64()),
+            ("t_device_ns", pa.int64()),
+            ("exposure_ns", pa.int64()),
+        ]
     ),
 }
 
@@ -171,7 +196,9 @@ class _ChunkIndex:
     def add(self, files: Sequence[Path], rows: int, t0_ns: int, t1_ns: int) -> None:
         entry = {
             "files": [{"name": p.name, "size": p.stat().st_size, "sha256": sha256_file(p)} for p in files],
-            "rows": rows, "t0_ns": t0_ns, "t1_ns": t1_ns,
+            "rows": rows,
+            "t0_ns": t0_ns,
+            "t1_ns": t1_ns,
         }
         _append_line(self.path, entry)
 
@@ -219,8 +246,7 @@ class TableWriter:
         if n == 0:
             return
         head = {k: v[:n] for k, v in self._buf.items()}
-        table = pa.table({k: pa.array(v, type=self.schema.field(k).type) for k, v in head.items()},
-                         schema=self.schema)
+        table = pa.table({k: pa.array(v, type=self.schema.field(k).type) for k, v in head.items()}, schema=self.schema)
         final = self.dir / f"chunk-{self._chunk:06d}.parquet"
         tmp = final.with_name(final.name + ".partial")
         pq.write_table(table, tmp, compression="zstd")
@@ -243,8 +269,16 @@ class VideoWriter:
     FFV1 only).
     """
 
-    def __init__(self, stream_dir: Path, width: int, height: int, pix_fmt: str = "gray", codec: str = "h264",
-                 rate_hz: float = 30.0, crf: int = 17) -> None:
+    def __init__(
+        self,
+        stream_dir: Path,
+        width: int,
+        height: int,
+        pix_fmt: str = "gray",
+        codec: str = "h264",
+        rate_hz: float = 30.0,
+        crf: int = 17,
+    ) -> None:
         if pix_fmt not in PIX_FMTS:
             raise ValueError(f"pix_fmt {pix_fmt!r} is not one of {sorted(PIX_FMTS)}")
         if codec not in ("h264", "ffv1"):
@@ -306,8 +340,12 @@ class VideoWriter:
         self._container = None
         _publish(self._seg_tmp, self._seg_path)
         cols = list(zip(*self._rows, strict=True))
-        table = pa.table({n: pa.array(c, type=TABLE_SCHEMAS["video"].field(n).type)
-                          for n, c in zip(TABLE_SCHEMAS["video"].names, cols, strict=True)})
+        table = pa.table(
+            {
+                n: pa.array(c, type=TABLE_SCHEMAS["video"].field(n).type)
+                for n, c in zip(TABLE_SCHEMAS["video"].names, cols, strict=True)
+            }
+        )
         final = self.dir / f"chunk-{self._segment:06d}.parquet"
         tmp = final.with_name(final.name + ".partial")
         pq.write_table(table, tmp)
@@ -329,8 +367,17 @@ class SessionWriter:
     writer's pid tells readers whether a writer is alive.
     """
 
-    def __init__(self, root: Path, *, source: Mapping[str, Any], operator: str = "", rigs: Mapping[str, Any] | None = None,
-                 session_id: str | None = None, clock: ClockPair | None = None, clock_domain: str = "host-monotonic") -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        source: Mapping[str, Any],
+        operator: str = "",
+        rigs: Mapping[str, Any] | None = None,
+        session_id: str | None = None,
+        clock: ClockPair | None = None,
+        clock_domain: str = "host-monotonic",
+    ) -> None:
         self.clock = clock or now_clock()
         self.id = session_id or new_session_id(self.clock)
         self.path = Path(root) / self.id
@@ -376,13 +423,21 @@ class SessionWriter:
     def add_table(self, spec: StreamSpec) -> TableWriter:
         if spec.kind == "video":
             raise ValueError("use add_video for video streams")
-        return self._register(spec, TableWriter(self.path / "streams" / spec.name, TABLE_SCHEMAS[spec.kind],
-                                                "t_host_send_ns" if spec.kind == "clocksync" else "t_host_ns"))
+        return self._register(
+            spec,
+            TableWriter(
+                self.path / "streams" / spec.name,
+                TABLE_SCHEMAS[spec.kind],
+                "t_host_send_ns" if spec.kind == "clocksync" else "t_host_ns",
+            ),
+        )
 
-    def add_video(self, spec: StreamSpec, width: int, height: int, pix_fmt: str = "gray", codec: str = "h264") -> VideoWriter:
+    def add_video(
+        self, spec: StreamSpec, width: int, height: int, pix_fmt: str = "gray", codec: str = "h264"
+    ) -> VideoWriter:
         spec.extra.update({"width": width, "height": height, "pix_fmt": pix_fmt, "codec": codec})
         w = VideoWriter(self.path / "streams" / spec.name, width, height, pix_fmt, codec, spec.rate_hz or 30.0)
-        return self._register(spec, w)  # type: ignore[return-value]
+        return self._register(spec, w)
 
     def _register(self, spec: StreamSpec, writer: Any) -> Any:
         if spec.name in self._writers:
@@ -443,8 +498,11 @@ def _summarise_streams(path: Path, manifest: dict[str, Any]) -> None:
 
 def _default_episodes(manifest: Mapping[str, Any]) -> list[Episode]:
     """One episode over the whole session (the rule for imports and untriggered recordings)."""
-    spans = [(s["t0_ns"], s["t1_ns"]) for s in manifest["streams"].values()
-             if s.get("t0_ns") is not None and s["kind"] in ("video", "imu")]
+    spans = [
+        (s["t0_ns"], s["t1_ns"])
+        for s in manifest["streams"].values()
+        if s.get("t0_ns") is not None and s["kind"] in ("video", "imu")
+    ]
     if not spans:
         return []
     t0 = min(a for a, _ in spans)
@@ -494,7 +552,9 @@ def recover(path: Path) -> dict[str, Any]:
             _ChunkIndex(sdir).add(files, table.num_rows, int(t[0]), int(t[-1]))
     _summarise_streams(path, manifest)
     if not manifest["episodes"]:
-        manifest["episodes"] = [e.to_dict() for e in _episodes_from_events(path, manifest) or _default_episodes(manifest)]
+        manifest["episodes"] = [
+            e.to_dict() for e in _episodes_from_events(path, manifest) or _default_episodes(manifest)
+        ]
     manifest["status"] = "recovered"
     manifest["recovered"] = {"realtime_ns": time.time_ns()}
     atomic_write_json(path / MANIFEST, manifest)
@@ -514,14 +574,19 @@ def _episodes_from_events(path: Path, manifest: Mapping[str, Any]) -> list[Episo
         table = Session._read_table_dir(path / "streams" / name)
         if table.num_rows == 0:
             continue
-        out += episodes_from_triggers(table.column("t_host_ns").to_numpy(), table.column("kind").to_pylist(),
-                                      table.column("value").to_pylist(), end_ns=end)
+        out += episodes_from_triggers(
+            table.column("t_host_ns").to_numpy(),
+            table.column("kind").to_pylist(),
+            table.column("value").to_pylist(),
+            end_ns=end,
+        )
     out.sort(key=lambda e: e.t0_ns)
     return [Episode(i, e.t0_ns, e.t1_ns, e.source, e.task) for i, e in enumerate(out)]
 
 
-def episodes_from_triggers(t_ns: NDArray[np.int64], kinds: Sequence[str], values: Sequence[str],
-                           end_ns: int | None = None) -> list[Episode]:
+def episodes_from_triggers(
+    t_ns: NDArray[np.int64], kinds: Sequence[str], values: Sequence[str], end_ns: int | None = None
+) -> list[Episode]:
     """Pair ``episode start``/``episode stop`` events into episodes; an open one ends at end_ns."""
     out: list[Episode] = []
     start: int | None = None
@@ -550,7 +615,9 @@ def read_manifest(path: Path) -> dict[str, Any]:
     if int(m.get("schema_version", 0)) > SCHEMA_VERSION:
         raise SessionFormatError(
             f"session schema version {m.get('schema_version')} is newer than this democap supports "
-            f"({SCHEMA_VERSION}); upgrade democap", mpath)
+            f"({SCHEMA_VERSION}); upgrade democap",
+            mpath,
+        )
     return m
 
 
@@ -581,8 +648,9 @@ class Session:
         return dict(self.manifest["streams"])
 
     def streams_of(self, kind: str, rig: str | None = None) -> list[str]:
-        return sorted(n for n, s in self.manifest["streams"].items()
-                      if s["kind"] == kind and (rig is None or s["rig"] == rig))
+        return sorted(
+            n for n, s in self.manifest["streams"].items() if s["kind"] == kind and (rig is None or s["rig"] == rig)
+        )
 
     @property
     def rigs(self) -> list[str]:
@@ -594,8 +662,9 @@ class Session:
 
     def stream_dir(self, name: str) -> Path:
         if name not in self.manifest["streams"]:
-            raise SessionFormatError(f"no stream {name!r}; streams: {', '.join(sorted(self.manifest['streams']))}",
-                                     self.path)
+            raise SessionFormatError(
+                f"no stream {name!r}; streams: {', '.join(sorted(self.manifest['streams']))}", self.path
+            )
         return self.path / "streams" / name
 
     # calibration ----------------------------------------------------------
@@ -641,8 +710,9 @@ class Session:
         return {c: t.column(c).to_numpy(zero_copy_only=False) for c in t.column_names}
 
     # video ----------------------------------------------------------------
-    def frames(self, name: str, start: int = 0, stop: int | None = None, step: int = 1
-               ) -> Iterator[tuple[int, NDArray[Any]]]:
+    def frames(
+        self, name: str, start: int = 0, stop: int | None = None, step: int = 1
+    ) -> Iterator[tuple[int, NDArray[Any]]]:
         """Decoded frames ``(frame_number, image)`` of a video stream, in order.
 
         Images are (H, W) uint8 for gray, (H, W, 3) uint8 RGB for rgb24, (H, W) uint16 for depth.

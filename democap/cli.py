@@ -29,7 +29,7 @@ PLUGIN_PACKAGES = ("devices", "capture", "calib", "slam", "ik", "flags", "export
 # ------------------------------------------------------------------ helpers
 
 
-def resolve_session(home: Home, ident: str):  # type: ignore[no-untyped-def]
+def resolve_session(home: Home, ident: str):
     """A session by id, unique id prefix, or ``last`` (the newest)."""
     from capture.session import Session
 
@@ -48,7 +48,7 @@ def resolve_session(home: Home, ident: str):  # type: ignore[no-untyped-def]
     raise SessionNotFoundError(f"{ident!r} matches {len(matches)} sessions; give more of the id", home.sessions)
 
 
-def _fmt_ns(session, t_ns: int | None) -> str:  # type: ignore[no-untyped-def]
+def _fmt_ns(session, t_ns: int | None) -> str:
     if t_ns is None:
         return "-"
     if session.manifest.get("clock_domain") == "dataset":
@@ -121,22 +121,36 @@ def cmd_sessions_show(args: argparse.Namespace) -> int:
     print(f"software  democap {m['software_version']}   schema v{m['schema_version']}   clock {m['clock_domain']}")
     for rig, info in m.get("rigs", {}).items():
         dev = info.get("device", {})
-        print(f"rig       {rig}: {dev.get('serial', '?')} ({dev.get('hardware', '?')}, firmware "
-              f"{dev.get('firmware', '?')}), calibration {str(info.get('calibration', 'none'))[:19]}")
+        print(
+            f"rig       {rig}: {dev.get('serial', '?')} ({dev.get('hardware', '?')}, firmware "
+            f"{dev.get('firmware', '?')}), calibration {str(info.get('calibration', 'none'))[:19]}"
+        )
     rows = []
     for name, sp in sorted(m["streams"].items()):
         t0, t1 = sp.get("t0_ns"), sp.get("t1_ns")
         dur = f"{(t1 - t0) / 1e9:.2f}" if t0 is not None and t1 is not None else "-"
         rate = f"{sp['rate_hz']:.1f}" if sp.get("rate_hz") else "-"
         extra = f"{sp['width']}x{sp['height']} {sp['pix_fmt']} {sp['codec']}" if sp["kind"] == "video" else ""
-        rows.append([name, sp["kind"], sp.get("count", "?"), rate, t0 if t0 is not None else "-",
-                     t1 if t1 is not None else "-", dur, extra])
+        rows.append(
+            [
+                name,
+                sp["kind"],
+                sp.get("count", "?"),
+                rate,
+                t0 if t0 is not None else "-",
+                t1 if t1 is not None else "-",
+                dur,
+                extra,
+            ]
+        )
     print("\nstreams")
     print(_table(rows, ["stream", "kind", "count", "Hz", "t0 [ns]", "t1 [ns]", "seconds", "format"]))
     decisions = s.decisions()
     print("\nepisodes")
-    erows = [[e.index, e.source, _fmt_ns(s, e.t0_ns), f"{e.duration_s:.2f}", review_of(decisions, e.index).status,
-              e.task] for e in s.episodes]
+    erows = [
+        [e.index, e.source, _fmt_ns(s, e.t0_ns), f"{e.duration_s:.2f}", review_of(decisions, e.index).status, e.task]
+        for e in s.episodes
+    ]
     print(_table(erows, ["#", "source", "start", "seconds", "review", "task"]) if erows else "  none")
     stages_dir = s.path / "stages"
     recs = [str(p.parent.relative_to(stages_dir)) for p in sorted(stages_dir.glob("**/stage.json"))]
@@ -195,9 +209,12 @@ def cmd_process(args: argparse.Namespace) -> int:
         state = "ran" if r.ran else "up to date"
         extra = ""
         if r.stage == "trajectory":
-            extra = "  " + "  ".join(f"{rig}: {v.get('share_ok', 0):.0%} ok ({v.get('method')}, world "
-                                     f"{v.get('world_anchor')}){' - ' + v['reason'] if v.get('reason') else ''}"
-                                     for rig, v in r.summary.items() if isinstance(v, dict))
+            extra = "  " + "  ".join(
+                f"{rig}: {v.get('share_ok', 0):.0%} ok ({v.get('method')}, world "
+                f"{v.get('world_anchor')}){' - ' + v['reason'] if v.get('reason') else ''}"
+                for rig, v in r.summary.items()
+                if isinstance(v, dict)
+            )
         print(f"{r.stage:<18} {state:<11} {r.seconds:6.1f} s{extra}")
     return 0
 
@@ -222,8 +239,10 @@ def cmd_trajectory(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="democap", description="Handheld-gripper demonstrations: capture, SLAM, "
-                                "retargeting, gap flags and dataset export.")
+    p = argparse.ArgumentParser(
+        prog="democap",
+        description="Handheld-gripper demonstrations: capture, SLAM, retargeting, gap flags and dataset export.",
+    )
     p.add_argument("--home", help="home folder (default: $DEMOCAP_HOME or the user data folder)")
     p.add_argument("-v", "--verbose", action="store_true", help="log more")
     p.add_argument("--version", action="version", version=f"democap {democap.__version__}")
@@ -293,8 +312,9 @@ def _crash_log(home: Home | None) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -311,8 +331,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as e:  # noqa: BLE001 - the last line of defence: no tracebacks for users
         path = _crash_log(home)
-        print(f"democap: internal error: {type(e).__name__}: {e} (details in {path}; please report it)",
-              file=sys.stderr)
+        print(
+            f"democap: internal error: {type(e).__name__}: {e} (details in {path}; please report it)", file=sys.stderr
+        )
         return 3
 
 

@@ -7,13 +7,17 @@ rotations are matrices. Functions accept a single item or a leading batch axis.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 F64 = NDArray[np.float64]
+#: Anything ``np.asarray`` turns into a float array (arrays, nested lists, scalars).
+ArrayIn = Any
 
 
-def se3(R: ArrayLike, t: ArrayLike) -> F64:
+def se3(R: ArrayIn, t: ArrayIn) -> F64:
     """Pose(s) from rotation(s) (..., 3, 3) and translation(s) (..., 3)."""
     R = np.asarray(R, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
@@ -24,21 +28,21 @@ def se3(R: ArrayLike, t: ArrayLike) -> F64:
     return T
 
 
-def se3_inverse(T: ArrayLike) -> F64:
+def se3_inverse(T: ArrayIn) -> F64:
     """Inverse of pose(s) (..., 4, 4), using the rotation's transpose."""
     T = np.asarray(T, dtype=np.float64)
     Rt = np.swapaxes(T[..., :3, :3], -1, -2)
     return se3(Rt, -np.einsum("...ij,...j->...i", Rt, T[..., :3, 3]))
 
 
-def transform_points(T_a_b: ArrayLike, points_b: ArrayLike) -> F64:
+def transform_points(T_a_b: ArrayIn, points_b: ArrayIn) -> F64:
     """Map points (N, 3) from frame b to frame a."""
     T = np.asarray(T_a_b, dtype=np.float64)
     p = np.asarray(points_b, dtype=np.float64)
     return p @ T[:3, :3].T + T[:3, 3]
 
 
-def skew(v: ArrayLike) -> F64:
+def skew(v: ArrayIn) -> F64:
     v = np.asarray(v, dtype=np.float64)
     S = np.zeros(v.shape[:-1] + (3, 3))
     S[..., 0, 1], S[..., 0, 2] = -v[..., 2], v[..., 1]
@@ -47,7 +51,7 @@ def skew(v: ArrayLike) -> F64:
     return S
 
 
-def so3_exp(w: ArrayLike) -> F64:
+def so3_exp(w: ArrayIn) -> F64:
     """Rotation matrix (..., 3, 3) from rotation vector(s) (..., 3) (Rodrigues)."""
     w = np.asarray(w, dtype=np.float64)
     theta = np.linalg.norm(w, axis=-1)[..., None, None]
@@ -59,7 +63,7 @@ def so3_exp(w: ArrayLike) -> F64:
     return np.eye(3) + a * K + b * (K @ K)
 
 
-def so3_log(R: ArrayLike) -> F64:
+def so3_log(R: ArrayIn) -> F64:
     """Rotation vector(s) (..., 3) of rotation matrices (..., 3, 3); stable near 0 and pi."""
     q = matrix_to_quat_wxyz(R)
     w = np.clip(q[..., 0], -1.0, 1.0)
@@ -70,12 +74,12 @@ def so3_log(R: ArrayLike) -> F64:
     return v * scale[..., None]
 
 
-def rotation_angle(R: ArrayLike) -> F64:
+def rotation_angle(R: ArrayIn) -> F64:
     """Angle(s) in radians of rotation matrices (..., 3, 3)."""
     return np.linalg.norm(so3_log(R), axis=-1)
 
 
-def quat_wxyz_to_matrix(q: ArrayLike) -> F64:
+def quat_wxyz_to_matrix(q: ArrayIn) -> F64:
     """Rotation matrix (..., 3, 3) from unit quaternion(s) in w,x,y,z order."""
     q = np.asarray(q, dtype=np.float64)
     q = q / np.linalg.norm(q, axis=-1, keepdims=True)
@@ -93,20 +97,24 @@ def quat_wxyz_to_matrix(q: ArrayLike) -> F64:
     return R
 
 
-def quat_xyzw_to_matrix(q: ArrayLike) -> F64:
+def quat_xyzw_to_matrix(q: ArrayIn) -> F64:
     q = np.asarray(q, dtype=np.float64)
     return quat_wxyz_to_matrix(np.concatenate([q[..., 3:4], q[..., :3]], axis=-1))
 
 
-def matrix_to_quat_wxyz(R: ArrayLike) -> F64:
+def matrix_to_quat_wxyz(R: ArrayIn) -> F64:
     """Unit quaternion(s) w,x,y,z with w >= 0 from rotation matrices (..., 3, 3)."""
     R = np.asarray(R, dtype=np.float64)
     m = R.reshape(-1, 3, 3)
     tr = np.trace(m, axis1=1, axis2=2)
     # Candidate from the largest of (w, x, y, z) for numerical stability.
     cand = np.stack(
-        [tr, m[:, 0, 0] - m[:, 1, 1] - m[:, 2, 2], m[:, 1, 1] - m[:, 0, 0] - m[:, 2, 2],
-         m[:, 2, 2] - m[:, 0, 0] - m[:, 1, 1]],
+        [
+            tr,
+            m[:, 0, 0] - m[:, 1, 1] - m[:, 2, 2],
+            m[:, 1, 1] - m[:, 0, 0] - m[:, 2, 2],
+            m[:, 2, 2] - m[:, 0, 0] - m[:, 1, 1],
+        ],
         axis=1,
     )
     k = np.argmax(cand, axis=1)
@@ -118,28 +126,56 @@ def matrix_to_quat_wxyz(R: ArrayLike) -> F64:
             continue
         mm, ss = m[sel], s[sel]
         if i == 0:
-            q[sel] = np.stack([0.25 * ss, (mm[:, 2, 1] - mm[:, 1, 2]) / ss, (mm[:, 0, 2] - mm[:, 2, 0]) / ss,
-                               (mm[:, 1, 0] - mm[:, 0, 1]) / ss], axis=1)
+            q[sel] = np.stack(
+                [
+                    0.25 * ss,
+                    (mm[:, 2, 1] - mm[:, 1, 2]) / ss,
+                    (mm[:, 0, 2] - mm[:, 2, 0]) / ss,
+                    (mm[:, 1, 0] - mm[:, 0, 1]) / ss,
+                ],
+                axis=1,
+            )
         elif i == 1:
-            q[sel] = np.stack([(mm[:, 2, 1] - mm[:, 1, 2]) / ss, 0.25 * ss, (mm[:, 0, 1] + mm[:, 1, 0]) / ss,
-                               (mm[:, 0, 2] + mm[:, 2, 0]) / ss], axis=1)
+            q[sel] = np.stack(
+                [
+                    (mm[:, 2, 1] - mm[:, 1, 2]) / ss,
+                    0.25 * ss,
+                    (mm[:, 0, 1] + mm[:, 1, 0]) / ss,
+                    (mm[:, 0, 2] + mm[:, 2, 0]) / ss,
+                ],
+                axis=1,
+            )
         elif i == 2:
-            q[sel] = np.stack([(mm[:, 0, 2] - mm[:, 2, 0]) / ss, (mm[:, 0, 1] + mm[:, 1, 0]) / ss, 0.25 * ss,
-                               (mm[:, 1, 2] + mm[:, 2, 1]) / ss], axis=1)
+            q[sel] = np.stack(
+                [
+                    (mm[:, 0, 2] - mm[:, 2, 0]) / ss,
+                    (mm[:, 0, 1] + mm[:, 1, 0]) / ss,
+                    0.25 * ss,
+                    (mm[:, 1, 2] + mm[:, 2, 1]) / ss,
+                ],
+                axis=1,
+            )
         else:
-            q[sel] = np.stack([(mm[:, 1, 0] - mm[:, 0, 1]) / ss, (mm[:, 0, 2] + mm[:, 2, 0]) / ss,
-                               (mm[:, 1, 2] + mm[:, 2, 1]) / ss, 0.25 * ss], axis=1)
+            q[sel] = np.stack(
+                [
+                    (mm[:, 1, 0] - mm[:, 0, 1]) / ss,
+                    (mm[:, 0, 2] + mm[:, 2, 0]) / ss,
+                    (mm[:, 1, 2] + mm[:, 2, 1]) / ss,
+                    0.25 * ss,
+                ],
+                axis=1,
+            )
     q *= np.where(q[:, :1] < 0, -1.0, 1.0)
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     return q.reshape(R.shape[:-2] + (4,))
 
 
-def matrix_to_quat_xyzw(R: ArrayLike) -> F64:
+def matrix_to_quat_xyzw(R: ArrayIn) -> F64:
     q = matrix_to_quat_wxyz(R)
     return np.concatenate([q[..., 1:], q[..., :1]], axis=-1)
 
 
-def slerp_wxyz(q0: ArrayLike, q1: ArrayLike, u: ArrayLike) -> F64:
+def slerp_wxyz(q0: ArrayIn, q1: ArrayIn, u: ArrayIn) -> F64:
     """Spherical interpolation between quaternions (..., 4) at fractions u (...)."""
     q0 = np.asarray(q0, dtype=np.float64)
     q1 = np.asarray(q1, dtype=np.float64).copy()
@@ -157,7 +193,7 @@ def slerp_wxyz(q0: ArrayLike, q1: ArrayLike, u: ArrayLike) -> F64:
     return q / np.linalg.norm(q, axis=-1, keepdims=True)
 
 
-def interpolate_poses(t_src: ArrayLike, T_src: ArrayLike, t_query: ArrayLike) -> F64:
+def interpolate_poses(t_src: ArrayIn, T_src: ArrayIn, t_query: ArrayIn) -> F64:
     """Poses at t_query: linear in translation, SLERP in rotation; clamped at the ends.
 
     t_src (N,) must be increasing; T_src (N, 4, 4); returns (M, 4, 4).
@@ -177,7 +213,7 @@ def interpolate_poses(t_src: ArrayLike, T_src: ArrayLike, t_query: ArrayLike) ->
     return se3(R, p)
 
 
-def gravity_aligned_rotation(accel_imu: ArrayLike) -> F64:
+def gravity_aligned_rotation(accel_imu: ArrayIn) -> F64:
     """R_world_imu with world z along the measured specific force (up), yaw zero.
 
     accel_imu: mean accelerometer reading (3,) of a resting IMU, in m/s^2.
@@ -193,7 +229,7 @@ def gravity_aligned_rotation(accel_imu: ArrayLike) -> F64:
     return R_imu_world.T
 
 
-def yaw_of(R: ArrayLike) -> float:
+def yaw_of(R: ArrayIn) -> float:
     """Heading (rotation about world z) of a rotation matrix, in radians."""
     R = np.asarray(R, dtype=np.float64)
     return float(np.arctan2(R[1, 0], R[0, 0]))

@@ -197,16 +197,25 @@ class Trajectory:
     def with_body(self, T_body_new: NDArray[np.float64], name: str) -> Trajectory:
         """The same trajectory for another rigidly attached frame (T_world_new = T_world_body T_body_new)."""
         return Trajectory(
-            self.t_ns, self.T_world_body @ T_body_new, self.state, self.quality,
-            self.position_sigma_m, body=name, world_anchor=self.world_anchor,
+            self.t_ns,
+            self.T_world_body @ T_body_new,
+            self.state,
+            self.quality,
+            self.position_sigma_m,
+            body=name,
+            world_anchor=self.world_anchor,
         )
 
     def slice(self, t0_ns: int, t1_ns: int) -> Trajectory:
         sel = (self.t_ns >= t0_ns) & (self.t_ns < t1_ns)
         return Trajectory(
-            self.t_ns[sel], self.T_world_body[sel], self.state[sel], self.quality[sel],
+            self.t_ns[sel],
+            self.T_world_body[sel],
+            self.state[sel],
+            self.quality[sel],
             None if self.position_sigma_m is None else self.position_sigma_m[sel],
-            body=self.body, world_anchor=self.world_anchor,
+            body=self.body,
+            world_anchor=self.world_anchor,
         )
 
 
@@ -328,16 +337,30 @@ class CameraModel:
 
     def to_dict(self) -> dict[str, Any]:
         # Explicit types, so that 300 and 300.0 hash the same.
-        return {"model": self.model, "width": int(self.width), "height": int(self.height), "fx": float(self.fx),
-                "fy": float(self.fy), "cx": float(self.cx), "cy": float(self.cy),
-                "distortion": [float(v) for v in self.distortion], "readout_s": float(self.readout_s)}
+        return {
+            "model": self.model,
+            "width": int(self.width),
+            "height": int(self.height),
+            "fx": float(self.fx),
+            "fy": float(self.fy),
+            "cx": float(self.cx),
+            "cy": float(self.cy),
+            "distortion": [float(v) for v in self.distortion],
+            "readout_s": float(self.readout_s),
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CameraModel:
         return cls(
-            model=d["model"], width=int(d["width"]), height=int(d["height"]), fx=float(d["fx"]),
-            fy=float(d["fy"]), cx=float(d["cx"]), cy=float(d["cy"]),
-            distortion=tuple(float(v) for v in d.get("distortion", ())), readout_s=float(d.get("readout_s", 0.0)),
+            model=d["model"],
+            width=int(d["width"]),
+            height=int(d["height"]),
+            fx=float(d["fx"]),
+            fy=float(d["fy"]),
+            cx=float(d["cx"]),
+            cy=float(d["cy"]),
+            distortion=tuple(float(v) for v in d.get("distortion", ())),
+            readout_s=float(d.get("readout_s", 0.0)),
         )
 
 
@@ -364,16 +387,21 @@ class CameraCalibration:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "camera": self.camera.to_dict(), "T_imu_cam": _pose_list(self.T_imu_cam),
-            "time_offset_ns": int(self.time_offset_ns), "rms_px": self.rms_px,
+            "name": self.name,
+            "camera": self.camera.to_dict(),
+            "T_imu_cam": _pose_list(self.T_imu_cam),
+            "time_offset_ns": int(self.time_offset_ns),
+            "rms_px": self.rms_px,
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CameraCalibration:
         return cls(
-            name=d["name"], camera=CameraModel.from_dict(d["camera"]),
+            name=d["name"],
+            camera=CameraModel.from_dict(d["camera"]),
             T_imu_cam=np.asarray(d["T_imu_cam"], dtype=np.float64),
-            time_offset_ns=int(d.get("time_offset_ns", 0)), rms_px=d.get("rms_px"),
+            time_offset_ns=int(d.get("time_offset_ns", 0)),
+            rms_px=d.get("rms_px"),
         )
 
 
@@ -422,7 +450,9 @@ class RigCalibration:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "schema": "democap.calibration", "schema_version": SCHEMA_VERSION, "rig_serial": self.rig_serial,
+            "schema": "democap.calibration",
+            "schema_version": SCHEMA_VERSION,
+            "rig_serial": self.rig_serial,
             "cameras": [c.to_dict() for c in self.cameras],
             "imu": asdict(self.imu) if self.imu else None,
             "T_cam_tcp": _pose_list(self.T_cam_tcp) if self.T_cam_tcp is not None else None,
@@ -497,9 +527,15 @@ class Decision:
     def from_dict(cls, d: Mapping[str, Any]) -> Decision:
         if d.get("action") not in ("accept", "reject", "trim", "note"):
             raise ValueError(f"unknown decision action {d.get('action')!r}")
-        return cls(**{k: d.get(k) for k in ("episode", "action", "realtime_ns")},
-                   operator=d.get("operator", ""), t0_ns=d.get("t0_ns"), t1_ns=d.get("t1_ns"),
-                   note=d.get("note", ""))
+        return cls(
+            int(d["episode"]),
+            d["action"],
+            int(d["realtime_ns"]),
+            operator=d.get("operator", ""),
+            t0_ns=d.get("t0_ns"),
+            t1_ns=d.get("t1_ns"),
+            note=d.get("note", ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -601,9 +637,14 @@ class Flag:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Flag:
         return cls(
-            kind=d["kind"], severity=d["severity"], t0_ns=int(d["t0_ns"]), t1_ns=int(d["t1_ns"]),
-            rig=d.get("rig", "rig0"), robot=d.get("robot"),
-            evidence={k: float(v) for k, v in (d.get("evidence") or {}).items()}, message=d.get("message", ""),
+            kind=d["kind"],
+            severity=d["severity"],
+            t0_ns=int(d["t0_ns"]),
+            t1_ns=int(d["t1_ns"]),
+            rig=d.get("rig", "rig0"),
+            robot=d.get("robot"),
+            evidence={k: float(v) for k, v in (d.get("evidence") or {}).items()},
+            message=d.get("message", ""),
         )
 
 
@@ -712,7 +753,9 @@ class ExportPolicy:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "version": 1, "default": self.default, "respect_rejections": self.respect_rejections,
+            "version": 1,
+            "default": self.default,
+            "respect_rejections": self.respect_rejections,
             "rules": [{"kind": r.kind, "action": r.action, "severity": r.min_severity} for r in self.rules],
         }
 
@@ -753,7 +796,9 @@ def select_frames(
     t0, t1 = episode.t0_ns, episode.t1_ns
     if review is not None:
         if review.status == "rejected" and policy.respect_rejections:
-            return EpisodeSelection(True, "rejected by operator", t0, t1, np.zeros(len(t), bool), np.zeros(len(t), bool))
+            return EpisodeSelection(
+                True, "rejected by operator", t0, t1, np.zeros(len(t), bool), np.zeros(len(t), bool)
+            )
         if review.t0_ns is not None:
             t0 = max(t0, review.t0_ns)
         if review.t1_ns is not None:

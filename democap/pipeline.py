@@ -55,8 +55,9 @@ def _session_lock(session: Session) -> Iterator[None]:
             lock.unlink()
 
 
-def process(session: Session, home: Home, robot: str | None = None, force: bool = False,
-            method: str | None = None) -> list[StageResult]:
+def process(
+    session: Session, home: Home, robot: str | None = None, force: bool = False, method: str | None = None
+) -> list[StageResult]:
     from slam import stage as trajectory_stage
 
     results = []
@@ -113,8 +114,9 @@ def process_pending(home: Home, robot: str | None = None) -> dict[str, str]:
         except Exception as e:  # noqa: BLE001 - recorded per session; the queue is resumable
             outcome[sid] = f"failed: {e}"
             log.error("processing %s failed: %s", sid, e)
-        _append_line(queue_log, {"session": sid, "event": "end", "outcome": outcome[sid],
-                                 "realtime_ns": time.time_ns()})
+        _append_line(
+            queue_log, {"session": sid, "event": "end", "outcome": outcome[sid], "realtime_ns": time.time_ns()}
+        )
     return outcome
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from typing import ClassVar, TypeVar
 
 T = TypeVar("T")
@@ -29,7 +29,7 @@ class Progress:
     cancel_requested: ClassVar[Callable[[], bool] | None] = None
     quiet: ClassVar[bool] = False
 
-    def __init__(self, label: str, total: int, stream=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, label: str, total: int, stream=None) -> None:
         self.label, self.total, self.done = label, max(int(total), 0), 0
         self.stream = stream or sys.stderr
         self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
@@ -41,7 +41,7 @@ class Progress:
         self._draw(force=True)
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:  # type: ignore[no-untyped-def]
+    def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.done = self.total
             self._draw(force=True)
@@ -68,8 +68,10 @@ class Progress:
             width = 30
             fill = int(width * pct / 100)
             elapsed = now - self._t0
-            self.stream.write(f"\r{self.label:<24} [{'#' * fill}{'.' * (width - fill)}] {pct:3d}% "
-                              f"{self.done}/{self.total} {elapsed:5.1f}s")
+            self.stream.write(
+                f"\r{self.label:<24} [{'#' * fill}{'.' * (width - fill)}] {pct:3d}% "
+                f"{self.done}/{self.total} {elapsed:5.1f}s"
+            )
             self.stream.flush()
         elif (force and pct != self._last_pct) or pct >= self._last_pct + 25:
             self.stream.write(f"{self.label}: {pct}%\n")
@@ -81,7 +83,7 @@ class Progress:
 def track(items: Iterable[T], label: str, total: int | None = None) -> Iterator[T]:
     """Iterate with a progress bar."""
     if total is None:
-        total = len(items) if hasattr(items, "__len__") else 0  # type: ignore[arg-type]
+        total = len(items) if isinstance(items, Sized) else 0
     with Progress(label, total) as bar:
         for it in items:
             yield it

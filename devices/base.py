@@ -29,8 +29,14 @@ class DeviceInfo:
     capabilities: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"serial": self.serial, "hardware": self.hardware, "firmware": self.firmware, "kind": self.kind,
-                "sensors": list(self.sensors), "capabilities": list(self.capabilities)}
+        return {
+            "serial": self.serial,
+            "hardware": self.hardware,
+            "firmware": self.firmware,
+            "kind": self.kind,
+            "sensors": list(self.sensors),
+            "capabilities": list(self.capabilities),
+        }
 
 
 @dataclass(frozen=True)

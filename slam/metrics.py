@@ -18,8 +18,9 @@ from democap import geometry
 Alignment = Literal["none", "4dof", "se3", "sim3"]
 
 
-def umeyama(src: NDArray[np.float64], dst: NDArray[np.float64], with_scale: bool = False,
-            yaw_only: bool = False) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
+def umeyama(
+    src: NDArray[np.float64], dst: NDArray[np.float64], with_scale: bool = False, yaw_only: bool = False
+) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
     """R, t, s minimising sum |dst - (s R src + t)|^2 over points (N, 3). ``yaw_only``: R about z."""
     mu_s, mu_d = src.mean(0), dst.mean(0)
     a, b = src - mu_s, dst - mu_d
@@ -72,13 +73,20 @@ def ate(T_est: NDArray[np.float64], T_ref: NDArray[np.float64], alignment: Align
     err = np.linalg.norm(p_al - p_r, axis=1)
     R_al = np.einsum("ij,njk->nik", R, T_est[:, :3, :3])
     rot = np.degrees(geometry.rotation_angle(np.swapaxes(R_al, 1, 2) @ T_ref[:, :3, :3]))
-    return TrajectoryError(float(np.sqrt(np.mean(err**2))) if len(err) else float("nan"),
-                           float(err.max()) if len(err) else float("nan"),
-                           float(np.sqrt(np.mean(rot**2))) if len(rot) else float("nan"), err, rot, alignment, s)
+    return TrajectoryError(
+        float(np.sqrt(np.mean(err**2))) if len(err) else float("nan"),
+        float(err.max()) if len(err) else float("nan"),
+        float(np.sqrt(np.mean(rot**2))) if len(rot) else float("nan"),
+        err,
+        rot,
+        alignment,
+        s,
+    )
 
 
-def rpe(t_ns: NDArray[np.int64], T_est: NDArray[np.float64], T_ref: NDArray[np.float64],
-        delta_s: float = 1.0) -> tuple[float, float]:
+def rpe(
+    t_ns: NDArray[np.int64], T_est: NDArray[np.float64], T_ref: NDArray[np.float64], delta_s: float = 1.0
+) -> tuple[float, float]:
     """RMSE of relative translation (m) and rotation (deg) errors over pairs ``delta_s`` apart."""
     j = np.searchsorted(t_ns, t_ns + int(delta_s * 1e9))
     ok = j < len(t_ns)
@@ -88,12 +96,15 @@ def rpe(t_ns: NDArray[np.int64], T_est: NDArray[np.float64], T_ref: NDArray[np.f
     rel_e = geometry.se3_inverse(T_est[i]) @ T_est[j]
     rel_r = geometry.se3_inverse(T_ref[i]) @ T_ref[j]
     d = geometry.se3_inverse(rel_r) @ rel_e
-    return (float(np.sqrt(np.mean(np.sum(d[:, :3, 3] ** 2, 1)))),
-            float(np.sqrt(np.mean(np.degrees(geometry.rotation_angle(d[:, :3, :3])) ** 2))))
+    return (
+        float(np.sqrt(np.mean(np.sum(d[:, :3, 3] ** 2, 1)))),
+        float(np.sqrt(np.mean(np.degrees(geometry.rotation_angle(d[:, :3, :3])) ** 2))),
+    )
 
 
-def match_reference(t_est: NDArray[np.int64], t_ref: NDArray[np.int64], T_ref: NDArray[np.float64],
-                    max_gap_s: float = 0.02) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+def match_reference(
+    t_est: NDArray[np.int64], t_ref: NDArray[np.int64], T_ref: NDArray[np.float64], max_gap_s: float = 0.02
+) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
     """Reference poses interpolated at the estimate's times, where the reference covers them.
 
     Returns (valid (N,), T_ref_at (N, 4, 4)); a time is valid when reference samples lie

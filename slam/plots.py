@@ -13,12 +13,20 @@ from numpy.typing import NDArray  # noqa: E402
 
 from democap.model import TrackState, Trajectory  # noqa: E402
 
-STATE_COLOURS = {TrackState.OK: "#2a9d8f", TrackState.RELOCALISED: "#e9c46a", TrackState.INTERPOLATED: "#f4a261",
-                 TrackState.LOST: "#e63946"}
+STATE_COLOURS = {
+    TrackState.OK: "#2a9d8f",
+    TrackState.RELOCALISED: "#e9c46a",
+    TrackState.INTERPOLATED: "#f4a261",
+    TrackState.LOST: "#e63946",
+}
 
 
-def plot_trajectory(traj: Trajectory, path: Path, title: str = "",
-                    reference: tuple[NDArray[np.int64], NDArray[np.float64]] | None = None) -> Path:
+def plot_trajectory(
+    traj: Trajectory,
+    path: Path,
+    title: str = "",
+    reference: tuple[NDArray[np.int64], NDArray[np.float64]] | None = None,
+) -> Path:
     """PNG: top view (x, y) and position over time, coloured by state; optional reference (t_ns, p (N, 3))."""
     fig, (ax_top, ax_t) = plt.subplots(1, 2, figsize=(11, 4.5), gridspec_kw={"width_ratios": [1, 1.6]})
     p = traj.positions

@@ -74,8 +74,9 @@ def _tag_detector() -> cv2.aruco.ArucoDetector:
     return cv2.aruco.ArucoDetector(cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_APRILTAG_36h11), params)
 
 
-def detect_tags(detector: cv2.aruco.ArucoDetector, image: NDArray[np.uint8], camera: CameraModel,
-                size_m: float) -> list[TagSighting]:
+def detect_tags(
+    detector: cv2.aruco.ArucoDetector, image: NDArray[np.uint8], camera: CameraModel, size_m: float
+) -> list[TagSighting]:
     """Tags in an image with their pose ``T_cam_tag`` (OpenCV marker frame: z out of the tag)."""
     corners, ids, _ = detector.detectMarkers(image)
     if ids is None:
@@ -164,9 +165,15 @@ class StereoOdometry:
                 rays = self.cam0.unproject(self.kf.pts_px.astype(np.float64))
                 norm = rays[:, :2] / rays[:, 2:3]
                 found, rvec, tvec, inl = cv2.solvePnPRansac(
-                    self.kf.X_kf, norm, np.eye(3), None, iterationsCount=100,
-                    reprojectionError=self.settings.reprojection_px / self.cam0.fx, confidence=0.999,
-                    flags=cv2.SOLVEPNP_EPNP)
+                    self.kf.X_kf,
+                    norm,
+                    np.eye(3),
+                    None,
+                    iterationsCount=100,
+                    reprojectionError=self.settings.reprojection_px / self.cam0.fx,
+                    confidence=0.999,
+                    flags=cv2.SOLVEPNP_EPNP,
+                )
                 if found and inl is not None and len(inl) >= self.settings.min_inliers:
                     idx = inl.ravel()
                     rvec, tvec = cv2.solvePnPRefineLM(self.kf.X_kf[idx], norm[idx], np.eye(3), None, rvec, tvec)
@@ -175,8 +182,11 @@ class StereoOdometry:
                     ok, inliers = True, len(idx)
                     self.kf.pts_px, self.kf.X_kf = self.kf.pts_px[idx], self.kf.X_kf[idx]
         self.prev = left
-        if not ok or self.kf is None or len(self.kf.pts_px) < max(self.settings.min_inliers * 2,
-                                                                  self.settings.keyframe_min_ratio * self.kf.n0):
+        if (
+            not ok
+            or self.kf is None
+            or len(self.kf.pts_px) < max(self.settings.min_inliers * 2, self.settings.keyframe_min_ratio * self.kf.n0)
+        ):
             self._new_keyframe(left, right)
             if self.kf is None and not ok:
                 return False, 0
@@ -194,8 +204,11 @@ def _imu(session: Session, rig: str) -> tuple[NDArray[np.int64], NDArray[np.floa
     calib = session.calibration(rig)
     corr = TimeCorrections(latency_ns=int((calib.latency_ns if calib else {}).get(name, 0)))
     t = corrected_times(c["t_host_ns"], c["t_device_ns"], corr)
-    return (t, np.stack([c["gyro_x"], c["gyro_y"], c["gyro_z"]], 1),
-            np.stack([c["accel_x"], c["accel_y"], c["accel_z"]], 1))
+    return (
+        t,
+        np.stack([c["gyro_x"], c["gyro_y"], c["gyro_z"]], 1),
+        np.stack([c["accel_x"], c["accel_y"], c["accel_z"]], 1),
+    )
 
 
 def _gyro_rotation(imu: tuple, t0: int, t1: int) -> NDArray[np.float64]:
@@ -213,13 +226,15 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
     s = SimpleSettings.from_mapping(settings)
     calib = session.calibration(rig)
     if calib is None or not calib.cameras:
-        raise StageError(f"session {session.id} has no camera calibration for {rig}; calibrate or import one",
-                         session.path)
+        raise StageError(
+            f"session {session.id} has no camera calibration for {rig}; calibrate or import one", session.path
+        )
     cams = session.streams_of("video", rig)
     cam_names = [c.name for c in calib.cameras if f"{rig}.{c.name}" in cams]
     if not cam_names:
-        raise StageError(f"no video stream of {rig} matches its calibration ({[c.name for c in calib.cameras]})",
-                         session.path)
+        raise StageError(
+            f"no video stream of {rig} matches its calibration ({[c.name for c in calib.cameras]})", session.path
+        )
     c0 = calib.camera(cam_names[0])
     c1 = calib.camera(cam_names[1]) if len(cam_names) > 1 else None
     s0 = f"{rig}.{c0.name}"
@@ -231,8 +246,9 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
         raise StageError(f"{s0} has no frames", session.path)
     imu = _imu(session, rig)
     tag_size = float(session.manifest.get("workspace", {}).get("tag_size_m", s.tag_size_m))
-    table_tag = s.table_tag_id if s.table_tag_id is not None else session.manifest.get("workspace", {}).get(
-        "table_tag_id")
+    table_tag = (
+        s.table_tag_id if s.table_tag_id is not None else session.manifest.get("workspace", {}).get("table_tag_id")
+    )
 
     vo = StereoOdometry(c0.camera, c1.camera, geometry.se3_inverse(c1.T_imu_cam) @ c0.T_imu_cam, s) if c1 else None
     detector = _tag_detector()
@@ -317,10 +333,10 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
             for i in range(len(A) - 1):
                 a, b = A[i], A[i + 1]
                 predicted = C[i] @ T_vo[b]
-                jump[a + 1:b] = np.linalg.norm(predicted[:3, 3] - T_world_cam[b][:3, 3])
+                jump[a + 1 : b] = np.linalg.norm(predicted[:3, 3] - T_world_cam[b][:3, 3])
             between = np.zeros(n, bool)
             if len(A):
-                between[A[0]:A[-1] + 1] = True
+                between[A[0] : A[-1] + 1] = True
             good_vo = vo_ok & between & (jump < s.agree_m)
             state[good_vo] = TrackState.OK
             state[~good_vo & between] = TrackState.INTERPOLATED
@@ -331,7 +347,7 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
             if len(A):
                 T_world_cam = geometry.interpolate_poses(t_cam[A], T_world_cam[A], t_cam)
                 gap_ok = np.zeros(n, bool)
-                gap_ok[A[0]:A[-1] + 1] = True
+                gap_ok[A[0] : A[-1] + 1] = True
                 state[gap_ok] = TrackState.INTERPOLATED
                 quality[gap_ok] = 0.3
         state[abs_ok] = TrackState.OK
@@ -352,8 +368,10 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
         state[vo_ok] = TrackState.OK
         quality[vo_ok] = np.clip(inliers[vo_ok] / 100.0, 0.2, 1.0)
     else:
-        reason = ("mono camera without a visible tag: the simple estimator needs a stereo pair or a table "
-                  "tag; run the VIO estimator")
+        reason = (
+            "mono camera without a visible tag: the simple estimator needs a stereo pair or a table "
+            "tag; run the VIO estimator"
+        )
         T_world_cam[:] = np.eye(4)
 
     # Short odometry failures bridged by the gyro are 'interpolated'; long ones 'lost'.
@@ -377,14 +395,23 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
         state[~np.isfinite(T_world_cam).all(axis=(1, 2))] = TrackState.LOST
     T_world_imu = T_world_cam @ geometry.se3_inverse(c0.T_imu_cam)
     if not reason and np.mean(state == TrackState.LOST) > 0.5:
-        reason = ("too little texture or no overlap between the cameras: odometry found too few stereo points"
-                  if vo is not None and not vo_ok[1:].any() else "tracking lost for most of the session")
-    traj = Trajectory(t_cam.astype(np.int64), T_world_imu, state, quality, None, body="imu",
-                      world_anchor=world_anchor)  # type: ignore[arg-type]
+        reason = (
+            "too little texture or no overlap between the cameras: odometry found too few stereo points"
+            if vo is not None and not vo_ok[1:].any()
+            else "tracking lost for most of the session"
+        )
+    traj = Trajectory(t_cam.astype(np.int64), T_world_imu, state, quality, None, body="imu", world_anchor=world_anchor)  # type: ignore[arg-type]
     summary = {
-        "method": "simple", "frames": n, "share_ok": traj.share_ok(),
-        "share_lost": float(np.mean(state == TrackState.LOST)), "tags_seen": {int(k): v for k, v in counts.items()},
-        "table_tag": table_tag, "world_anchor": world_anchor, "stereo": vo is not None, "reason": reason,
-        "settings": asdict(s), "corrections": corr.to_dict(),
+        "method": "simple",
+        "frames": n,
+        "share_ok": traj.share_ok(),
+        "share_lost": float(np.mean(state == TrackState.LOST)),
+        "tags_seen": {int(k): v for k, v in counts.items()},
+        "table_tag": table_tag,
+        "world_anchor": world_anchor,
+        "stereo": vo is not None,
+        "reason": reason,
+        "settings": asdict(s),
+        "corrections": corr.to_dict(),
     }
     return traj, summary

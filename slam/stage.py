@@ -35,7 +35,7 @@ def estimator(name: str) -> Estimator:
         raise StageError(f"unknown trajectory method {name!r}; choose from {', '.join(ESTIMATORS)}")
     mod, fn = ESTIMATORS[name].split(":")
     try:
-        return getattr(importlib.import_module(mod), fn)  # type: ignore[no-any-return]
+        return getattr(importlib.import_module(mod), fn)
     except (ImportError, AttributeError) as e:
         raise StageError(f"trajectory method {name!r} is not available ({e})") from e
 
@@ -53,8 +53,16 @@ def default_method() -> str:
 def stage_inputs(session: Session, method: str, settings: Mapping[str, Any]) -> str:
     streams = [n for n, s in session.streams.items() if s["kind"] in ("video", "imu") and s["rig"] != "reference"]
     calibs = {r: session.manifest["rigs"][r].get("calibration") for r in session.rigs}
-    return input_hash({"stage": STAGE, "version": VERSION, "streams": session.fingerprint(streams),
-                       "calibrations": calibs, "method": method, "settings": dict(settings)})
+    return input_hash(
+        {
+            "stage": STAGE,
+            "version": VERSION,
+            "streams": session.fingerprint(streams),
+            "calibrations": calibs,
+            "method": method,
+            "settings": dict(settings),
+        }
+    )
 
 
 def is_stale(session: Session, method: str | None = None, settings: Mapping[str, Any] | None = None) -> bool:
@@ -62,8 +70,9 @@ def is_stale(session: Session, method: str | None = None, settings: Mapping[str,
     return not is_current(session, STAGE, VERSION, stage_inputs(session, m, settings or {}))
 
 
-def run(session: Session, settings: Mapping[str, Any] | None = None, method: str | None = None,
-        force: bool = False) -> StageRecord:
+def run(
+    session: Session, settings: Mapping[str, Any] | None = None, method: str | None = None, force: bool = False
+) -> StageRecord:
     settings = dict(settings or {})
     method = method or default_method()
     h = stage_inputs(session, method, settings)

@@ -45,8 +45,12 @@ def euroc_calibration(folder_root: Path, cameras: dict, imu_yaml: Path | None) -
         if s.camera is None:
             raise ImportFormatError("sensor.yaml does not describe a camera", cam.sensor_yaml)
         cams.append(CameraCalibration(name, s.camera, se3_inverse(T_body_imu) @ s.T_body_sensor))
-    return RigCalibration(rig_serial="euroc-vi-sensor", cameras=tuple(cams), imu=imu_noise,
-                          notes=f"from EuRoC sensor.yaml files in {folder_root}")
+    return RigCalibration(
+        rig_serial="euroc-vi-sensor",
+        cameras=tuple(cams),
+        imu=imu_noise,
+        notes=f"from EuRoC sensor.yaml files in {folder_root}",
+    )
 
 
 def import_euroc(path: Path, home: Home, *, operator: str = "", lossless: bool = True) -> Session:
@@ -57,10 +61,21 @@ def import_euroc(path: Path, home: Home, *, operator: str = "", lossless: bool =
     store_calibration(home, calib)
     t_first = int(min(c.t_ns[0] for c in data.cameras.values() if len(c.t_ns)))
     writer = SessionWriter(
-        home.sessions, source={"kind": "euroc", "path": str(Path(path).resolve())}, operator=operator,
-        rigs={"rig0": {"device": {"serial": calib.rig_serial, "hardware": "ASL VI-Sensor", "firmware": "unknown",
-                                  "kind": "dataset"}}},
-        clock=ClockPair(t_first, t_first), clock_domain="dataset",
+        home.sessions,
+        source={"kind": "euroc", "path": str(Path(path).resolve())},
+        operator=operator,
+        rigs={
+            "rig0": {
+                "device": {
+                    "serial": calib.rig_serial,
+                    "hardware": "ASL VI-Sensor",
+                    "firmware": "unknown",
+                    "kind": "dataset",
+                }
+            }
+        },
+        clock=ClockPair(t_first, t_first),
+        clock_domain="dataset",
     )
     writer.add_calibration("rig0", calib)
     total = sum(len(c.files) for c in data.cameras.values())
@@ -71,9 +86,13 @@ def import_euroc(path: Path, home: Home, *, operator: str = "", lossless: bool =
                 raise ImportFormatError("cannot read image", cam.files[0])
             rate = float(1e9 / np.median(np.diff(cam.t_ns))) if len(cam.t_ns) > 1 else 20.0
             gray = first.ndim == 2
-            video = writer.add_video(StreamSpec(f"rig0.{name}", "video", "rig0", name, rate),
-                                     first.shape[1], first.shape[0], "gray" if gray else "rgb24",
-                                     "ffv1" if lossless else "h264")
+            video = writer.add_video(
+                StreamSpec(f"rig0.{name}", "video", "rig0", name, rate),
+                first.shape[1],
+                first.shape[0],
+                "gray" if gray else "rgb24",
+                "ffv1" if lossless else "h264",
+            )
             for t, f in zip(cam.t_ns, cam.files, strict=True):
                 img = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
                 if img is None:
@@ -86,18 +105,43 @@ def import_euroc(path: Path, home: Home, *, operator: str = "", lossless: bool =
         imu = data.imu
         rate = float(1e9 / np.median(np.diff(imu.t_ns))) if len(imu.t_ns) > 1 else 200.0
         w = writer.add_table(StreamSpec("rig0.imu", "imu", "rig0", "imu0", rate))
-        w.append_many({"t_host_ns": imu.t_ns, "t_device_ns": imu.t_ns,
-                       "gyro_x": imu.gyro[:, 0], "gyro_y": imu.gyro[:, 1], "gyro_z": imu.gyro[:, 2],
-                       "accel_x": imu.accel[:, 0], "accel_y": imu.accel[:, 1], "accel_z": imu.accel[:, 2]})
+        w.append_many(
+            {
+                "t_host_ns": imu.t_ns,
+                "t_device_ns": imu.t_ns,
+                "gyro_x": imu.gyro[:, 0],
+                "gyro_y": imu.gyro[:, 1],
+                "gyro_z": imu.gyro[:, 2],
+                "accel_x": imu.accel[:, 0],
+                "accel_y": imu.accel[:, 1],
+                "accel_z": imu.accel[:, 2],
+            }
+        )
     if data.groundtruth is not None and len(data.groundtruth.t_ns):
         gt = data.groundtruth
-        w = writer.add_table(StreamSpec("reference.pose", "pose", "reference", "groundtruth",
-                                        float(1e9 / np.median(np.diff(gt.t_ns))) if len(gt.t_ns) > 1 else None,
-                                        {"frame": "T_world_imu", "source": "state_groundtruth_estimate0"}))
-        w.append_many({"t_host_ns": gt.t_ns, "t_device_ns": gt.t_ns, "x": gt.p_world_body[:, 0],
-                       "y": gt.p_world_body[:, 1], "z": gt.p_world_body[:, 2],
-                       "qw": gt.q_world_body_wxyz[:, 0], "qx": gt.q_world_body_wxyz[:, 1],
-                       "qy": gt.q_world_body_wxyz[:, 2], "qz": gt.q_world_body_wxyz[:, 3]})
+        w = writer.add_table(
+            StreamSpec(
+                "reference.pose",
+                "pose",
+                "reference",
+                "groundtruth",
+                float(1e9 / np.median(np.diff(gt.t_ns))) if len(gt.t_ns) > 1 else None,
+                {"frame": "T_world_imu", "source": "state_groundtruth_estimate0"},
+            )
+        )
+        w.append_many(
+            {
+                "t_host_ns": gt.t_ns,
+                "t_device_ns": gt.t_ns,
+                "x": gt.p_world_body[:, 0],
+                "y": gt.p_world_body[:, 1],
+                "z": gt.p_world_body[:, 2],
+                "qw": gt.q_world_body_wxyz[:, 0],
+                "qx": gt.q_world_body_wxyz[:, 1],
+                "qy": gt.q_world_body_wxyz[:, 2],
+                "qz": gt.q_world_body_wxyz[:, 3],
+            }
+        )
     cam_t = np.concatenate([c.t_ns for c in data.cameras.values()])
     path_out = writer.close(episodes=[Episode(0, int(cam_t.min()), int(cam_t.max()) + 1, "import")])
     session = Session(path_out)

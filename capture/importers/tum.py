@@ -32,15 +32,29 @@ def import_tum_rgbd(path: Path, home: Home, *, operator: str = "", lossless: boo
     data = read_tum_rgbd(path)
     cam = data.camera
     calib = RigCalibration(
-        rig_serial=f"tum-{data.root.name}", cameras=(CameraCalibration("cam0", cam, np.eye(4)),),
-        notes="TUM RGB-D published intrinsics; camera-accelerometer extrinsic unknown (identity)")
+        rig_serial=f"tum-{data.root.name}",
+        cameras=(CameraCalibration("cam0", cam, np.eye(4)),),
+        notes="TUM RGB-D published intrinsics; camera-accelerometer extrinsic unknown (identity)",
+    )
     store_calibration(home, calib)
     t_first = int(data.rgb.t_ns[0])
     writer = SessionWriter(
-        home.sessions, source={"kind": "tum", "path": str(Path(path).resolve())}, operator=operator,
-        rigs={"rig0": {"device": {"serial": calib.rig_serial, "hardware": "Microsoft Kinect", "firmware": "unknown",
-                                  "kind": "dataset"}}},
-        clock=ClockPair(t_first, t_first), clock_domain="dataset")
+        home.sessions,
+        source={"kind": "tum", "path": str(Path(path).resolve())},
+        operator=operator,
+        rigs={
+            "rig0": {
+                "device": {
+                    "serial": calib.rig_serial,
+                    "hardware": "Microsoft Kinect",
+                    "firmware": "unknown",
+                    "kind": "dataset",
+                }
+            }
+        },
+        clock=ClockPair(t_first, t_first),
+        clock_domain="dataset",
+    )
     writer.add_calibration("rig0", calib)
     rate = float(1e9 / np.median(np.diff(data.rgb.t_ns))) if len(data.rgb.t_ns) > 1 else 30.0
     first = cv2.imread(str(data.rgb.files[0]), cv2.IMREAD_COLOR)
@@ -48,8 +62,13 @@ def import_tum_rgbd(path: Path, home: Home, *, operator: str = "", lossless: boo
         raise ImportFormatError("cannot read image", data.rgb.files[0])
     total = len(data.rgb.files) + (len(data.depth.files) if data.depth else 0)
     with Progress("importing images", total) as bar:
-        video = writer.add_video(StreamSpec("rig0.cam0", "video", "rig0", "cam0", rate), first.shape[1],
-                                 first.shape[0], "rgb24", "ffv1" if lossless else "h264")
+        video = writer.add_video(
+            StreamSpec("rig0.cam0", "video", "rig0", "cam0", rate),
+            first.shape[1],
+            first.shape[0],
+            "rgb24",
+            "ffv1" if lossless else "h264",
+        )
         for t, f in zip(data.rgb.t_ns, data.rgb.files, strict=True):
             img = cv2.imread(str(f), cv2.IMREAD_COLOR)
             if img is None or img.shape != first.shape:
@@ -60,9 +79,13 @@ def import_tum_rgbd(path: Path, home: Home, *, operator: str = "", lossless: boo
             d0 = cv2.imread(str(data.depth.files[0]), cv2.IMREAD_UNCHANGED)
             if d0 is None or d0.dtype != np.uint16:
                 raise ImportFormatError("depth images must be 16-bit PNG", data.depth.files[0])
-            dv = writer.add_video(StreamSpec("rig0.depth0", "video", "rig0", "depth0", rate,
-                                             {"depth_scale_m": 1.0 / DEPTH_UNITS_PER_M}),
-                                  d0.shape[1], d0.shape[0], "gray16le", "ffv1")
+            dv = writer.add_video(
+                StreamSpec("rig0.depth0", "video", "rig0", "depth0", rate, {"depth_scale_m": 1.0 / DEPTH_UNITS_PER_M}),
+                d0.shape[1],
+                d0.shape[0],
+                "gray16le",
+                "ffv1",
+            )
             for t, f in zip(data.depth.t_ns, data.depth.files, strict=True):
                 d = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
                 if d is None or d.dtype != np.uint16 or d.shape != d0.shape:
@@ -72,17 +95,44 @@ def import_tum_rgbd(path: Path, home: Home, *, operator: str = "", lossless: boo
     if data.accel is not None and data.accel_t_ns is not None and len(data.accel_t_ns):
         w = writer.add_table(StreamSpec("rig0.imu", "imu", "rig0", "accelerometer", None, {"gyro": False}))
         nan = np.full(len(data.accel_t_ns), np.nan)
-        w.append_many({"t_host_ns": data.accel_t_ns, "t_device_ns": data.accel_t_ns, "gyro_x": nan, "gyro_y": nan,
-                       "gyro_z": nan, "accel_x": data.accel[:, 0], "accel_y": data.accel[:, 1],
-                       "accel_z": data.accel[:, 2]})
+        w.append_many(
+            {
+                "t_host_ns": data.accel_t_ns,
+                "t_device_ns": data.accel_t_ns,
+                "gyro_x": nan,
+                "gyro_y": nan,
+                "gyro_z": nan,
+                "accel_x": data.accel[:, 0],
+                "accel_y": data.accel[:, 1],
+                "accel_z": data.accel[:, 2],
+            }
+        )
     if data.groundtruth is not None:
         gt = read_tum(data.groundtruth)
         q = geometry.matrix_to_quat_wxyz(geometry.quat_xyzw_to_matrix(gt.q_world_body_xyzw))
-        w = writer.add_table(StreamSpec("reference.pose", "pose", "reference", "groundtruth", None,
-                                        {"frame": "T_world_cam", "source": "groundtruth.txt"}))
-        w.append_many({"t_host_ns": gt.t_ns, "t_device_ns": gt.t_ns, "x": gt.p_world_body[:, 0],
-                       "y": gt.p_world_body[:, 1], "z": gt.p_world_body[:, 2], "qw": q[:, 0], "qx": q[:, 1],
-                       "qy": q[:, 2], "qz": q[:, 3]})
+        w = writer.add_table(
+            StreamSpec(
+                "reference.pose",
+                "pose",
+                "reference",
+                "groundtruth",
+                None,
+                {"frame": "T_world_cam", "source": "groundtruth.txt"},
+            )
+        )
+        w.append_many(
+            {
+                "t_host_ns": gt.t_ns,
+                "t_device_ns": gt.t_ns,
+                "x": gt.p_world_body[:, 0],
+                "y": gt.p_world_body[:, 1],
+                "z": gt.p_world_body[:, 2],
+                "qw": q[:, 0],
+                "qx": q[:, 1],
+                "qy": q[:, 2],
+                "qz": q[:, 3],
+            }
+        )
     out = writer.close(episodes=[Episode(0, int(data.rgb.t_ns[0]), int(data.rgb.t_ns[-1]) + 1, "import")])
     session = Session(out)
     refresh_session(home, session)
@@ -96,5 +146,8 @@ def detect_format(path: Path) -> str:
         return "euroc"
     if (p / "rgb.txt").exists():
         return "tum"
-    raise ImportFormatError("cannot tell the format: expected an EuRoC folder (mav0/cam0/data.csv) or a TUM "
-                            "RGB-D folder (rgb.txt); pass --format", p)
+    raise ImportFormatError(
+        "cannot tell the format: expected an EuRoC folder (mav0/cam0/data.csv) or a TUM "
+        "RGB-D folder (rgb.txt); pass --format",
+        p,
+    )

@@ -90,22 +90,29 @@ def read_euroc(path: Path) -> EurocFolder:
         files = tuple(cdir / "data" / r[1] for r in rows)
         missing = [f for f in files if not f.exists()]
         if missing:
-            raise ImportFormatError(f"{len(missing)} images listed in data.csv are missing, first {missing[0].name}",
-                                    cdir / "data")
-        cams[cdir.name] = EurocCamera(cdir.name, _ints(rows, csv), files,
-                                      cdir / "sensor.yaml" if (cdir / "sensor.yaml").exists() else None)
+            raise ImportFormatError(
+                f"{len(missing)} images listed in data.csv are missing, first {missing[0].name}", cdir / "data"
+            )
+        cams[cdir.name] = EurocCamera(
+            cdir.name, _ints(rows, csv), files, cdir / "sensor.yaml" if (cdir / "sensor.yaml").exists() else None
+        )
     imu = None
     if (root / "imu0" / "data.csv").exists():
         csv = root / "imu0" / "data.csv"
         rows = _csv_rows(csv, 7)
         vals = np.array([[float(v) for v in r[1:7]] for r in rows]) if rows else np.zeros((0, 6))
-        imu = EurocImu(_ints(rows, csv), vals[:, :3], vals[:, 3:6],
-                       root / "imu0" / "sensor.yaml" if (root / "imu0" / "sensor.yaml").exists() else None)
+        imu = EurocImu(
+            _ints(rows, csv),
+            vals[:, :3],
+            vals[:, 3:6],
+            root / "imu0" / "sensor.yaml" if (root / "imu0" / "sensor.yaml").exists() else None,
+        )
     gt = None
     gt_csv = root / "state_groundtruth_estimate0" / "data.csv"
     if gt_csv.exists():
         gt = read_groundtruth_csv(gt_csv)
     if not cams and imu is None:
-        raise ImportFormatError("no cam*/data.csv and no imu0/data.csv: not an EuRoC/ASL folder (expected mav0/...)",
-                                path)
+        raise ImportFormatError(
+            "no cam*/data.csv and no imu0/data.csv: not an EuRoC/ASL folder (expected mav0/...)", path
+        )
     return EurocFolder(root, cams, imu, gt)

@@ -22,10 +22,12 @@ DEPTH_UNITS_PER_M = 5000.0
 
 #: Published intrinsics of the Freiburg Kinects (TUM RGB-D "file formats" page).
 FREIBURG_CAMERAS = {
-    "freiburg1": CameraModel("pinhole-radtan", 640, 480, 517.3, 516.5, 318.6, 255.3,
-                             (0.2624, -0.9531, -0.0054, 0.0026, 1.1633)),
-    "freiburg2": CameraModel("pinhole-radtan", 640, 480, 520.9, 521.0, 325.1, 249.7,
-                             (0.2312, -0.7849, -0.0033, -0.0001, 0.9172)),
+    "freiburg1": CameraModel(
+        "pinhole-radtan", 640, 480, 517.3, 516.5, 318.6, 255.3, (0.2624, -0.9531, -0.0054, 0.0026, 1.1633)
+    ),
+    "freiburg2": CameraModel(
+        "pinhole-radtan", 640, 480, 520.9, 521.0, 325.1, 249.7, (0.2312, -0.7849, -0.0033, -0.0001, 0.9172)
+    ),
     "freiburg3": CameraModel("pinhole-radtan", 640, 480, 535.4, 539.2, 320.1, 247.6, ()),
 }
 DEFAULT_CAMERA = CameraModel("pinhole-radtan", 640, 480, 525.0, 525.0, 319.5, 239.5, ())
@@ -80,8 +82,9 @@ def read_tum_rgbd(path: Path) -> TumRgbdFolder:
     root = Path(path)
     rgb = _list(root, "rgb.txt")
     if rgb is None:
-        raise ImportFormatError("no rgb.txt: not a TUM RGB-D folder (expected rgb.txt, depth.txt, "
-                                "accelerometer.txt, groundtruth.txt)", root)
+        raise ImportFormatError(
+            "no rgb.txt: not a TUM RGB-D folder (expected rgb.txt, depth.txt, accelerometer.txt, groundtruth.txt)", root
+        )
     accel_t = accel = None
     if (root / "accelerometer.txt").exists():
         rows = _rows(root / "accelerometer.txt", 4)

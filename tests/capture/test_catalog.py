@@ -13,11 +13,17 @@ from democap.model import CameraCalibration, CameraModel, Decision, RigCalibrati
 
 
 def _session(home, sid: str, n: int = 40) -> Session:
-    calib = RigCalibration(f"rig-{sid}", (CameraCalibration("cam0", CameraModel("pinhole-radtan", 32, 24, 30, 30, 16,
-                                                                                   12), np.eye(4)),))
+    calib = RigCalibration(
+        f"rig-{sid}", (CameraCalibration("cam0", CameraModel("pinhole-radtan", 32, 24, 30, 30, 16, 12), np.eye(4)),)
+    )
     store_calibration(home, calib)
-    w = SessionWriter(home.sessions, source={"kind": "test"}, session_id=sid, operator="op-7",
-                      rigs={"rig0": {"device": {"serial": f"SN-{sid}", "hardware": "rev B", "firmware": "1.2.0"}}})
+    w = SessionWriter(
+        home.sessions,
+        source={"kind": "test"},
+        session_id=sid,
+        operator="op-7",
+        rigs={"rig0": {"device": {"serial": f"SN-{sid}", "hardware": "rev B", "firmware": "1.2.0"}}},
+    )
     w.add_calibration("rig0", calib)
     v = w.add_video(StreamSpec("rig0.cam0", "video", "rig0", "cam0", 30.0), 32, 24, "gray", "ffv1")
     ev = w.add_table(StreamSpec("rig0.events", "events", "rig0", "events"))
@@ -46,8 +52,16 @@ def test_index_and_rebuild_loses_nothing(home):
     a.add_decision(Decision(1, "reject", 5, operator="op-7", note="dropped the cup"))
     refresh_session(home, a)
     cat = Catalog(home)
-    cat.record_export({"id": "x1", "path": "/tmp/out", "format": "lerobot", "created_realtime_ns": 3,
-                       "sessions": ["s-a"], "n_episodes": 1})
+    cat.record_export(
+        {
+            "id": "x1",
+            "path": "/tmp/out",
+            "format": "lerobot",
+            "created_realtime_ns": 3,
+            "sessions": ["s-a"],
+            "n_episodes": 1,
+        }
+    )
     cat.index_device_pairing("SN-s-a", 123, "fp:abcd")
     assert cat.counts()["sessions"] == 2 and cat.counts()["episodes"] == 4
     eps = list(cat.db["episodes"].rows_where("session_id = 's-a'", order_by="idx"))
@@ -97,8 +111,9 @@ def test_catalog_is_wal_and_where_queries(home):
 
 
 def test_calibration_store_is_content_addressed(home):
-    calib = RigCalibration("r", (CameraCalibration("cam0", CameraModel("pinhole-radtan", 8, 8, 5, 5, 4, 4),
-                                                   np.eye(4)),))
+    calib = RigCalibration(
+        "r", (CameraCalibration("cam0", CameraModel("pinhole-radtan", 8, 8, 5, 5, 4, 4), np.eye(4)),)
+    )
     p1 = store_calibration(home, calib)
     p2 = store_calibration(home, calib)
     assert p1 == p2 and p1.stem == calib.hash.split(":")[1]

@@ -22,8 +22,9 @@ def test_euroc_import_counts_ranges_and_calibration(test_data, home):
     assert st["rig0.imu"]["count"] == 2348 and st["reference.pose"]["count"] == 999
     assert st["rig0.cam0"]["t0_ns"] == 1403715273262142976 and st["rig0.cam0"]["t1_ns"] == 1403715277962142976
     assert st["reference.pose"]["t0_ns"] == 1403715274302142976
-    img = cv2.imread(str(test_data / "euroc_v1_01_easy_micro/mav0/cam1/data/1403715273262142976.png"),
-                     cv2.IMREAD_GRAYSCALE)
+    img = cv2.imread(
+        str(test_data / "euroc_v1_01_easy_micro/mav0/cam1/data/1403715273262142976.png"), cv2.IMREAD_GRAYSCALE
+    )
     assert np.array_equal(s.frame("rig0.cam1", 0), img)  # lossless
     calib = s.calibration("rig0")
     cam0, cam1 = calib.camera("cam0"), calib.camera("cam1")

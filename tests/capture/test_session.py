@@ -32,9 +32,18 @@ def _write_session(root: Path, frames: int = 45, codec: str = "ffv1") -> Path:
         img[:8, :8] = i * 5
         v.append(img, t0 + i * 33_333_333, i * 33_333, 1_000_000)
     n_imu = frames * 200 // 30
-    imu.append_many({"t_host_ns": t0 + np.arange(n_imu) * 5_000_000, "t_device_ns": np.arange(n_imu) * 5000,
-                     "gyro_x": np.zeros(n_imu), "gyro_y": np.zeros(n_imu), "gyro_z": np.ones(n_imu),
-                     "accel_x": np.zeros(n_imu), "accel_y": np.zeros(n_imu), "accel_z": np.full(n_imu, 9.81)})
+    imu.append_many(
+        {
+            "t_host_ns": t0 + np.arange(n_imu) * 5_000_000,
+            "t_device_ns": np.arange(n_imu) * 5000,
+            "gyro_x": np.zeros(n_imu),
+            "gyro_y": np.zeros(n_imu),
+            "gyro_z": np.ones(n_imu),
+            "accel_x": np.zeros(n_imu),
+            "accel_y": np.zeros(n_imu),
+            "accel_z": np.full(n_imu, 9.81),
+        }
+    )
     return w.close()
 
 
@@ -135,8 +144,13 @@ WRITER = textwrap.dedent("""
 
 
 def test_sigkill_recovery_loses_at_most_the_open_chunk(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True,
-                            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     reports = []
     deadline = time.monotonic() + 60
     while len(reports) < 5 and time.monotonic() < deadline:
@@ -157,5 +171,6 @@ def test_sigkill_recovery_loses_at_most_the_open_chunk(tmp_path):
     assert sum(1 for _ in s.frames("rig0.cam0")) == frames
     assert s.verify() == []
     assert len(s.episodes) == 1 and s.episodes[0].task == "pick the cup" and s.episodes[0].source == "trigger"
-    assert any(p.name.endswith(".partial") for p in (path / "streams" / "rig0.cam0").iterdir()), \
+    assert any(p.name.endswith(".partial") for p in (path / "streams" / "rig0.cam0").iterdir()), (
         "the interrupted segment is kept on disk, not deleted"
+    )

@@ -74,8 +74,12 @@ def test_truncated_stream_is_reported_and_kept(euroc_home, capsys, tmp_path):
 
 
 def test_console_script_runs(euroc_home):
-    r = subprocess.run([sys.executable, "-m", "democap.cli", "--home", str(euroc_home), "sessions", "list"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "democap.cli", "--home", str(euroc_home), "sessions", "list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0 and _sid(euroc_home) in r.stdout
 
 

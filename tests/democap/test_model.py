@@ -67,8 +67,9 @@ def test_interpolate_poses_hits_samples_and_midpoints():
     assert np.allclose(out[4], T[2])  # clamped
 
 
-@pytest.mark.parametrize("model,dist", [("pinhole-radtan", (-0.28, 0.07, 2e-4, 2e-5)),
-                                        ("fisheye-equidistant", (0.01, -0.02, 0.003, 0.001))])
+@pytest.mark.parametrize(
+    "model,dist", [("pinhole-radtan", (-0.28, 0.07, 2e-4, 2e-5)), ("fisheye-equidistant", (0.01, -0.02, 0.003, 0.001))]
+)
 def test_camera_project_unproject_round_trip(model, dist):
     cam = CameraModel(model, 752, 480, 458.6, 457.3, 367.2, 248.4, dist)
     u, v = np.meshgrid(np.linspace(0, 751, 15), np.linspace(0, 479, 11))
@@ -121,8 +122,10 @@ def test_trajectory_validates_shapes_and_time_order():
 
 def test_flag_mask_is_half_open_and_filters():
     t = np.arange(10, dtype=np.int64) * 100
-    flags = [Flag("observation.blur", "warn", 200, 500), Flag("embodiment.unreachable", "error", 800, 900,
-                                                               robot="panda")]
+    flags = [
+        Flag("observation.blur", "warn", 200, 500),
+        Flag("embodiment.unreachable", "error", 800, 900, robot="panda"),
+    ]
     m = flag_mask(flags, t)
     assert list(np.flatnonzero(m)) == [2, 3, 4, 8]
     assert list(np.flatnonzero(flag_mask(flags, t, kinds=["embodiment.*"]))) == [8]
@@ -153,8 +156,9 @@ def test_policy_parsing_errors_name_the_problem():
         ExportPolicy.from_dict({"rules": [{"kind": "observation.typo", "action": "mask"}]}, "p.yaml")
     with pytest.raises(PolicyError, match="p.yaml"):
         ExportPolicy.from_dict({"rules": [{"kind": "*", "action": "delete"}]}, "p.yaml")
-    pol = ExportPolicy.from_dict({"default": "keep", "rules": [{"kind": "observation.*", "action": "mask",
-                                                                "severity": "warn"}]})
+    pol = ExportPolicy.from_dict(
+        {"default": "keep", "rules": [{"kind": "observation.*", "action": "mask", "severity": "warn"}]}
+    )
     assert ExportPolicy.from_dict(pol.to_dict()) == pol
 
 
@@ -178,8 +182,12 @@ def test_select_frames_trim_mask_exclude_and_review():
 
 def test_calibration_round_trip_and_hash_stability():
     cam = CameraModel("fisheye-equidistant", 640, 480, 300, 300, 320, 240, (0.1, 0.01, 0.0, 0.0), readout_s=0.02)
-    calib = RigCalibration("rig-1", (CameraCalibration("cam0", cam, g.se3(g.rot_z(0.1), [0.01, 0, 0]), 1500),),
-                           ImuNoise(1.7e-4, 1.9e-5, 2e-3, 3e-3, 200.0), T_cam_tcp=np.eye(4))
+    calib = RigCalibration(
+        "rig-1",
+        (CameraCalibration("cam0", cam, g.se3(g.rot_z(0.1), [0.01, 0, 0]), 1500),),
+        ImuNoise(1.7e-4, 1.9e-5, 2e-3, 3e-3, 200.0),
+        T_cam_tcp=np.eye(4),
+    )
     back = RigCalibration.from_dict(calib.to_dict())
     assert back.hash == calib.hash and back.camera("cam0").camera == cam
     other = RigCalibration("rig-1", calib.cameras, calib.imu, T_cam_tcp=g.se3(np.eye(3), [0, 0, 0.1]))
