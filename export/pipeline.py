@@ -193,15 +193,15 @@ def run(sessions: list[Session], fmt: str, out_dir: Path, policy: ExportPolicy |
             if fmt == "robomimic":
                 from export import robomimic
 
-                files.append(robomimic.write(out_dir / "demo.hdf5", kept, names, fps, image_size, bar))
+                files.append(robomimic.write(out_dir / "demo.hdf5", kept, names, fps, image_size, bar, blur_faces))
             elif fmt == "act":
                 from export import act
 
-                files += act.write(out_dir, kept, names, fps, image_size, bar)
+                files += act.write(out_dir, kept, names, fps, image_size, bar, blur_faces)
             else:
                 from export import umi_zarr
 
-                files.append(umi_zarr.write(out_dir / "dataset.zarr.zip", kept, fps, bar))
+                files.append(umi_zarr.write(out_dir / "dataset.zarr.zip", kept, fps, bar, blur_faces))
             included = [(i, ep, sp) for i, (ep, sp) in enumerate(zip(kept, names, strict=True))]
     _write_provenance(meta, sessions, included, robot_profile)
     ds = datasheet.build(sessions, included, excluded, policy, fmt, settings)

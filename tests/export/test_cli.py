@@ -1,0 +1,38 @@
+"""`democap flags` and `democap export` through the real CLI entry point."""
+
+from __future__ import annotations
+
+import json
+
+from democap.cli import main
+from flags.synthetic import make_session
+
+
+def test_flags_then_export_from_the_command_line(home, tmp_path, capsys):
+    make_session(home.sessions, session_id="20260101-000000-cli001", episodes=2, blur=tuple(range(5, 12)),
+                 lost=tuple(range(60, 66)))
+    assert main(["--home", str(home.root), "flags", "20260101-000000-cli"]) == 0
+    out = capsys.readouterr().out
+    assert "observation.blur" in out and "observation.tracking_lost" in out and "episode   0" in out
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"version": 1, "rules": [
+        {"kind": "observation.tracking_lost", "action": "exclude_episode", "severity": "error"}]}))
+    rc = main(["--home", str(home.root), "export", "last", "--format", "lerobot", "-o", str(tmp_path / "ds"),
+               "--policy", str(policy), "--split", "val=0.5", "--json"])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["episodes"] == 1 and res["excluded"][0]["reason"] == "observation.tracking_lost (error)"
+    assert (tmp_path / "ds" / "meta" / "info.json").exists()
+
+
+def test_user_errors_are_one_line(home, tmp_path, capsys):
+    make_session(home.sessions, session_id="20260101-000000-cli002", episodes=1, n_frames=20)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"version": 1, "rules": [{"kind": "observation.nope", "action": "trim"}]}))
+    rc = main(["--home", str(home.root), "export", "last", "--format", "act", "-o", str(tmp_path / "o"),
+               "--policy", str(bad)])
+    err = capsys.readouterr().err
+    assert rc != 0 and err.count("\n") == 1 and "matches no known flag kind" in err
+    rc = main(["--home", str(home.root), "export", "last", "--format", "act", "-o", str(tmp_path / "o"),
+               "--split", "val=2"])
+    assert rc != 0 and "FRACTION" in capsys.readouterr().err
