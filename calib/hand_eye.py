@@ -1,0 +1,123 @@
+"""Hand-eye calibration of a camera on a tracked body (motion capture or robot flange).
+
+Per image i the chain ``T_world_body_i @ T_body_cam @ T_cam_grid_i = T_world_board_i @ T_board_grid``
+holds, with ``T_body_cam`` (camera on its tracked body) and ``T_board_grid`` (target
+corners relative to the board's tracked markers) unknown. Park & Martin's closed form on
+the board-relative body poses gives the start; a robust least-squares fit of the grid
+corners' reprojection (mocap-predicted board pose vs detected corners) refines both.
+The report compares mocap-predicted board poses with PnP, image by image.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import least_squares
+
+from calib.targets import Detection
+from democap import geometry
+from democap.errors import CalibrationError
+from democap.model import CameraModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class HandEyeResult:
+    T_body_cam: NDArray[np.float64]
+    T_board_grid: NDArray[np.float64]
+    trans_err_m: NDArray[np.float64]  # (N,) |t| of PnP vs mocap-predicted T_cam_grid
+    rot_err_deg: NDArray[np.float64]  # (N,)
+    rms_px: float  # corners reprojected through the mocap chain
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "T_body_cam": self.T_body_cam.tolist(), "T_board_grid": self.T_board_grid.tolist(),
+            "median_trans_err_mm": float(np.median(self.trans_err_m) * 1e3),
+            "median_rot_err_deg": float(np.median(self.rot_err_deg)),
+            "rms_trans_err_mm": float(np.sqrt(np.mean(self.trans_err_m**2)) * 1e3),
+            "rms_rot_err_deg": float(np.sqrt(np.mean(self.rot_err_deg**2))), "rms_px": self.rms_px,
+            "images": len(self.trans_err_m),
+        }  # fmt: skip
+
+
+def _pose(x: NDArray) -> NDArray:
+    return geometry.se3(geometry.so3_exp(x[:3]), x[3:6])
+
+
+def _vec(T: NDArray) -> NDArray:
+    return np.concatenate([geometry.so3_log(T[:3, :3]), T[:3, 3]])
+
+
+def calibrate_hand_eye(
+    T_world_body: NDArray[np.float64], T_world_board: NDArray[np.float64], T_cam_grid: NDArray[np.float64],
+    detections: Sequence[Detection], camera: CameraModel,
+) -> HandEyeResult:  # fmt: skip
+    """All arrays (N, 4, 4) at the N image times; ``T_cam_grid`` from PnP of ``detections``."""
+    n = len(T_cam_grid)
+    if n < 3:
+        raise CalibrationError(f"hand-eye needs at least 3 images with target and mocap; got {n}")
+    T_board_body = geometry.se3_inverse(T_world_board) @ T_world_body
+    X0 = solve_ax_xb(T_board_body, T_cam_grid)
+    Ys = T_board_body @ X0 @ T_cam_grid
+    Y0 = geometry.se3(_kabsch_mean(Ys[:, :3, :3]), Ys[:, :3, 3].mean(0))
+
+    def predicted(x: NDArray) -> NDArray:
+        X, Y = _pose(x[:6]), _pose(x[6:])
+        return geometry.se3_inverse(T_board_body @ X) @ Y  # T_cam_grid
+
+    def residual(x: NDArray) -> NDArray:
+        T = predicted(x)
+        out = []
+        for i, d in enumerate(detections):
+            p = d.points_target @ T[i, :3, :3].T + T[i, :3, 3]
+            out.append(np.nan_to_num(camera.project(p) - d.corners_px, nan=100.0).ravel())
+        return np.concatenate(out)
+
+    x0 = np.concatenate([_vec(X0), _vec(Y0)])
+    sol = least_squares(residual, x0, loss="soft_l1", f_scale=2.0)
+    T_pred = predicted(sol.x)
+    r = residual(sol.x).reshape(-1, 2)
+    dT = geometry.se3_inverse(T_pred) @ T_cam_grid
+    res = HandEyeResult(
+        T_body_cam=_pose(sol.x[:6]), T_board_grid=_pose(sol.x[6:]),
+        trans_err_m=np.linalg.norm(T_pred[:, :3, 3] - T_cam_grid[:, :3, 3], axis=1),
+        rot_err_deg=np.degrees(geometry.rotation_angle(dT[:, :3, :3])),
+        rms_px=float(np.sqrt(np.mean(np.sum(r**2, 1)))),
+    )  # fmt: skip
+    log.info("hand-eye: median %.2f mm / %.3f deg over %d images", np.median(res.trans_err_m) * 1e3,
+             np.median(res.rot_err_deg), n)  # fmt: skip
+    return res
+
+
+def solve_ax_xb(T_base_body: NDArray[np.float64], T_cam_grid: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Park & Martin's closed form for ``T_body_cam`` from all pairs of views (A X = X B).
+
+    A = T_base_body_i^-1 T_base_body_j, B = T_cam_grid_i T_cam_grid_j^-1; rotation from the
+    rotation vectors (alpha = R beta), then translation by linear least squares.
+    """
+    n = len(T_cam_grid)
+    i, j = np.triu_indices(n, 1)
+    A = geometry.se3_inverse(T_base_body[i]) @ T_base_body[j]
+    B = T_cam_grid[i] @ geometry.se3_inverse(T_cam_grid[j])
+    alpha, beta = geometry.so3_log(A[:, :3, :3]), geometry.so3_log(B[:, :3, :3])
+    keep = np.linalg.norm(alpha, axis=1) > np.radians(2)  # small motions carry no axis information
+    if keep.sum() < 2:
+        raise CalibrationError("hand-eye needs views rotated by more than a few degrees from each other")
+    U, _, Vt = np.linalg.svd(alpha[keep].T @ beta[keep])
+    R = U @ np.diag([1.0, 1.0, np.linalg.det(U @ Vt)]) @ Vt
+    # (R_A - I) t_X = R_X t_B - t_A
+    lhs = (A[keep, :3, :3] - np.eye(3)).reshape(-1, 3)
+    rhs = (B[keep, :3, 3] @ R.T - A[keep, :3, 3]).reshape(-1)
+    t, *_ = np.linalg.lstsq(lhs, rhs, rcond=None)
+    return geometry.se3(R, t)
+
+
+def _kabsch_mean(Rs: NDArray) -> NDArray:
+    U, _, Vt = np.linalg.svd(np.sum(Rs, axis=0))
+    return U @ np.diag([1.0, 1.0, np.linalg.det(U @ Vt)]) @ Vt
