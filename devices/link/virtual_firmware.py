@@ -19,11 +19,12 @@ import os
 import random
 import select
 import socket
+import subprocess
 import sys
 import tempfile
 import time
 import tty
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -51,20 +52,28 @@ G = 9.80665
 class MotionModel(Protocol):
     """What the firmware needs from a simulation: IMU and gripper as functions of true time (s)."""
 
-    def imu(self, t_s: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """(gyro rad/s (N, 3), accel m/s^2 (N, 3)) in the IMU frame."""
+    def imu(self, t_s: NDArray[np.float64], rate_hz: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(gyro rad/s (N, 3), accel m/s^2 (N, 3)) in the IMU frame at times t_s (N,)."""
         ...
 
     def gripper_width(self, t_s: float) -> float: ...
+
+    def episodes(self) -> list[tuple[float, float]]:
+        """Demonstrations (start, stop) in seconds; they repeat every ``period_s``."""
+        ...
+
+    period_s: float
 
 
 class _SineMotion:
     """Fallback when devices.sim is absent: smooth wrist-like motion with sensor noise."""
 
+    period_s = 60.0
+
     def __init__(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
 
-    def imu(self, t_s: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def imu(self, t_s: NDArray[np.float64], rate_hz: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         w = 2 * np.pi * np.array([0.5, 0.3, 0.7])
         gyro = np.array([0.3, 0.2, 0.1]) * np.sin(np.outer(t_s, w) + [0, 1, 2])
         accel = np.array([0.0, 0.0, G]) + 0.5 * np.sin(np.outer(t_s, w * 2))
@@ -74,35 +83,42 @@ class _SineMotion:
     def gripper_width(self, t_s: float) -> float:
         return float(np.clip(0.045 + 0.045 * np.sin(2 * np.pi * 0.2 * t_s), 0.0, 0.085))
 
+    def episodes(self) -> list[tuple[float, float]]:
+        return [(5.0, 20.0), (25.0, 40.0)]
+
 
 def load_motion(seed: int) -> MotionModel:
     try:
         from devices.link.sim_adapter import SimMotion
 
         return SimMotion(seed)
-    except ImportError:
+    except ImportError:  # the simulation package is optional for a firmware-only install
         return _SineMotion(seed)
 
 
-@dataclass
 class DeviceClock:
-    """Device time (ns) from true time: offset, drift and injected jumps (a crystal, not a GPS)."""
+    """Device time (ns) at a host monotonic instant, from the shared simulation's device clock
+    (offset, drift, jumps) with sim time = seconds since the firmware started."""
 
-    offset_ns: int = 5_000_000_000
-    drift_ppm: float = 40.0
-    jump_at_s: float | None = None
-    jump_ns: int = 0
-    t0_ns: int = field(default_factory=time.monotonic_ns)
+    def __init__(self, offset_ns: int = 5_000_000_000, drift_ppm: float = 40.0, jump_at_s: float | None = None,
+                 jump_ns: int = 0) -> None:
+        self.t0_ns = time.monotonic_ns()
+        try:
+            from devices.link.sim_adapter import sim_clock
+
+            sim = sim_clock(offset_ns, drift_ppm, jump_at_s, jump_ns)
+            self._f = lambda t: int(sim.device_ns(t)[0])
+        except ImportError:
+            def f(t: float) -> int:
+                jump = jump_ns if jump_at_s is not None and t >= jump_at_s else 0
+                return offset_ns + int(round(t * 1e9 * (1 + drift_ppm * 1e-6))) + jump
+            self._f = f
 
     def true_s(self, mono_ns: int) -> float:
         return (mono_ns - self.t0_ns) / 1e9
 
     def device_ns(self, mono_ns: int) -> int:
-        el = mono_ns - self.t0_ns
-        t = self.offset_ns + el + int(el * self.drift_ppm * 1e-6)
-        if self.jump_at_s is not None and el >= self.jump_at_s * 1e9:
-            t += self.jump_ns
-        return max(t, 0)
+        return max(self._f(self.true_s(mono_ns)), 0)
 
 
 class Brownout(Exception):
@@ -305,6 +321,8 @@ class VirtualFirmware:
         self._imu_t = 0.0
         self._frame_counter = 0
         self.reboot_requested = False
+        self._presses = sorted(x for span in motion.episodes() for x in span)
+        self._press_index = 0
 
     def info(self) -> proto.DeviceInfo:
         return proto.DeviceInfo(self.serial, self.hw_rev, self.boot.version, proto.SENSORS,
@@ -406,7 +424,7 @@ class VirtualFirmware:
             if n > 0:
                 ts = self._imu_t + np.arange(n) / rate
                 self._imu_t = ts[-1] + 1 / rate
-                gyro, accel = self.motion.imu(ts)
+                gyro, accel = self.motion.imu(ts, float(rate))
                 gs, as_ = self._scales()
                 t_dev_ns = np.array([self.clock.device_ns(self.clock.t0_ns + int(x * 1e9)) for x in ts])
                 t_dev_us = t_dev_ns // 1000
@@ -426,12 +444,24 @@ class VirtualFirmware:
         if self._every("status", self.config["status_period_ms"] / 1000, t):
             pct = max(0, 100 - int(t / 60))
             out.append((proto.Status(3700 + 5 * pct, pct, 3150, 12_000_000, 16_000_000, ()), dev_us))
-        if self.episode_every_s and self._every("episode", self.episode_every_s, t):
+        if self._trigger_due(t):
             self.episode_on = not self.episode_on
             ep = proto.EPISODE_START if self.episode_on else proto.EPISODE_STOP
             out.append((proto.Button(proto.BUTTON_TRIGGER, True, ep), dev_us))
             out.append((proto.Button(proto.BUTTON_TRIGGER, False, proto.EPISODE_NONE), dev_us + 80_000))
         return out
+
+    def _trigger_due(self, t: float) -> bool:
+        """The operator presses the trigger at every episode start and stop of the motion model."""
+        if self.episode_every_s:
+            return self._every("episode", self.episode_every_s, t)
+        if not self._presses:
+            return False
+        k, i = divmod(self._press_index, len(self._presses))
+        if t >= k * self.motion.period_s + self._presses[i]:
+            self._press_index += 1
+            return True
+        return False
 
 
 class _Link:
@@ -506,6 +536,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--state-dir", type=Path, help="persistent flash (slots, pairing key); default: a temp dir")
     ap.add_argument("--trusted-key", action="append", default=[], help="hex Ed25519 key trusted for updates")
     ap.add_argument("--pairing-mode", action="store_true", help="accept pairing over the network")
+    ap.add_argument("--mdns", action="store_true", help="advertise over mDNS on 127.0.0.1 (with --udp)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--duration", type=float, default=0.0, help="exit after this many seconds (0 = never)")
     ap.add_argument("--episode-every", type=float, default=None, help="toggle an episode every N seconds")
@@ -534,16 +565,23 @@ def main(argv: list[str] | None = None) -> int:
                       args.brownout_at)
     key_path = state / "pairing.key"
     key = bytes.fromhex(key_path.read_text()) if key_path.exists() else None
-    clock = DeviceClock(int(args.clock_offset_ms * 1e6), args.drift_ppm, args.clock_jump_at,
-                        int(args.clock_jump_ms * 1e6))
+    motion = load_motion(args.seed)
+    motion.imu(np.zeros(1), 200.0)  # synthesise before the clock starts, so faults happen when asked
     faults = Faults(args.corrupt_rate, args.drop_rate, args.dup_rate, args.reorder_rate, args.disconnect_at,
                     args.disconnect_for, args.exit_at)
     rng = random.Random(args.seed)
     link = _Link(args, faults, rng)
-    fw = VirtualFirmware(args.serial_number, args.hw_rev, boot, clock, load_motion(args.seed), link.udp, key,
+    clock = DeviceClock(int(args.clock_offset_ms * 1e6), args.drift_ppm, args.clock_jump_at,
+                        int(args.clock_jump_ms * 1e6))  # true time starts now
+    fw = VirtualFirmware(args.serial_number, args.hw_rev, boot, clock, motion, link.udp, key,
                          key_path, args.pairing_mode, args.episode_every)
     parser = FrameParser()
     seq = 0
+    advertiser = None
+    if link.udp and args.mdns:
+        from devices.link.discovery import Advertiser
+
+        advertiser = Advertiser(args.serial_number, link.sock.getsockname()[1], args.hw_rev, args.fw_version)
 
     def send(msg: proto.Message, t_us: int) -> None:
         nonlocal seq
@@ -593,6 +631,43 @@ def main(argv: list[str] | None = None) -> int:
         os._exit(3)
     except KeyboardInterrupt:
         return 0
+    finally:
+        if advertiser is not None:
+            advertiser.close()
+
+
+@dataclass
+class VirtualRigProcess:
+    """A running virtual rig: its process and the address to reach it (``serial:...`` / ``udp:...``)."""
+
+    proc: subprocess.Popen
+    address: str
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    @property
+    def port(self) -> str:
+        return self.address.split(":", 1)[1]
+
+
+def spawn(*args: str, stderr: int | None = subprocess.PIPE) -> VirtualRigProcess:
+    """Start ``python -m devices.link.virtual_firmware ARGS`` and wait for its address line."""
+    proc = subprocess.Popen([sys.executable, "-m", "devices.link.virtual_firmware", *args],
+                            stdout=subprocess.PIPE, stderr=stderr, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().split()
+    if not line:
+        err = proc.stderr.read() if proc.stderr else ""
+        raise RuntimeError(f"virtual rig did not start: {err[-2000:]}")
+    address = f"serial:{line[1]}" if line[0] == "PTY" else f"udp:{line[1]}:{line[2]}"
+    return VirtualRigProcess(proc, address)
 
 
 if __name__ == "__main__":
