@@ -7,8 +7,8 @@ pixels in grid cells that straddle a plane edge are cast exactly. One ``cv2.rema
 reads the atlas. Within a plane the atlas coordinate is a smooth function of the pixel, so
 the upsampling error is far below a pixel.
 
-Realism for SLAM: motion blur (remaps averaged along the exposure between the poses at
-its start and end), rolling shutter (rows exposed ``readout_s`` apart, poses per grid row),
+Realism for SLAM: motion blur (remaps averaged along the atlas travel between the poses
+at the exposure's start and end), rolling shutter (rows exposed ``readout_s`` apart, poses per grid row),
 vignetting, brightness from exposure x gain x illumination with clipping, shot + read
 noise, and the gripper fingers with their markers fixed in the camera's view.
 
@@ -48,7 +48,7 @@ class RenderedFrame:
 
     image: NDArray[np.uint8]
     depth_mm: NDArray[np.uint16] | None
-    blur_px: float  # largest texel travel during the exposure, a proxy for blur length
+    blur_px: float  # largest atlas travel (texels) during the exposure: a proxy for blur length
 
 
 @dataclass(eq=False)
@@ -301,16 +301,22 @@ class Renderer:
         z = np.where(miss, 0.0, t * bearings[:, 2]).astype(np.float32)
         return _Cast(idx.astype(np.int32), x.astype(np.float32), y.astype(np.float32), z)
 
-    def _maps(self, poses_rows: NDArray[np.float64], fingers: PlaneSet | None) -> _Cast:
-        """Full-resolution atlas maps for per-grid-row poses (len(gy), 4, 4) or one pose (4, 4)."""
-        gh, gw = len(self.gy), len(self.gx)
-        W, H = self.camera.width, self.camera.height
+    def _coarse(self, poses_rows: NDArray[np.float64], fingers: PlaneSet | None) -> _Cast:
+        """Cast the coarse grid for per-grid-row poses (len(gy), 4, 4) or one pose (4, 4)."""
         if poses_rows.ndim == 2:
             R, c = poses_rows[:3, :3], poses_rows[:3, 3]
         else:
+            gw = len(self.gx)
             R = np.repeat(poses_rows[:, :3, :3], gw, axis=0)
             c = np.repeat(poses_rows[:, :3, 3], gw, axis=0)
-        coarse = self._cast_all(self.coarse_bearings, R, c, fingers, grid=True)
+        return self._cast_all(self.coarse_bearings, R, c, fingers, grid=True)
+
+    def _maps(self, poses_rows: NDArray[np.float64], fingers: PlaneSet | None
+              ) -> tuple[_Cast, _Cast, NDArray[np.uint8]]:
+        """Full-resolution atlas maps (and the coarse cast, and the (H, W) mask of exactly cast pixels)."""
+        gh, gw = len(self.gy), len(self.gx)
+        W, H = self.camera.width, self.camera.height
+        coarse = self._coarse(poses_rows, fingers)
         grid = np.dstack([coarse.x.reshape(gh, gw), coarse.y.reshape(gh, gw), coarse.z.reshape(gh, gw)])
         full = cv2.remap(grid, self.up_x, self.up_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         fx, fy, fz = (m.ravel() for m in cv2.split(full))
@@ -323,13 +329,13 @@ class Renderer:
         exact = np.flatnonzero(mixed)
         if len(exact):
             if poses_rows.ndim == 2:
-                Re, ce = R, c
+                Re, ce = poses_rows[:3, :3], poses_rows[:3, 3]
             else:
                 row = np.minimum((exact // W) // self.step, gh - 1)
                 Re, ce = poses_rows[row, :3, :3], poses_rows[row, :3, 3]
             ex = self._cast_all(self.bearings[exact], Re, ce, fingers)
             fx[exact], fy[exact], fz[exact], idx_full[exact] = ex.x, ex.y, ex.z, ex.idx
-        return _Cast(idx_full, fx, fy, fz)
+        return _Cast(idx_full, fx, fy, fz), coarse, mixed
 
     def _poses_rows(self, pose_at: PoseAt, dt: float) -> NDArray[np.float64]:
         readout = self.camera.readout_s
@@ -370,41 +376,33 @@ class Renderer:
         fingers = None
         if self.fingers and gripper_width_m is not None:
             fingers = self._finger_planes(float(gripper_width_m))
-        if exposure_s > 0 and callable(pose):
-            m0 = self._maps(self._poses_rows(pose_at, -0.5 * exposure_s), fingers)
-            m1 = self._maps(self._poses_rows(pose_at, 0.5 * exposure_s), fingers)
-            same = m0.idx == m1.idx
-            travel = np.where(same, np.hypot(m1.x - m0.x, m1.y - m0.y), 0.0)
-            blur = float(np.percentile(travel, 99.5)) if travel.size else 0.0
-        else:
-            m0 = m1 = self._maps(self._poses_rows(pose_at, 0.0), fingers)
-            same = None
-            blur = 0.0
         W, H = self.camera.width, self.camera.height
+        mid, coarse, mixed = self._maps(self._poses_rows(pose_at, 0.0), fingers)
+        mx, my = mid.x.reshape(H, W), mid.y.reshape(H, W)
+        blur = 0.0
+        if exposure_s > 0 and callable(pose):
+            # Atlas travel over the exposure, from the coarse grid at its start and end; surfaces
+            # that change along the way (occlusion edges) stay sharp.
+            c0 = self._coarse(self._poses_rows(pose_at, -0.5 * exposure_s), fingers)
+            c1 = self._coarse(self._poses_rows(pose_at, 0.5 * exposure_s), fingers)
+            same = (c0.idx == c1.idx) & (c0.idx == coarse.idx) & (coarse.idx >= 0)
+            gdx = np.where(same, c1.x - c0.x, 0.0).astype(np.float32)
+            gdy = np.where(same, c1.y - c0.y, 0.0).astype(np.float32)
+            blur = float(np.sqrt((gdx * gdx + gdy * gdy).max())) if same.any() else 0.0
         n_sub = int(np.clip(np.ceil(blur / 2.0), 1, max_subframes))  # a sub-exposure every ~2 texels
         if n_sub == 1:
-            if m1 is not m0:  # short exposure: the mid-exposure maps are the average of the ends
-                mx = (0.5 * (m0.x + m1.x)).reshape(H, W)
-                my = (0.5 * (m0.y + m1.y)).reshape(H, W)
-                mx = np.where(same.reshape(H, W), mx, m0.x.reshape(H, W)).astype(np.float32)
-                my = np.where(same.reshape(H, W), my, m0.y.reshape(H, W)).astype(np.float32)
-            else:
-                mx, my = m0.x.reshape(H, W), m0.y.reshape(H, W)
             acc = cv2.remap(self.atlas, mx, my, cv2.INTER_LINEAR).astype(np.float32)
         else:
+            gh, gw = len(self.gy), len(self.gx)
+            d = cv2.remap(np.dstack([gdx.reshape(gh, gw), gdy.reshape(gh, gw)]), self.up_x, self.up_y,
+                          cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            dx, dy = cv2.split(d)
+            np.copyto(dx, 0.0, where=mixed.astype(bool))
+            np.copyto(dy, 0.0, where=mixed.astype(bool))
             acc = np.zeros((H, W) if self.gray else (H, W, 3), np.float32)
-            x0, y0 = m0.x.reshape(H, W), m0.y.reshape(H, W)
-            dx, dy = (m1.x - m0.x).reshape(H, W), (m1.y - m0.y).reshape(H, W)
-            edge = ~same.reshape(H, W)
-            # Across an occlusion edge the ends see different surfaces: no in-between exists there.
-            np.copyto(dx, 0.0, where=edge)
-            np.copyto(dy, 0.0, where=edge)
-            x_late = np.where(edge, m1.x.reshape(H, W), x0)
-            y_late = np.where(edge, m1.y.reshape(H, W), y0)
             for i in range(n_sub):
-                u = np.float32((i + 0.5) / n_sub)
-                bx, by = (x0, y0) if u < 0.5 else (x_late, y_late)
-                cv2.accumulate(cv2.remap(self.atlas, bx + u * dx, by + u * dy, cv2.INTER_LINEAR), acc)
+                u = np.float32((i + 0.5) / n_sub - 0.5)
+                cv2.accumulate(cv2.remap(self.atlas, mx + u * dx, my + u * dy, cv2.INTER_LINEAR), acc)
             acc *= np.float32(1.0 / n_sub)
         gain = self.vignette * np.float32(brightness)
         acc = acc * (gain if self.gray else gain[..., None])
@@ -419,6 +417,6 @@ class Renderer:
         image = np.clip(acc + 0.5, 0, 255).astype(np.uint8)
         depth_mm = None
         if depth:
-            z = (0.5 * (m0.z + m1.z)).reshape(H, W) if m1 is not m0 else m0.z.reshape(H, W)
+            z = mid.z.reshape(H, W)
             depth_mm = np.clip(np.round(z * 1000.0), 0, 65535).astype(np.uint16)
         return RenderedFrame(image, depth_mm, blur)

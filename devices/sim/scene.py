@@ -130,11 +130,11 @@ def procedural_texture(rng: np.random.Generator, h: int, w: int, density: float 
     img = (c0[None, None] + (c1 - c0)[None, None] * base[..., None]).astype(np.float32)
     grain = _noise(rng, h, w, octaves=8)[..., None]
     img = np.clip(img * (0.85 + 0.3 * grain), 0, 255).astype(np.uint8)
-    n_shapes = int(density * h * w / 2500)
+    n_shapes = int(density * h * w / 1200)
     for _ in range(n_shapes):
         colour = tuple(int(v) for v in rng.integers(0, 256, 3))
         x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
-        s = int(rng.integers(3, max(4, min(h, w) // 8)))
+        s = int(rng.integers(3, max(4, min(h, w) // (8 if rng.random() < 0.1 else 30))))  # mostly small
         kind = rng.integers(0, 5)
         if kind == 0:
             cv2.circle(img, (x, y), s, colour, -1 if rng.random() < 0.6 else 2, cv2.LINE_AA)
@@ -272,6 +272,25 @@ def _pack(textures: list[NDArray[np.uint8]], width: int = 2048) -> tuple[NDArray
     return atlas, offsets
 
 
+def _tag_texel_origin(x: float, y: float) -> tuple[int, int]:
+    """Top-left texel (u0, v0) of the black square of a table tag centred near (x, y)."""
+    cell = int(round(TAG_CELL_M * TABLE_PX_PER_M))
+    return (int(round((x - TABLE_X[0]) * TABLE_PX_PER_M)) - 4 * cell,
+            int(round((TABLE_Y[1] - y) * TABLE_PX_PER_M)) - 4 * cell)
+
+
+def table_tag_poses() -> dict[int, NDArray[np.float64]]:
+    """T_world_tag (4, 4) of every table tag, exactly as drawn (no scene needed)."""
+    cell = int(round(TAG_CELL_M * TABLE_PX_PER_M))
+    poses = {}
+    for tag_id, x, y in TABLE_TAGS:
+        u0, v0 = _tag_texel_origin(x, y)
+        centre = np.array([TABLE_X[0] + (u0 + 4 * cell) / TABLE_PX_PER_M,
+                           TABLE_Y[1] - (v0 + 4 * cell) / TABLE_PX_PER_M, 0.0])
+        poses[tag_id] = geometry.se3(np.eye(3), centre)
+    return poses
+
+
 class Scene:
     """Static world planes, camera-attached finger planes (in cam0) and the atlas they share.
 
@@ -322,16 +341,12 @@ class Scene:
         tex = _material(rng, int(round(th * TABLE_PX_PER_M)), int(round(tw * TABLE_PX_PER_M)), pics, 14,
                         (0.12, 0.3), density=1.5)
         # Texture u runs along +x and v along -y; texel (0, 0) sits at (x0, y1).
-        tags: dict[int, NDArray[np.float64]] = {}
         cell = int(round(TAG_CELL_M * TABLE_PX_PER_M))
         for tag_id, x, y in TABLE_TAGS:
-            u0 = int(round((x - TABLE_X[0]) * TABLE_PX_PER_M)) - 4 * cell
-            v0 = int(round((TABLE_Y[1] - y) * TABLE_PX_PER_M)) - 4 * cell
+            u0, v0 = _tag_texel_origin(x, y)
             tex[v0 - 2 * cell:v0 + 10 * cell, u0 - 2 * cell:u0 + 10 * cell] = 240
             tex[v0:v0 + 8 * cell, u0:u0 + 8 * cell] = _tag_image(tag_id, cell)[..., None]
-            centre = np.array([TABLE_X[0] + (u0 + 4 * cell) / TABLE_PX_PER_M,
-                               TABLE_Y[1] - (v0 + 4 * cell) / TABLE_PX_PER_M, 0.0])
-            tags[tag_id] = geometry.se3(np.eye(3), centre)
+        tags = table_tag_poses()
         planes.append(TexturedPlane.facing("table", np.array([sum(TABLE_X) / 2, sum(TABLE_Y) / 2, 0.0]), up,
                                            np.array([0.0, -1.0, 0.0]), (tw, th), TABLE_PX_PER_M, _shade(tex, up)))
         # Table edge facing the operator, floor and three walls: context for wide lenses.
