@@ -39,14 +39,14 @@ def base_pose(x: float, y: float, z: float, yaw: float) -> NDArray[np.float64]:
 
 def feasible_mask(robot: Robot, T_world_base: NDArray[np.float64], t_ns: NDArray[np.int64],
                   T_world_tcp: NDArray[np.float64], solver: IkSolver | None = None,
-                  settings: RetargetSettings | None = None) -> NDArray[np.bool_]:
+                  settings: RetargetSettings | None = None, table: bool = True) -> NDArray[np.bool_]:
     """(N,) frames the robot at T_world_base reaches within tolerance without collision."""
     p = robot.profile
     res = retarget_poses(robot, t_ns, np.linalg.inv(T_world_base) @ T_world_tcp,
                          settings or RetargetSettings(smooth_window_s=0.0, enforce_velocity_limits=False),
                          solver=solver)
     ok = (res.position_error_m <= p.position_tol_m) & (res.orientation_error_rad <= p.orientation_tol_rad)
-    cc = CollisionChecker(robot, T_world_base)
+    cc = CollisionChecker(robot, T_world_base, table=table)
     for i in np.flatnonzero(ok):
         s, tb = cc.check(res.q_ik[i])
         ok[i] = s < 0 and tb < 0
@@ -55,7 +55,7 @@ def feasible_mask(robot: Robot, T_world_base: NDArray[np.float64], t_ns: NDArray
 
 def place_base(robot: Robot, t_ns: NDArray[np.int64], T_world_tcp: NDArray[np.float64],
                max_frames: int = 60, radii: tuple[float, ...] = (0.3, 0.45, 0.6, 0.75),
-               n_angles: int = 12) -> Placement:
+               n_angles: int = 12, table: bool = True) -> Placement:
     """The base pose maximising the share of feasible frames of T_world_tcp (N, 4, 4)."""
     n = len(t_ns)
     if n == 0:
@@ -67,7 +67,7 @@ def place_base(robot: Robot, t_ns: NDArray[np.int64], T_world_tcp: NDArray[np.fl
     centre = T_sub[:, :2, 3].mean(axis=0)
 
     def score(T_wb: NDArray[np.float64]) -> float:
-        return float(feasible_mask(robot, T_wb, t_sub, T_sub, solver).mean())
+        return float(feasible_mask(robot, T_wb, t_sub, T_sub, solver, table=table).mean())
 
     scored: list[tuple[float, int, NDArray[np.float64]]] = []
     candidates = [robot.profile.T_world_base.copy()]

@@ -159,12 +159,14 @@ class IkSolver:
 
     # ------------------------------------------------------------------ tracking
     def track(self, T_base_tcp: NDArray[np.float64] | pin.SE3, q_prev: NDArray[np.float64], tol: float = 1e-5,
-              max_iters: int = 30, step_max: float = 0.2, posture_gain: float = 0.02,
+              max_iters: int = 30, step_max: float = 0.2, posture_gain: float = 0.02, posture_step_max: float = 0.005,
               q_rest: NDArray[np.float64] | None = None) -> tuple[NDArray[np.float64], float, float]:
         """Follow the target from the previous solution: (q, position error m, orientation error rad).
 
-        Stops when converged or when an iteration no longer reduces the error (target out
-        of reach: the result is the closest pose found near ``q_prev``).
+        Once per call (per frame) the redundancy moves ``posture_gain`` of the way to the rest
+        posture, at most ``posture_step_max`` rad per joint, in the task's null space: slow
+        enough never to look like a demo's motion. Stops when converged or when an iteration
+        no longer reduces the error (target out of reach: the closest pose found near ``q_prev``).
         """
         model, data, frame, lo, hi = self.model, self.data, self.frame, self.lo, self.hi
         target = as_se3(T_base_tcp)
@@ -173,22 +175,29 @@ class IkSolver:
         tol2 = tol * tol
         q = np.asarray(q_prev, dtype=np.float64).copy()
         best_q, best_M, prev = q, None, np.inf
-        for _ in range(max_iters + 1):
+        for k in range(max_iters + 1):
             pin.computeJointJacobians(model, data, q)
             M = pin.updateFramePlacement(model, data, frame)
             e = pin.log6(M.actInv(target)).vector
             err2 = e @ e
-            if err2 > prev * (1.0 - 1e-4):
-                break  # no longer improving: keep the previous iterate
-            best_q, best_M, prev = q, M.copy(), err2
-            if err2 < tol2:
+            # No longer improving: keep the previous iterate. (Not right after the posture step,
+            # whose second-order error the next iterations remove.)
+            if k >= 2 and err2 >= tol2 and err2 > prev * (1.0 - 1e-4):
                 break
+            best_q, best_M, prev = q, M.copy(), err2
+            if k == 0:
+                z = np.clip(posture_gain * (rest - q), -posture_step_max, posture_step_max)
+                if err2 < tol2 and not z.any():
+                    break
+            elif err2 < tol2:
+                break
+            else:
+                z = None
             J = pin.getFrameJacobian(model, data, frame, pin.LOCAL)
-            z = posture_gain * (rest - q)
             A = J @ J.T
             A.flat[::7] += lam0 + lamk * err2
             # dq = z + J+ (e - J z): the posture motion z projected into the task's null space.
-            dq = z + J.T @ np.linalg.solve(A, e - J @ z)
+            dq = J.T @ np.linalg.solve(A, e) if z is None else z + J.T @ np.linalg.solve(A, e - J @ z)
             m = np.abs(dq).max()
             if m > step_max:
                 dq *= step_max / m

@@ -57,6 +57,7 @@ class RigRetarget:
     joints: JointTrajectory
     flags: list[Flag]
     feasible_share: float | None  # from the base placement search, when run
+    table_checked: bool = True
 
 
 def rig_tcp_trajectory(traj: Trajectory, session: Session, rig: str, profile: RobotProfile
@@ -107,20 +108,28 @@ def gripper_width(session: Session, rig: str, t_ns: NDArray[np.int64]) -> NDArra
 def retarget_rig(robot: Robot, traj: Trajectory, T_world_tcp: NDArray[np.float64], gripper_m: NDArray[np.float64],
                  rig: str, T_world_base: NDArray[np.float64] | None = None, place: bool = False,
                  settings: RetargetSettings | None = None, progress: bool = False) -> RigRetarget:
-    """Retarget one rig's TCP trajectory and check it (library entry without a session)."""
+    """Retarget one rig's TCP trajectory and check it (library entry without a session).
+
+    The table plane is only known when the world is anchored to the table tag; for other
+    anchors table collisions are not checked.
+    """
     share = None
+    table = traj.world_anchor == "tag"
+    if not table:
+        log.warning("%s: world is anchored to %s, not the table tag: table collisions are not checked", rig,
+                    traj.world_anchor)
     if place:
-        pl = place_base(robot, traj.t_ns, T_world_tcp)
+        pl = place_base(robot, traj.t_ns, T_world_tcp, table=table)
         T_world_base, share = pl.T_world_base, pl.feasible_share
     elif T_world_base is None:
         T_world_base = robot.profile.T_world_base
     res = retarget_poses(robot, traj.t_ns, np.linalg.inv(T_world_base) @ T_world_tcp, settings, progress=progress)
-    cc = CollisionChecker(robot, T_world_base)
+    cc = CollisionChecker(robot, T_world_base, table=table)
     checks = frame_checks(robot, T_world_base, traj.t_ns, res.q_ik, res.position_error_m, res.orientation_error_rad,
                           gripper_m, valid=traj.state != TrackState.LOST, collisions=cc)
     flags = embodiment_flags(robot, checks, rig=rig, collisions=cc)
     jt = JointTrajectory(robot.name, robot.joint_names, traj.t_ns, res.q, gripper_m, T_world_base)
-    return RigRetarget(jt, flags, share)
+    return RigRetarget(jt, flags, share, table)
 
 
 def _rigs_with_trajectories(session: Session) -> list[str]:
@@ -184,5 +193,5 @@ def _rig_summary(result: RigRetarget, n_frames: int) -> Mapping[str, Any]:
     return {
         "frames": n_frames, "flags": counts,
         "T_world_base": np.asarray(result.joints.T_world_base).tolist(),
-        "feasible_share": result.feasible_share,
+        "feasible_share": result.feasible_share, "table_checked": result.table_checked,
     }

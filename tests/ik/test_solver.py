@@ -59,3 +59,15 @@ def test_output_respects_velocity_limits(panda):
     v = np.abs(np.diff(res.q, axis=0)) / (np.diff(t_ns)[:, None] * 1e-9)
     assert np.all(v <= panda.velocity * (1 + 1e-9))
     assert np.abs(res.q[-1] - res.q_ik[-1]).max() < 1e-3  # catches up once the demo is slow again
+
+
+def test_posture_pull_is_slow_and_stays_in_the_null_space(panda):
+    # Regression: a per-iteration posture term once swung the wrist by 0.4 rad in one frame
+    # while the TCP stood still. The pull must be a slow drift that never moves the TCP.
+    q0 = np.clip(panda.q_rest + np.array([1.0, 0.3, -1.0, 0.3, 1.0, -0.3, -1.0]), panda.lower, panda.upper)
+    n = 90
+    T = np.repeat(panda.fk(q0)[None], n, 0)
+    res = retarget_poses(panda, np.arange(n, dtype=np.int64) * 33_333_333, T, q_start=q0)
+    assert np.abs(np.diff(res.q_ik, axis=0)).max() <= 0.01
+    assert res.position_error_m.max() < 1e-4 and res.orientation_error_rad.max() < 1e-3
+    assert np.linalg.norm(res.q_ik[-1] - panda.q_rest) < np.linalg.norm(q0 - panda.q_rest) - 0.05
