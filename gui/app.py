@@ -1,0 +1,155 @@
+"""Start the desktop app (``democap gui``), or save a picture of each screen (``--screenshots DIR``)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from democap.home import Home
+
+log = logging.getLogger(__name__)
+
+
+def _app():  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QApplication
+
+    from gui import theme
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("democap")
+    theme.apply(app)  # type: ignore[arg-type]
+    return app
+
+
+def run(home: Home) -> int:
+    from gui.main_window import MainWindow
+
+    app = _app()
+    win = MainWindow(home)
+    win.show()
+    return int(app.exec())
+
+
+def wait_for(predicate, timeout_s: float) -> bool:  # type: ignore[no-untyped-def]
+    """Run the event loop until ``predicate()`` or the timeout."""
+    from PySide6.QtWidgets import QApplication
+
+    t_end = time.monotonic() + timeout_s
+    while time.monotonic() < t_end:
+        QApplication.processEvents()
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def seed_demo_home(home: Home, sessions: int = 2) -> None:
+    """Generated sessions (fixed seeds) with trajectories, flags and Panda joints, for pictures and demos."""
+    from capture.catalog import refresh_session
+    from capture.session import Session
+    from flags import stage as flags_stage
+    from flags.synthetic import make_session
+
+    tasks = (("pick the cup", "open the drawer"), ("wipe the table", "pour into the bowl"))
+    for i in range(sessions):
+        path = make_session(home.sessions, seed=i, session_id=f"20260301-09{i:02d}00-demo{i}", n_frames=180,
+                            episodes=3, tasks=tasks[i % 2], blur=tuple(range(20, 30)) if i == 0 else (),
+                            lost=tuple(range(140, 150)) if i == 1 else (), dropped=(70,), robot="panda")
+        s = Session(path)
+        flags_stage.run(s)
+        refresh_session(home, s)
+
+
+def shared_data_root() -> Path:
+    """The shared real-data folder (as the tests find it): $DEMOCAP_TEST_DATA or ../shared/data."""
+    import os
+
+    return Path(os.environ.get("DEMOCAP_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def screenshots(out_dir: Path, record_seconds: float = 8.0) -> list[Path]:
+    """Open every main screen in a demo home and save ``<screen>.png`` (run under a display or Xvfb)."""
+    from gui.main_window import SCREENS, MainWindow
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    app = _app()
+    home = Home.resolve(tempfile.mkdtemp(prefix="democap-screens-"))
+    seed_demo_home(home)
+    win = MainWindow(home)
+    win.resize(1280, 800)
+    win.show()
+    wait_for(lambda: False, 0.5)
+    saved: list[Path] = []
+
+    def grab(name: str) -> None:
+        wait_for(lambda: False, 0.4)
+        p = out_dir / f"{name.lower()}.png"
+        win.grab().save(str(p))
+        saved.append(p)
+        log.info("saved %s", p)
+
+    # Devices: the virtual firmware, paired (code auto-confirmed) and its status read.
+    win.show_screen("Devices")
+    win.devices.confirm_code = lambda code: True
+    win.devices.start_virtual_rig()
+    wait_for(lambda: bool(win.devices.rigs), 20)
+    done = {"pair": False, "status": False}
+    win.devices.pair_selected(on_done=lambda _s: done.__setitem__("pair", True))
+    wait_for(lambda: done["pair"] or win.devices.message.status == "error", 20)
+    win.devices.refresh_status(on_done=lambda: done.__setitem__("status", True))
+    wait_for(lambda: done["status"] or win.devices.message.status == "error", 20)
+    grab("Devices")
+
+    # Live: record the simulated rig for a few seconds with the Panda feasibility light on.
+    win.show_screen("Live")
+    win.live.robot_combo.setCurrentText("panda")
+    win.live.task_edit.setText("pick the cup and place it on the plate")
+    win.live.operator_edit.setText("alex")
+    win.live.source_combo.setCurrentIndex(win.live.source_combo.count() - 1)
+    win.live.start_recording()
+    wait_for(lambda: False, record_seconds)
+    grab("Live")
+    win.live.stop_recording()
+    wait_for(lambda: not win.live.recording, 30)
+    wait_for(lambda: win.live.verdicts.count() > 0 or "failed" in win.live.rec_light.text, 180)
+    grab("Live-verdicts")
+
+    # Calibration: the OpenCV chessboard photos of the shared data, when present.
+    win.show_screen("Calibration")
+    board = shared_data_root() / "opencv_chessboard_stereo"
+    if board.is_dir():
+        views = {"done": False}
+        win.calibration.add_views(board, pattern="left*.jpg", on_done=lambda: views.__setitem__("done", True))
+        wait_for(lambda: views["done"], 60)
+        calibrated = {"done": False}
+        win.calibration.calibrate(on_done=lambda _r: calibrated.__setitem__("done", True))
+        wait_for(lambda: calibrated["done"] or win.calibration.message.status == "error", 60)
+    grab("Calibration")
+
+    win.show_screen("Sessions")
+    win.sessions.refresh()
+    ranked = {"done": False}
+    win.sessions.rank_outliers(on_done=lambda _m: ranked.__setitem__("done", True))
+    wait_for(lambda: ranked["done"], 60)
+    grab("Sessions")
+
+    loaded = {"done": False}
+    win.review.open("20260301-090000-demo0", 0, "panda", on_done=lambda _d: loaded.__setitem__("done", True))
+    win.show_screen("Review")
+    wait_for(lambda: loaded["done"], 60)
+    win.review.slider.setValue(win.review.slider.maximum() // 3)
+    grab("Review")
+
+    dlg = win.open_export()
+    wait_for(lambda: False, 0.3)
+    p = out_dir / "export.png"
+    dlg.grab().save(str(p))
+    saved.append(p)
+    dlg.close()
+    win.close()
+    assert set(SCREENS)
+    return saved

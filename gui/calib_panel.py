@@ -1,0 +1,349 @@
+"""Calibration wizard: 1 target, 2 capture with live coverage, 3 calibrate, 4 results and save.
+
+Views come from an image folder (or the frames of a recorded session's camera). Each view
+is detected as it is added, so the coverage map fills in while the operator moves the
+target; ``calib.intrinsics.calibrate_intrinsics`` runs in a job, the residuals are plotted
+and ``capture.calibrations.store_calibration`` saves the result to the catalog.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from democap.home import Home
+from gui import theme
+from gui.indicators import Metric, StatusLight, header
+from gui.workers import Jobs
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".tif", ".tiff")
+STEPS = ("1  Target", "2  Capture views", "3  Calibrate", "4  Save")
+
+
+def detect_folder(target: Any, folder: Path, on_view: Any = None, pattern: str = "*") -> tuple[list[Any], list[str], tuple[int, int]]:
+    """Detect ``target`` in every image of ``folder``: (detections or None, names, (width, height))."""
+    import cv2
+
+    from democap.progress import Progress
+
+    paths = sorted(p for p in folder.glob(pattern) if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        from democap.errors import CalibrationError
+
+        raise CalibrationError("no images (png/jpg/…) in this folder; choose the folder of target photos", folder)
+    dets, names = [], []
+    size = (0, 0)
+    with Progress("detect target", len(paths)) as bar:
+        for p in paths:
+            img = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
+            if img is None:
+                dets.append(None)
+            else:
+                size = (img.shape[1], img.shape[0])
+                dets.append(target.detect(img))
+            names.append(p.name)
+            if on_view:
+                on_view(dets[-1])
+            bar.advance()
+    return dets, names, size
+
+
+class CalibrationPanel(QWidget):
+    def __init__(self, home: Home, jobs: Jobs, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.home = home
+        self.jobs = jobs
+        self.detections: list[Any] = []
+        self.names: list[str] = []
+        self.image_size = (0, 0)
+        self.result: Any = None
+        self.saved_path: Path | None = None
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(20, 16, 20, 16)
+        lay.setSpacing(10)
+        lay.addWidget(header("Camera calibration", "Show the target to the camera from many angles and distances "
+                                                   "until the coverage map is filled, then calibrate."))
+        steps = QHBoxLayout()
+        self.step_labels = []
+        for s in STEPS:
+            lab = QLabel(s)
+            lab.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.step_labels.append(lab)
+            steps.addWidget(lab)
+        lay.addLayout(steps)
+
+        grid = QGridLayout()
+        grid.setSpacing(12)
+        tbox = QGroupBox("Target and views")
+        form = QFormLayout(tbox)
+        self.kind = QComboBox()
+        self.kind.addItems(["chessboard", "target file (Kalibr YAML)"])
+        self.rows = QSpinBox()
+        self.rows.setRange(2, 40)
+        self.rows.setValue(6)
+        self.cols = QSpinBox()
+        self.cols.setRange(2, 40)
+        self.cols.setValue(9)
+        self.square = QDoubleSpinBox()
+        self.square.setDecimals(4)
+        self.square.setRange(0.001, 1.0)
+        self.square.setValue(0.025)
+        self.square.setSuffix(" m")
+        self.target_file = QLineEdit()
+        self.target_file.setPlaceholderText("target.yaml (for AprilGrid / ChArUco)")
+        self.model = QComboBox()
+        self.model.addItems(["pinhole-radtan", "fisheye-equidistant"])
+        self.folder = QLineEdit()
+        self.folder.setPlaceholderText("folder of target photos")
+        browse = QPushButton("Choose…")
+        browse.clicked.connect(self._browse)
+        fl = QHBoxLayout()
+        fl.addWidget(self.folder, 1)
+        fl.addWidget(browse)
+        self.rig_serial = QLineEdit("rig0")
+        form.addRow("Target", self.kind)
+        form.addRow("Inner corners (rows)", self.rows)
+        form.addRow("Inner corners (cols)", self.cols)
+        form.addRow("Square size", self.square)
+        form.addRow("Target file", self.target_file)
+        form.addRow("Camera model", self.model)
+        form.addRow("Views", fl)
+        form.addRow("Rig serial", self.rig_serial)
+        btns = QHBoxLayout()
+        self.detect_btn = QPushButton("Add views")
+        self.calib_btn = QPushButton("Calibrate")
+        self.calib_btn.setObjectName("primary")
+        self.calib_btn.setEnabled(False)
+        self.save_btn = QPushButton("Save to catalog")
+        self.save_btn.setEnabled(False)
+        for b in (self.detect_btn, self.calib_btn, self.save_btn):
+            btns.addWidget(b)
+        form.addRow(btns)
+        self.progress = QProgressBar()
+        form.addRow(self.progress)
+        self.message = StatusLight("Choose a target and a folder of views.", "idle")
+        form.addRow(self.message)
+        grid.addWidget(tbox, 0, 0, 2, 1)
+
+        cbox = QGroupBox("Coverage (cells of the image holding target corners)")
+        cl = QVBoxLayout(cbox)
+        self.coverage_plot = pg.PlotWidget()
+        self.coverage_plot.setAspectLocked(True)
+        self.coverage_plot.invertY(True)
+        self.coverage_plot.hideAxis("left")
+        self.coverage_plot.hideAxis("bottom")
+        self.coverage_img = pg.ImageItem()
+        self.coverage_img.setLookupTable(_coverage_lut())
+        self.coverage_plot.addItem(self.coverage_img)
+        self.corner_scatter = pg.ScatterPlotItem(size=2, pen=None, brush=pg.mkBrush(theme.ACCENT + "80"))
+        self.coverage_plot.addItem(self.corner_scatter)
+        cl.addWidget(self.coverage_plot, 1)
+        self.coverage_text = QLabel("No views yet")
+        self.coverage_text.setObjectName("subtitle")
+        cl.addWidget(self.coverage_text)
+        grid.addWidget(cbox, 0, 1)
+
+        rbox = QGroupBox("Result")
+        rl = QVBoxLayout(rbox)
+        tiles = QHBoxLayout()
+        self.m_rms = Metric("RMS reprojection")
+        self.m_views = Metric("Views used")
+        self.m_f = Metric("fx / fy [px]")
+        self.m_c = Metric("cx / cy [px]")
+        for m in (self.m_rms, self.m_views, self.m_f, self.m_c):
+            tiles.addWidget(m)
+        rl.addLayout(tiles)
+        plots = QHBoxLayout()
+        self.view_plot = pg.PlotWidget()
+        self.view_plot.setLabel("left", "RMS [px]")
+        self.view_plot.setLabel("bottom", "view")
+        self.resid_plot = pg.PlotWidget()
+        self.resid_plot.setAspectLocked(True)
+        self.resid_plot.setLabel("left", "dy [px]")
+        self.resid_plot.setLabel("bottom", "dx [px]")
+        for p in (self.view_plot, self.resid_plot):
+            p.showGrid(x=True, y=True, alpha=0.2)
+            plots.addWidget(p)
+        rl.addLayout(plots, 1)
+        self.warnings = QLabel("")
+        self.warnings.setWordWrap(True)
+        self.warnings.setStyleSheet(f"color: {theme.WARN};")
+        rl.addWidget(self.warnings)
+        grid.addWidget(rbox, 1, 1)
+        grid.setColumnStretch(0, 2)
+        grid.setColumnStretch(1, 3)
+        lay.addLayout(grid, 1)
+
+        self.detect_btn.clicked.connect(lambda: self.add_views())
+        self.calib_btn.clicked.connect(lambda: self.calibrate())
+        self.save_btn.clicked.connect(lambda: self.save())
+        self.kind.currentIndexChanged.connect(self._kind_changed)
+        self._kind_changed()
+        self._step(0)
+
+    def _kind_changed(self) -> None:
+        board = self.kind.currentIndex() == 0
+        for w in (self.rows, self.cols, self.square):
+            w.setEnabled(board)
+        self.target_file.setEnabled(not board)
+
+    def _step(self, i: int) -> None:
+        for k, lab in enumerate(self.step_labels):
+            colour = theme.ACCENT if k == i else (theme.OK if k < i else theme.MUTED)
+            lab.setStyleSheet(f"padding: 6px; border-bottom: 3px solid {colour}; color: {colour}; font-weight: 600;")
+
+    def _browse(self) -> None:
+        p = QFileDialog.getExistingDirectory(self, "Folder of target photos", str(Path.home()))
+        if p:
+            self.folder.setText(p)
+
+    def target(self) -> Any:
+        from calib.targets import Chessboard, load_target
+
+        if self.kind.currentIndex() == 0:
+            return Chessboard(self.rows.value(), self.cols.value(), self.square.value())
+        return load_target(self.target_file.text())
+
+    # ------------------------------------------------------------- capture
+    def add_views(self, folder: Path | None = None, on_done: Any = None, pattern: str = "*") -> None:
+        folder = folder or Path(self.folder.text()).expanduser()
+        self.folder.setText(str(folder))
+        try:
+            target = self.target()
+        except Exception as e:  # noqa: BLE001
+            from gui.workers import error_text
+
+            self.message.set("error", error_text(e))
+            return
+        self._step(1)
+        self.message.set("info", f"Detecting the target in {folder.name}…")
+
+        def done(res: tuple[list[Any], list[str], tuple[int, int]]) -> None:
+            dets, names, size = res
+            self.detections += dets
+            self.names += names
+            self.image_size = size
+            self.update_coverage()
+            found = sum(d is not None for d in self.detections)
+            self.calib_btn.setEnabled(found >= 3)
+            self.message.set("ok" if found >= 3 else "warn",
+                             f"Target found in {found} of {len(self.detections)} views."
+                             + ("" if found >= 3 else " At least 3 are needed."))
+            if on_done:
+                on_done()
+
+        def progress(_label: str, done_n: int, total: int) -> None:
+            self.progress.setRange(0, max(total, 1))
+            self.progress.setValue(done_n)
+
+        self.jobs.start(lambda: detect_folder(target, folder, pattern=pattern), done, lambda t: self.message.set("error", t),
+                        progress)
+
+    def update_coverage(self) -> None:
+        from calib.intrinsics import coverage_of
+
+        corners = [d.corners_px for d in self.detections if d is not None]
+        w, h = self.image_size
+        if not corners or not w:
+            return
+        cov = coverage_of(corners, (w, h))
+        gx, gy = cov.grid
+        self.coverage_img.setImage(np.minimum(cov.counts, 4).T.astype(float), levels=(0, 4))
+        self.coverage_img.setRect(0, 0, w, h)
+        pts = np.concatenate(corners)
+        self.corner_scatter.setData(pts[:, 0], pts[:, 1])
+        status = "warn" if cov.poor else "ok"
+        self.coverage_text.setText(f"{cov.fraction:.0%} of the {gx}×{gy} cells covered, "
+                                   f"{cov.corners_fraction:.0%} of the image corners"
+                                   + (" — move the target into the empty (dark) cells" if cov.poor else " — good"))
+        self.coverage_text.setStyleSheet(f"color: {theme.status_colour(status)};")
+
+    # ----------------------------------------------------------- calibrate
+    def calibrate(self, on_done: Any = None) -> None:
+        from calib.intrinsics import calibrate_intrinsics
+
+        dets, names, size, model = list(self.detections), list(self.names), self.image_size, self.model.currentText()
+        self._step(2)
+        self.message.set("info", "Calibrating…")
+
+        def done(res: Any) -> None:
+            self.result = res
+            self.show_result(res)
+            self.save_btn.setEnabled(True)
+            self._step(3)
+            if on_done:
+                on_done(res)
+
+        self.jobs.start(lambda: calibrate_intrinsics(dets, size, model, names=names), done,
+                        lambda t: self.message.set("error", t))
+
+    def show_result(self, res: Any) -> None:
+        c = res.camera
+        self.m_rms.set(f"{res.rms_px:.3f} px", "ok" if res.rms_px < 0.5 else "warn" if res.rms_px < 1.0 else "error")
+        self.m_views.set(f"{len(res.used_views)} / {len(res.views)}")
+        self.m_f.set(f"{c.fx:.1f} / {c.fy:.1f}")
+        self.m_c.set(f"{c.cx:.1f} / {c.cy:.1f}")
+        self.view_plot.clear()
+        rms = np.array([v.rms_px if v.used else 0.0 for v in res.views])
+        brushes = [pg.mkBrush(theme.OK if v.used and v.rms_px < 1.0 else theme.WARN if v.used else theme.IDLE)
+                   for v in res.views]
+        self.view_plot.addItem(pg.BarGraphItem(x=np.arange(len(rms)), height=rms, width=0.7, brushes=brushes))
+        self.resid_plot.clear()
+        res_all = [v.residuals_px for v in res.used_views if v.residuals_px is not None]
+        if res_all:
+            r = np.concatenate(res_all)
+            self.resid_plot.addItem(pg.ScatterPlotItem(r[:, 0], r[:, 1], size=3, pen=None,
+                                                       brush=pg.mkBrush(theme.ACCENT + "90")))
+        self.warnings.setText("\n".join(res.warnings))
+        self.message.set("ok", f"Calibrated {c.model} {c.width}×{c.height}: RMS {res.rms_px:.3f} px. "
+                               "Save it to use it in sessions.")
+
+    def save(self) -> Path | None:
+        from capture.calibrations import store_calibration
+        from democap.model import CameraCalibration, RigCalibration
+
+        if self.result is None:
+            return None
+        cam = CameraCalibration("cam0", self.result.camera, np.eye(4), 0, float(self.result.rms_px))
+        calib = RigCalibration(self.rig_serial.text().strip() or "rig0", (cam,),
+                               notes="intrinsics from the democap GUI calibration wizard; T_imu_cam not calibrated")
+        try:
+            self.saved_path = store_calibration(self.home, calib)
+        except Exception as e:  # noqa: BLE001
+            from gui.workers import error_text
+
+            self.message.set("error", error_text(e))
+            return None
+        self.message.set("ok", f"Saved to the catalog as {calib.hash[:19]}… ({self.saved_path.name}).")
+        return self.saved_path
+
+
+def _coverage_lut() -> np.ndarray:
+    """0 → dark (empty cell), 1..4 → increasingly green."""
+    base = np.array([[40, 44, 52], [35, 90, 70], [45, 140, 100], [55, 180, 125], [62, 207, 142]], float)
+    x = np.linspace(0, 4, 256)
+    return np.stack([np.interp(x, np.arange(5), base[:, k]) for k in range(3)], 1).astype(np.uint8)

@@ -1,0 +1,602 @@
+"""Live capture: previews, IMU plots, live trajectory, feasibility light, record/stop, episodes.
+
+The recorder writes on its own thread and hands every sample to ``LiveFeed.observe``,
+which only keeps references and counters (no copies of images, no Qt calls). The screen
+redraws from the feed on a timer; when a redraw or the event loop runs late, the preview
+rate halves (and says so) — recording itself is never slowed by the screen.
+
+The trajectory view is 2-D (top and side views with pyqtgraph's PlotWidget): it needs no
+OpenGL, so it works on remote desktops and offscreen.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from democap.home import Home
+from devices import base
+from gui import theme
+from gui.indicators import Metric, StatusLight, header
+from gui.sources import SourceChoice, live_pose
+from gui.workers import Jobs, error_text
+
+log = logging.getLogger(__name__)
+
+IMU_WINDOW_S = 5.0
+TRAIL_POINTS = 4000
+
+
+class LiveFeed:
+    """What the recorder's writer thread hands over: latest frames, recent IMU, counters.
+
+    ``observe`` runs on the writer thread: it must stay cheap and never block.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.frames: dict[str, base.CameraFrame] = {}
+        self.frame_counts: dict[str, int] = collections.Counter()
+        self.dropped: dict[str, int] = collections.Counter()
+        self._last_frame_ns: dict[str, int] = {}
+        self.frame_period_ns: dict[str, float] = {}
+        self.imu_t: collections.deque[int] = collections.deque(maxlen=4000)
+        self.imu_gyro: collections.deque[np.ndarray] = collections.deque(maxlen=4000)
+        self.imu_accel: collections.deque[np.ndarray] = collections.deque(maxlen=4000)
+        self.gripper: collections.deque[tuple[int, float]] = collections.deque(maxlen=2000)
+        self.events: collections.deque[base.RigEvent] = collections.deque(maxlen=200)
+        self.gaps: list[base.LinkGap] = []
+        self.clock_rtt_us: collections.deque[float] = collections.deque(maxlen=50)
+        self.last_sample_ns = 0
+        self.n_samples = 0
+        self.episodes_ended = 0
+
+    def observe(self, s: base.Sample) -> None:
+        with self.lock:
+            self.n_samples += 1
+            if isinstance(s, base.CameraFrame):
+                name = f"{s.rig}.{s.sensor}"
+                self.frames[name] = s
+                self.frame_counts[name] += 1
+                last = self._last_frame_ns.get(name)
+                period = self.frame_period_ns.get(name)
+                if last is not None and period:
+                    missing = int(round((s.t_host_ns - last) / period)) - 1
+                    if missing > 0:
+                        self.dropped[name] += missing
+                self._last_frame_ns[name] = s.t_host_ns
+                self.last_sample_ns = s.t_host_ns
+            elif isinstance(s, base.ImuBatch):
+                n = len(s.t_host_ns)
+                step = max(1, n // 8)  # the plot needs ~50 Hz, not the IMU's 200-1000 Hz
+                self.imu_t.extend(s.t_host_ns[::step].tolist())
+                self.imu_gyro.extend(s.gyro[::step])
+                self.imu_accel.extend(s.accel[::step])
+                if n:
+                    self.last_sample_ns = int(s.t_host_ns[-1])
+            elif isinstance(s, base.GripperSample):
+                self.gripper.append((s.t_host_ns, s.width_m))
+            elif isinstance(s, base.RigEvent):
+                if s.kind in ("episode", "status", "log"):
+                    self.events.append(s)
+                if s.kind == "episode" and s.value.startswith("stop"):
+                    self.episodes_ended += 1
+            elif isinstance(s, base.LinkGap):
+                self.gaps.append(s)
+            elif isinstance(s, base.ClockExchange):
+                rtt = (s.t_host_recv_ns - s.t_host_send_ns) - (s.t_device_tx_ns - s.t_device_rx_ns)
+                self.clock_rtt_us.append(rtt / 1e3)
+
+    def imu_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        with self.lock:
+            if not self.imu_t:
+                return np.zeros(0), np.zeros((0, 3)), np.zeros((0, 3))
+            return np.array(self.imu_t), np.array(self.imu_gyro), np.array(self.imu_accel)
+
+    def take_events(self) -> list[base.RigEvent]:
+        with self.lock:
+            ev = list(self.events)
+            self.events.clear()
+            return ev
+
+
+def to_qimage(image: np.ndarray) -> QImage:
+    """A QImage sharing nothing with ``image`` (gray, rgb24 or gray16le frames)."""
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    image = np.ascontiguousarray(image)
+    h, w = image.shape[:2]
+    if image.ndim == 2:
+        return QImage(image.data, w, h, image.strides[0], QImage.Format.Format_Grayscale8).copy()
+    return QImage(image.data, w, h, image.strides[0], QImage.Format.Format_RGB888).copy()
+
+
+class LivePanel(QWidget):
+    recording_finished = Signal(object)  # Session
+    verdicts_ready = Signal(object)  # list of (episode index, summary dict)
+
+    def __init__(self, home: Home, jobs: Jobs, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.home = home
+        self.jobs = jobs
+        self.choices: list[SourceChoice] = []
+        self.recorder: Any = None
+        self.sources: list[Any] = []
+        self.feed = LiveFeed()
+        self.session: Any = None
+        self.robot: str | None = None
+        self.operator = ""
+        self.preview_hz = 10.0
+        self.max_preview_hz = 10.0
+        self.degraded = ""
+        self.in_episode = False
+        self.trail: collections.deque[np.ndarray] = collections.deque(maxlen=TRAIL_POINTS)
+        self.trail_t: collections.deque[int] = collections.deque(maxlen=TRAIL_POINTS)
+        self.trail_T: collections.deque[np.ndarray] = collections.deque(maxlen=200)
+        self._feasibility_job: Any = None
+        self._t_feasibility = 0.0
+        self._t_record_start = 0.0
+        self._timer_expected = 0.0
+
+        root = QHBoxLayout(self)
+        root.setContentsMargins(20, 16, 20, 16)
+        root.setSpacing(16)
+
+        # -------- left column: controls
+        left = QVBoxLayout()
+        left.setSpacing(10)
+        left.addWidget(header("Live capture", "Record demonstrations; mark each one with the rig's trigger "
+                                              "or the Space key."))
+        form_box = QGroupBox("Recording")
+        form = QFormLayout(form_box)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        self.source_combo = QComboBox()
+        self.robot_combo = QComboBox()
+        self.task_edit = QLineEdit()
+        self.task_edit.setPlaceholderText("e.g. pick the cup and place it on the plate")
+        self.operator_edit = QLineEdit()
+        form.addRow("Source", self.source_combo)
+        form.addRow("Robot", self.robot_combo)
+        form.addRow("Task", self.task_edit)
+        form.addRow("Operator", self.operator_edit)
+        left.addWidget(form_box)
+        btns = QHBoxLayout()
+        self.record_btn = QPushButton("● Record")
+        self.record_btn.setObjectName("primary")
+        self.record_btn.setMinimumHeight(36)
+        self.episode_btn = QPushButton("Start episode  (Space)")
+        self.episode_btn.setEnabled(False)
+        self.episode_btn.setMinimumHeight(36)
+        btns.addWidget(self.record_btn)
+        btns.addWidget(self.episode_btn)
+        left.addLayout(btns)
+
+        health = QGroupBox("Health")
+        hl = QVBoxLayout(health)
+        self.rec_light = StatusLight("Not recording", "idle")
+        self.frames_light = StatusLight("Frames: –", "idle")
+        self.sync_light = StatusLight("Link and clock sync: –", "idle")
+        self.preview_light = StatusLight("Previews at full rate", "idle")
+        self.feasible_light = StatusLight("Feasibility: choose a robot", "idle", size=16)
+        for w in (self.rec_light, self.frames_light, self.sync_light, self.preview_light, self.feasible_light):
+            hl.addWidget(w)
+        left.addWidget(health)
+
+        verdict_box = QGroupBox("Episode verdicts")
+        vl = QVBoxLayout(verdict_box)
+        self.verdicts = QListWidget()
+        self.verdicts.setMinimumHeight(90)
+        vl.addWidget(self.verdicts)
+        left.addWidget(verdict_box, 1)
+        lw = QWidget()
+        lw.setLayout(left)
+        lw.setFixedWidth(380)
+        root.addWidget(lw)
+
+        # -------- right: previews and plots
+        right = QGridLayout()
+        right.setSpacing(12)
+        tiles = QHBoxLayout()
+        self.m_time = Metric("Recorded")
+        self.m_frames = Metric("Frames")
+        self.m_dropped = Metric("Dropped")
+        self.m_episodes = Metric("Episodes")
+        for m in (self.m_time, self.m_frames, self.m_dropped, self.m_episodes):
+            tiles.addWidget(m)
+        right.addLayout(tiles, 0, 0, 1, 2)
+        self.preview_box = QGroupBox("Cameras")
+        self.preview_layout = QHBoxLayout(self.preview_box)
+        self.previews: dict[str, QLabel] = {}
+        self.no_camera = QLabel("No camera stream yet")
+        self.no_camera.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.no_camera.setObjectName("subtitle")
+        self.preview_layout.addWidget(self.no_camera)
+        self.preview_box.setMinimumHeight(220)
+        right.addWidget(self.preview_box, 1, 0)
+
+        traj_box = QGroupBox("Rig trajectory (top / side)")
+        tl = QVBoxLayout(traj_box)
+        self.track_label = QLabel("Tracking: –")
+        self.track_label.setObjectName("subtitle")
+        tl.addWidget(self.track_label)
+        views = QHBoxLayout()
+        self.top_plot = pg.PlotWidget()
+        self.side_plot = pg.PlotWidget()
+        for p, (xl, yl) in ((self.top_plot, ("x [m]", "y [m]")), (self.side_plot, ("x [m]", "z [m]"))):
+            p.setAspectLocked(True)
+            p.showGrid(x=True, y=True, alpha=0.2)
+            p.setLabel("bottom", xl)
+            p.setLabel("left", yl)
+            p.setMinimumHeight(160)
+            views.addWidget(p)
+        self.top_curve = self.top_plot.plot(pen=pg.mkPen(theme.ACCENT, width=2))
+        self.side_curve = self.side_plot.plot(pen=pg.mkPen(theme.ACCENT, width=2))
+        self.top_dot = self.top_plot.plot(symbol="o", symbolBrush=theme.OK, symbolSize=9, pen=None)
+        self.side_dot = self.side_plot.plot(symbol="o", symbolBrush=theme.OK, symbolSize=9, pen=None)
+        tl.addLayout(views)
+        right.addWidget(traj_box, 1, 1)
+
+        imu_box = QGroupBox("IMU (last 5 s)")
+        il = QHBoxLayout(imu_box)
+        self.gyro_plot = pg.PlotWidget()
+        self.accel_plot = pg.PlotWidget()
+        self.gyro_plot.setLabel("left", "gyro [rad/s]")
+        self.accel_plot.setLabel("left", "accel [m/s²]")
+        colours = ("#ff6b6b", "#3ecf8e", "#4c9aff")
+        self.gyro_curves = [self.gyro_plot.plot(pen=pg.mkPen(c, width=1.5)) for c in colours]
+        self.accel_curves = [self.accel_plot.plot(pen=pg.mkPen(c, width=1.5)) for c in colours]
+        for p in (self.gyro_plot, self.accel_plot):
+            p.showGrid(x=True, y=True, alpha=0.2)
+            p.setLabel("bottom", "s")
+            p.setMinimumHeight(140)
+            il.addWidget(p)
+        right.addWidget(imu_box, 2, 0, 1, 2)
+        right.setRowStretch(1, 3)
+        right.setRowStretch(2, 2)
+        rw = QWidget()
+        rw.setLayout(right)
+        root.addWidget(rw, 1)
+
+        self.record_btn.clicked.connect(self.toggle_recording)
+        self.episode_btn.clicked.connect(self.toggle_episode)
+        self.robot_combo.currentTextChanged.connect(self._robot_changed)
+        QShortcut(QKeySequence(Qt.Key.Key_Space), self, activated=self.toggle_episode)
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self._tick)
+        self._fill_robots()
+
+    # ----------------------------------------------------------------- setup
+    def set_choices(self, choices: list[SourceChoice]) -> None:
+        current = self.source_combo.currentText()
+        self.choices = choices
+        self.source_combo.clear()
+        self.source_combo.addItems([c.label for c in choices])
+        if current in [c.label for c in choices]:
+            self.source_combo.setCurrentText(current)
+
+    def _fill_robots(self) -> None:
+        self.robot_combo.addItem("(none)")
+        try:
+            from ik.profile import list_profiles
+
+            for name, _path, _builtin in list_profiles(self.home):
+                self.robot_combo.addItem(name)
+        except Exception as e:  # noqa: BLE001 - no Pinocchio etc.: recording still works
+            log.info("robot profiles unavailable: %s", e)
+
+    def _robot_changed(self, name: str) -> None:
+        self.robot = None if name in ("", "(none)") else name
+        self.feasible_light.set("idle", f"Feasibility for {self.robot}: waiting for poses" if self.robot
+                                else "Feasibility: choose a robot")
+
+    # ------------------------------------------------------------- recording
+    @property
+    def recording(self) -> bool:
+        return self.recorder is not None
+
+    def toggle_recording(self) -> None:
+        if self.recording:
+            self.stop_recording()
+        else:
+            self.start_recording()
+
+    def start_recording(self, seconds: float | None = None) -> None:
+        from capture.recorder import Recorder
+
+        if not self.choices:
+            self.rec_light.set("error", "No source: start the virtual rig or pair a rig on the Devices screen.")
+            return
+        choice = self.choices[max(self.source_combo.currentIndex(), 0)]
+        self.feed = LiveFeed()
+        self.trail.clear()
+        self.trail_t.clear()
+        self.trail_T.clear()
+        self.verdicts.clear()
+        self.in_episode = False
+        self.degraded = ""
+        self.preview_hz = self.max_preview_hz
+        try:
+            self.sources = choice.make()
+            rec = Recorder(self.home, self.sources, operator=self.operator_edit.text(), task=self.task_edit.text(),
+                           source_info=dict(choice.source_info), observer=self.feed.observe)
+        except Exception as e:  # noqa: BLE001 - shown as a message; nothing was recorded yet
+            self.rec_light.set("error", error_text(e))
+            for s in self.sources:
+                s.stop()
+            return
+        for d in rec.descriptions:
+            for c in d.cameras:
+                self.feed.frame_period_ns[f"{d.rig}.{c.sensor}"] = 1e9 / c.rate_hz
+        self._make_previews([f"{d.rig}.{c.sensor}" for d in rec.descriptions for c in d.cameras])
+        self.recorder = rec
+        self._t_record_start = time.monotonic()
+        self.record_btn.setText("■ Stop")
+        self.record_btn.setObjectName("danger")
+        self.record_btn.setStyle(self.record_btn.style())
+        self.episode_btn.setEnabled(True)
+        self.rec_light.set("error", "Recording…")
+        self.jobs.start(lambda: rec.run(seconds), self._recorded, self._record_failed)
+        self._timer_expected = time.monotonic() + 1 / self.preview_hz
+        self.timer.start(int(1000 / self.preview_hz))
+
+    def stop_recording(self) -> None:
+        if self.recorder is not None:
+            if self.in_episode:
+                self.toggle_episode()
+            self.recorder.stop()
+            self.rec_light.set("warn", "Stopping: writing the last samples…")
+
+    def toggle_episode(self) -> None:
+        if not self.recording:
+            return
+        self.in_episode = not self.in_episode
+        self.recorder.mark_episode(self.in_episode, self.task_edit.text())
+        self.episode_btn.setText("End episode  (Space)" if self.in_episode else "Start episode  (Space)")
+        self.rec_light.set("error", "Recording — in an episode" if self.in_episode else "Recording — between episodes")
+
+    def _recorded(self, session: Any) -> None:
+        self.timer.stop()
+        self._tick()
+        self.recorder = None
+        self.session = session
+        self._reset_buttons()
+        n = len(session.episodes)
+        self.rec_light.set("info", f"Saved {session.id} ({n} episode(s)). Checking the episodes…")
+        self.recording_finished.emit(session)
+        self.process_session(session)
+
+    def _record_failed(self, text: str) -> None:
+        self.timer.stop()
+        self.recorder = None
+        self._reset_buttons()
+        self.rec_light.set("error", text)
+
+    def _reset_buttons(self) -> None:
+        self.record_btn.setText("● Record")
+        self.record_btn.setObjectName("primary")
+        self.record_btn.setStyle(self.record_btn.style())
+        self.episode_btn.setEnabled(False)
+        self.episode_btn.setText("Start episode  (Space)")
+
+    def process_session(self, session: Any) -> None:
+        """Run the stages (trajectory, retarget, flags), then show each episode's verdict."""
+        from democap.pipeline import process
+        from flags.summary import episode_summary
+
+        robot = self.robot
+
+        def work() -> list[tuple[int, dict]]:
+            process(session, self.home, robot=robot)
+            return [(e.index, episode_summary(session, e)) for e in session.episodes]
+
+        def done(rows: list[tuple[int, dict]]) -> None:
+            self.show_verdicts(rows)
+            self.rec_light.set("ok", f"Saved {session.id}; {len(rows)} episode(s) checked.")
+            self.verdicts_ready.emit(rows)
+
+        def failed(text: str) -> None:
+            self.rec_light.set("warn", f"Saved {session.id}, but checking it failed: {text}")
+            self.verdicts_ready.emit([])
+
+        self.jobs.start(work, done, failed)
+
+    def show_verdicts(self, rows: list[tuple[int, dict]]) -> None:
+        self.verdicts.clear()
+        for idx, summary in rows:
+            verdict = summary.get("verdict", "unknown")
+            reasons = "; ".join(summary.get("reasons", [])) or "no problem found"
+            item = QListWidgetItem(f"● Episode {idx}: {verdict.upper()} — {reasons}")
+            item.setForeground(theme_qcolor(verdict))
+            item.setToolTip(reasons)
+            self.verdicts.addItem(item)
+
+    # ---------------------------------------------------------------- redraw
+    def _make_previews(self, names: list[str]) -> None:
+        for lab in self.previews.values():
+            lab.deleteLater()
+        self.previews.clear()
+        self.no_camera.setVisible(not names)
+        if not names:
+            self.no_camera.setText("This source has no camera stream (IMU, gripper and trigger only).")
+        for n in names:
+            lab = QLabel(n)
+            lab.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            lab.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+            lab.setStyleSheet(f"background: #0d0f12; border-radius: 6px; color: {theme.MUTED};")
+            self.preview_layout.addWidget(lab)
+            self.previews[n] = lab
+
+    def _tick(self) -> None:
+        t_start = time.monotonic()
+        late = t_start - self._timer_expected
+        feed = self.feed
+        with feed.lock:
+            frames = dict(feed.frames)
+            counts = dict(feed.frame_counts)
+            dropped = sum(feed.dropped.values())
+            gaps = len(feed.gaps)
+            rtt = list(feed.clock_rtt_us)
+        for name, f in frames.items():
+            lab = self.previews.get(name)
+            if lab is not None and lab.width() > 10:
+                pm = QPixmap.fromImage(to_qimage(f.image)).scaled(
+                    lab.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
+                lab.setPixmap(pm)
+        t, gyro, accel = feed.imu_arrays()
+        if len(t):
+            sel = t >= t[-1] - IMU_WINDOW_S * 1e9
+            ts = (t[sel] - t[-1]) * 1e-9
+            for i in range(3):
+                self.gyro_curves[i].setData(ts, gyro[sel, i])
+                self.accel_curves[i].setData(ts, accel[sel, i])
+        self._update_pose()
+        for ev in feed.take_events():
+            if ev.kind == "episode":
+                starting = ev.value.startswith("start")
+                if ev.t_device_ns != base.NO_DEVICE_TIME:  # the rig's trigger, not our own mark
+                    self.in_episode = starting
+                    self.episode_btn.setText("End episode  (Space)" if starting else "Start episode  (Space)")
+        elapsed = time.monotonic() - self._t_record_start if self.recording else 0.0
+        self.m_time.set(f"{elapsed:5.1f} s")
+        self.m_frames.set(str(sum(counts.values())) if counts else "–")
+        self.m_dropped.set(str(dropped), "error" if dropped else "ok")
+        n_ep = self._episode_count()
+        self.m_episodes.set(str(n_ep))
+        if counts:
+            self.frames_light.set("error" if dropped else "ok",
+                                  f"{dropped} frame(s) dropped by the camera" if dropped else
+                                  f"All frames arriving ({len(counts)} camera(s))")
+        else:
+            self.frames_light.set("idle", "No camera frames in this source")
+        q = self.recorder.stats.queue_max if self.recorder is not None else 0
+        if gaps:
+            self.sync_light.set("error", f"{gaps} link gap(s): the rig went silent (recorded as gaps)")
+        elif rtt:
+            self.sync_light.set("ok" if np.median(rtt) < 5000 else "warn",
+                                f"Clock sync round trip {np.median(rtt) / 1000:.1f} ms; writer backlog {q}")
+        else:
+            self.sync_light.set("ok" if feed.n_samples else "idle",
+                                f"Link OK; writer backlog {q}" if feed.n_samples else "Waiting for samples…")
+        self._maybe_check_feasibility()
+        # Degrade the screen, never the recording: slow redraws or a late loop halve the preview rate.
+        cost = time.monotonic() - t_start
+        period = 1.0 / self.preview_hz
+        if (cost > 0.5 * period or late > period) and self.preview_hz > 2.5:
+            self.preview_hz /= 2
+            self.degraded = f"Previews reduced to {self.preview_hz:.1f} Hz to keep recording safe (busy machine)"
+        elif cost < 0.1 * period and late < 0.2 * period and self.preview_hz < self.max_preview_hz:
+            self.preview_hz = min(self.max_preview_hz, self.preview_hz * 1.25)
+            self.degraded = "" if self.preview_hz >= self.max_preview_hz else self.degraded
+        self.preview_light.set("degraded" if self.degraded else "ok",
+                               self.degraded or f"Previews at {self.preview_hz:.0f} Hz")
+        self.timer.setInterval(int(1000 / self.preview_hz))
+        self._timer_expected = time.monotonic() + 1 / self.preview_hz
+
+    def _episode_count(self) -> int:
+        with self.feed.lock:
+            return self.feed.episodes_ended
+
+    def _update_pose(self) -> None:
+        if not self.sources or not self.feed.last_sample_ns:
+            return
+        if self.trail_t and self.feed.last_sample_ns <= self.trail_t[-1]:
+            return  # no new sample since the last redraw
+        T = live_pose(self.sources[0], self.feed.last_sample_ns)
+        if T is None:
+            self.track_label.setText("Tracking: no live pose from this source — the trajectory is computed "
+                                     "after recording")
+            return
+        self.trail.append(T[:3, 3].copy())
+        self.trail_T.append(T)
+        self.trail_t.append(self.feed.last_sample_ns)
+        p = np.array(self.trail)
+        self.top_curve.setData(p[:, 0], p[:, 1])
+        self.side_curve.setData(p[:, 0], p[:, 2])
+        self.top_dot.setData([p[-1, 0]], [p[-1, 1]])
+        self.side_dot.setData([p[-1, 0]], [p[-1, 2]])
+        self.track_label.setText(f"Tracking: OK ({len(p)} poses)")
+
+    # ----------------------------------------------------------- feasibility
+    def _maybe_check_feasibility(self) -> None:
+        if not self.robot or len(self.trail) < 10:
+            return
+        now = time.monotonic()
+        if self._feasibility_job is not None:
+            return  # the previous check is still running: skip (the light degrades, not the recording)
+        if now - self._t_feasibility < 2.0:
+            return
+        self._t_feasibility = now
+        robot = self.robot
+        # The last ~200 live poses, decimated to 40: enough for reach, limits and speed.
+        n = len(self.trail_T)
+        idx = np.linspace(0, n - 1, min(n, 40)).astype(int)
+        T_world_body = np.array(self.trail_T)[idx]
+        t_ns = np.array(self.trail_t, dtype=np.int64)[-n:][idx]
+
+        def work() -> list:
+            return live_feasibility(robot, self.home, t_ns, T_world_body)
+
+        def done(flags: list) -> None:
+            self._feasibility_job = None
+            errors = sorted({f.kind.split(".")[-1] for f in flags if f.severity == "error"})
+            warns = sorted({f.kind.split(".")[-1] for f in flags if f.severity == "warn"})
+            if errors:
+                self.feasible_light.set("infeasible", f"{robot}: cannot follow — {', '.join(errors)}")
+            elif warns:
+                self.feasible_light.set("warn", f"{robot}: marginal — {', '.join(warns)}")
+            else:
+                self.feasible_light.set("feasible", f"{robot}: feasible over the last {len(t_ns)} poses")
+
+        def failed(text: str) -> None:
+            self._feasibility_job = None
+            self.feasible_light.set("unknown", f"Feasibility unavailable: {text}")
+
+        self._feasibility_job = self.jobs.start(work, done, failed)
+
+
+def live_feasibility(robot_name: str, home: Home, t_ns: np.ndarray, T_world_tcp: np.ndarray) -> list:
+    """Embodiment flags of ``ik`` on a decimated live window of TCP poses (N, 4, 4)."""
+    from democap.model import TrackState, Trajectory
+    from ik.profile import find_profile
+    from ik.robot import load_robot
+    from ik.stage import retarget_rig
+
+    robot = _ROBOTS.get(robot_name)
+    if robot is None:
+        robot = _ROBOTS[robot_name] = load_robot(find_profile(robot_name, home))
+    n = len(t_ns)
+    traj = Trajectory(t_ns=np.asarray(t_ns, np.int64), T_world_body=T_world_tcp,
+                      state=np.full(n, TrackState.OK, np.uint8), quality=np.ones(n, np.float32), body="tcp")
+    return retarget_rig(robot, traj, T_world_tcp, np.full(len(t_ns), np.nan), "rig0").flags
+
+
+_ROBOTS: dict[str, Any] = {}
+
+
+def theme_qcolor(status: str):  # type: ignore[no-untyped-def]
+    from PySide6.QtGui import QColor
+
+    return QColor(theme.status_colour(status))

@@ -1,0 +1,470 @@
+"""Episode review: video scrubber synced with the rig trajectory, the retargeted robot, joint
+plots and the flag timeline; accept / reject / trim / annotate from the keyboard.
+
+Keys: Space play/pause, ←/→ one frame, A accept, R reject, I/O set trim in/out, T trim,
+N note. Every decision is appended to the session (``Session.add_decision``) and the
+catalog row is refreshed (``capture.catalog.refresh_session``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QPixmap, QShortcut
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from capture.session import Session
+from democap.home import Home
+from democap.model import Decision, Episode, Flag, review_of
+from gui import theme
+from gui.indicators import StatusLight, header
+from gui.live_panel import to_qimage
+from gui.workers import Jobs
+
+log = logging.getLogger(__name__)
+
+#: Frames decoded for scrubbing at most (longer episodes are decimated).
+MAX_FRAMES = 600
+SEVERITY_ROW = {"info": 0, "warn": 1, "error": 2}
+
+
+@dataclass
+class EpisodeData:
+    """Everything the review screen draws for one episode, loaded in a worker."""
+
+    session: Session
+    episode: Episode
+    frame_t_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    frames: list[np.ndarray] = field(default_factory=list)
+    camera: str = ""
+    traj_t_ns: np.ndarray | None = None
+    traj_p: np.ndarray | None = None  # (N, 3) world positions of the rig
+    robot: str = ""
+    joint_names: tuple[str, ...] = ()
+    joint_t_ns: np.ndarray | None = None
+    joint_q: np.ndarray | None = None
+    robot_points: np.ndarray | None = None  # (N, K, 3) joint origins in world, per joint sample
+    flags: list[Flag] = field(default_factory=list)
+    verdict: dict[str, Any] = field(default_factory=dict)
+
+
+def robot_skeleton(robot_name: str, home: Home, q: np.ndarray, T_world_base: np.ndarray,
+                   max_samples: int = MAX_FRAMES) -> tuple[np.ndarray, np.ndarray]:
+    """Joint origins in the world (M, K, 3) by Pinocchio forward kinematics at decimated q (N, nq)."""
+    import pinocchio as pin
+
+    from ik.profile import find_profile
+    from ik.robot import load_robot
+
+    robot = load_robot(find_profile(robot_name, home))
+    idx = np.linspace(0, len(q) - 1, min(len(q), max_samples)).astype(int)
+    data = robot.model.createData()
+    pts = np.empty((len(idx), robot.model.njoints + 1, 3))
+    for k, i in enumerate(idx):
+        pin.forwardKinematics(robot.model, data, q[i])
+        pin.updateFramePlacements(robot.model, data)
+        origins = [data.oMi[j].translation for j in range(robot.model.njoints)]
+        origins.append(data.oMf[robot.tcp_frame].translation)
+        P = np.array(origins)
+        pts[k] = P @ T_world_base[:3, :3].T + T_world_base[:3, 3]
+    return idx, pts
+
+
+def load_episode(home: Home, session_id: str, index: int, robot: str | None = None) -> EpisodeData:
+    from capture.artifacts import load_trajectory, read_joints, session_flags, stage_dir
+    from flags.summary import episode_summary
+
+    s = Session(home.session_path(session_id))
+    ep = next((e for e in s.episodes if e.index == index), None)
+    if ep is None:
+        from democap.errors import SessionFormatError
+
+        raise SessionFormatError(f"episode {index} not found; the session has {len(s.episodes)}", s.path)
+    d = EpisodeData(s, ep)
+    cams = s.streams_of("video")
+    if cams:
+        d.camera = cams[0]
+        t = s.columns(d.camera)["t_host_ns"].astype(np.int64)
+        inside = np.flatnonzero((t >= ep.t0_ns) & (t < ep.t1_ns))
+        if len(inside):
+            step = max(1, len(inside) // MAX_FRAMES)
+            start, stop = int(inside[0]), int(inside[-1]) + 1
+            for k, img in s.frames(d.camera, start, stop, step):
+                d.frames.append(img)
+            d.frame_t_ns = t[start:stop:step][: len(d.frames)]
+    rig = (s.rigs or ["rig0"])[0]
+    try:
+        traj = load_trajectory(s, rig)
+        sel = (traj.t_ns >= ep.t0_ns) & (traj.t_ns < ep.t1_ns)
+        d.traj_t_ns, d.traj_p = traj.t_ns[sel], traj.T_world_body[sel, :3, 3]
+    except Exception as e:  # noqa: BLE001 - not processed: the view says so
+        log.info("no trajectory for %s: %s", session_id, e)
+    folder = stage_dir(s, "retarget")
+    robots = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.exists() else []
+    chosen = robot if robot in robots else (robots[0] if robots else "")
+    if chosen:
+        p = folder / chosen / f"{rig}.parquet"
+        if p.exists():
+            jt = read_joints(p)
+            sel = (jt.t_ns >= ep.t0_ns) & (jt.t_ns < ep.t1_ns)
+            d.robot, d.joint_names = chosen, jt.joint_names
+            d.joint_t_ns, d.joint_q = jt.t_ns[sel], jt.q[sel]
+            if sel.any():
+                try:
+                    idx, pts = robot_skeleton(chosen, home, jt.q[sel], jt.T_world_base)
+                    d.robot_points = pts
+                    d.joint_t_ns_fk = d.joint_t_ns[idx]  # type: ignore[attr-defined]
+                except Exception as e:  # noqa: BLE001 - no Pinocchio model: joint plots only
+                    log.info("robot FK unavailable: %s", e)
+    d.flags = [f for f in session_flags(s) if f.t1_ns > ep.t0_ns and f.t0_ns < ep.t1_ns]
+    try:
+        d.verdict = episode_summary(s, ep, d.flags)
+    except Exception as e:  # noqa: BLE001 - verdict is advisory
+        log.info("no verdict: %s", e)
+    return d
+
+
+class ReviewPanel(QWidget):
+    decided = Signal(str, int, str)  # session id, episode, action
+
+    def __init__(self, home: Home, jobs: Jobs, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.home = home
+        self.jobs = jobs
+        self.data: EpisodeData | None = None
+        self.pos = 0
+        self.trim_in: int | None = None
+        self.trim_out: int | None = None
+        self.operator = ""
+        self.playing = False
+        self._play_t0 = 0.0
+        self._play_pos0 = 0
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(20, 16, 20, 16)
+        lay.setSpacing(10)
+        top = QHBoxLayout()
+        self.title = header("Review", "Open an episode from the Sessions screen.")
+        top.addWidget(self.title, 1)
+        self.verdict_light = StatusLight("", "idle", size=14)
+        top.addWidget(self.verdict_light, 1)
+        lay.addLayout(top)
+
+        grid = QGridLayout()
+        grid.setSpacing(12)
+        video_box = QGroupBox("Camera")
+        vl = QVBoxLayout(video_box)
+        self.video = QLabel("No episode")
+        self.video.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.video.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.video.setStyleSheet(f"background: #0d0f12; border-radius: 6px; color: {theme.MUTED};")
+        vl.addWidget(self.video, 1)
+        grid.addWidget(video_box, 0, 0)
+
+        scene_box = QGroupBox("Rig trajectory and retargeted robot (side view x–z)")
+        sl = QHBoxLayout(scene_box)
+        self.top_plot = pg.PlotWidget()
+        self.side_plot = pg.PlotWidget()
+        for p, (xl, yl) in ((self.top_plot, ("x [m]", "y [m]")), (self.side_plot, ("x [m]", "z [m]"))):
+            p.setAspectLocked(True)
+            p.showGrid(x=True, y=True, alpha=0.2)
+            p.setLabel("bottom", xl)
+            p.setLabel("left", yl)
+            sl.addWidget(p)
+        self.top_path = self.top_plot.plot(pen=pg.mkPen(theme.ACCENT, width=2))
+        self.side_path = self.side_plot.plot(pen=pg.mkPen(theme.ACCENT, width=2))
+        self.top_dot = self.top_plot.plot(pen=None, symbol="o", symbolBrush=theme.OK, symbolSize=10)
+        self.side_dot = self.side_plot.plot(pen=None, symbol="o", symbolBrush=theme.OK, symbolSize=10)
+        self.robot_side = self.side_plot.plot(pen=pg.mkPen(theme.WARN, width=4), symbol="o", symbolSize=6,
+                                              symbolBrush=theme.WARN)
+        self.robot_top = self.top_plot.plot(pen=pg.mkPen(theme.WARN, width=4), symbol="o", symbolSize=6,
+                                            symbolBrush=theme.WARN)
+        grid.addWidget(scene_box, 0, 1)
+
+        self.joint_plot = pg.PlotWidget()
+        self.joint_plot.setLabel("left", "joint [rad]")
+        self.joint_plot.setLabel("bottom", "s")
+        self.joint_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.joint_line = pg.InfiniteLine(angle=90, pen=pg.mkPen(theme.TEXT, width=1))
+        self.joint_plot.addItem(self.joint_line)
+        self.flag_plot = pg.PlotWidget()
+        self.flag_plot.setMaximumHeight(120)
+        self.flag_plot.setLabel("bottom", "s")
+        self.flag_plot.getAxis("left").setTicks([[(0, "info"), (1, "warn"), (2, "error")]])
+        self.flag_plot.setYRange(-0.6, 2.6)
+        self.flag_line = pg.InfiniteLine(angle=90, pen=pg.mkPen(theme.TEXT, width=1))
+        self.flag_plot.addItem(self.flag_line)
+        self.flag_plot.setXLink(self.joint_plot)
+        jb = QGroupBox("Joints and flags")
+        jl = QVBoxLayout(jb)
+        jl.addWidget(self.joint_plot, 2)
+        jl.addWidget(self.flag_plot, 1)
+        self.flag_text = QLabel("")
+        self.flag_text.setObjectName("subtitle")
+        self.flag_text.setWordWrap(True)
+        jl.addWidget(self.flag_text)
+        grid.addWidget(jb, 1, 0, 1, 2)
+        grid.setRowStretch(0, 3)
+        grid.setRowStretch(1, 2)
+        lay.addLayout(grid, 1)
+
+        scrub = QHBoxLayout()
+        self.play_btn = QPushButton("▶ Play")
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.time_label = QLabel("0.00 s")
+        self.time_label.setMinimumWidth(120)
+        scrub.addWidget(self.play_btn)
+        scrub.addWidget(self.slider, 1)
+        scrub.addWidget(self.time_label)
+        lay.addLayout(scrub)
+
+        actions = QHBoxLayout()
+        self.accept_btn = QPushButton("Accept  (A)")
+        self.accept_btn.setObjectName("primary")
+        self.reject_btn = QPushButton("Reject  (R)")
+        self.reject_btn.setObjectName("danger")
+        self.in_btn = QPushButton("Trim in  (I)")
+        self.out_btn = QPushButton("Trim out  (O)")
+        self.trim_btn = QPushButton("Apply trim  (T)")
+        self.note_btn = QPushButton("Note…  (N)")
+        for b in (self.accept_btn, self.reject_btn, self.in_btn, self.out_btn, self.trim_btn, self.note_btn):
+            actions.addWidget(b)
+        actions.addStretch(1)
+        self.review_label = QLabel("")
+        actions.addWidget(self.review_label)
+        lay.addLayout(actions)
+
+        self.slider.valueChanged.connect(self.show_frame)
+        self.play_btn.clicked.connect(self.toggle_play)
+        self.accept_btn.clicked.connect(lambda: self.decide("accept"))
+        self.reject_btn.clicked.connect(lambda: self.decide("reject"))
+        self.in_btn.clicked.connect(self.set_trim_in)
+        self.out_btn.clicked.connect(self.set_trim_out)
+        self.trim_btn.clicked.connect(lambda: self.decide("trim"))
+        self.note_btn.clicked.connect(self.ask_note)
+        for key, fn in ((Qt.Key.Key_A, lambda: self.decide("accept")), (Qt.Key.Key_R, lambda: self.decide("reject")),
+                        (Qt.Key.Key_I, self.set_trim_in), (Qt.Key.Key_O, self.set_trim_out),
+                        (Qt.Key.Key_T, lambda: self.decide("trim")), (Qt.Key.Key_N, self.ask_note),
+                        (Qt.Key.Key_Space, self.toggle_play), (Qt.Key.Key_Right, lambda: self.step(1)),
+                        (Qt.Key.Key_Left, lambda: self.step(-1))):
+            sc = QShortcut(QKeySequence(key), self)
+            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            sc.activated.connect(fn)
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self._advance)
+        self._set_enabled(False)
+
+    def _set_enabled(self, on: bool) -> None:
+        for w in (self.accept_btn, self.reject_btn, self.in_btn, self.out_btn, self.trim_btn, self.note_btn,
+                  self.play_btn, self.slider):
+            w.setEnabled(on)
+
+    # ------------------------------------------------------------------ load
+    def open(self, session_id: str, index: int, robot: str | None = None, on_done: Any = None) -> None:
+        self.stop()
+        self.video.setText("Loading…")
+
+        def done(d: EpisodeData) -> None:
+            self.set_data(d)
+            if on_done:
+                on_done(d)
+
+        def failed(text: str) -> None:
+            self.video.setText(text)
+
+        self.jobs.start(lambda: load_episode(self.home, session_id, index, robot), done, failed)
+
+    def set_data(self, d: EpisodeData) -> None:
+        self.data = d
+        self.trim_in = self.trim_out = None
+        ep = d.episode
+        title = self.title.findChild(QLabel, "title")
+        sub = self.title.findChild(QLabel, "subtitle")
+        title.setText(f"Episode {ep.index} of {d.session.id}")
+        sub.setText(f"{ep.task or 'no task text'} · {ep.duration_s:.1f} s · "
+                    f"{len(d.frames)} frames from {d.camera or 'no camera'}"
+                    + (f" · robot {d.robot}" if d.robot else " · not retargeted"))
+        v = d.verdict.get("verdict", "unknown")
+        self.verdict_light.set(v, f"Verdict: {v.upper()} — " + ("; ".join(d.verdict.get("reasons", []))
+                                                               or "no problem found"))
+        t0 = ep.t0_ns
+        if d.traj_p is not None and len(d.traj_p):
+            self.top_path.setData(d.traj_p[:, 0], d.traj_p[:, 1])
+            self.side_path.setData(d.traj_p[:, 0], d.traj_p[:, 2])
+        else:
+            self.top_path.setData([], [])
+            self.side_path.setData([], [])
+        for item in list(self.joint_plot.listDataItems()):
+            self.joint_plot.removeItem(item)
+        if d.joint_q is not None and d.joint_t_ns is not None and len(d.joint_q):
+            ts = (d.joint_t_ns - t0) * 1e-9
+            for j in range(d.joint_q.shape[1]):
+                self.joint_plot.plot(ts, d.joint_q[:, j], pen=pg.mkPen(pg.intColor(j, d.joint_q.shape[1]), width=1.5),
+                                     name=d.joint_names[j] if j < len(d.joint_names) else str(j))
+        for item in list(self.flag_plot.listDataItems()):
+            self.flag_plot.removeItem(item)
+        for f in d.flags:
+            row = SEVERITY_ROW.get(f.severity, 0)
+            a, b = (max(f.t0_ns, t0) - t0) * 1e-9, (min(f.t1_ns, ep.t1_ns) - t0) * 1e-9
+            self.flag_plot.plot([a, max(b, a + 0.02)], [row, row],
+                                pen=pg.mkPen(theme.status_colour(f.severity), width=10))
+        kinds = sorted({f"{f.kind} ({f.severity})" for f in d.flags})
+        self.flag_text.setText(("Flags: " + ", ".join(kinds)) if kinds else "No flags in this episode.")
+        self.joint_plot.setXRange(0, ep.duration_s, padding=0.02)
+        n = max(len(d.frames), 1)
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, n - 1)
+        self.slider.setValue(0)
+        self.slider.blockSignals(False)
+        self._set_enabled(True)
+        self._show_review()
+        self.show_frame(0)
+        self.setFocus()
+
+    # ------------------------------------------------------------- scrubbing
+    def time_at(self, pos: int) -> int:
+        d = self.data
+        assert d is not None
+        if len(d.frame_t_ns):
+            return int(d.frame_t_ns[min(pos, len(d.frame_t_ns) - 1)])
+        return d.episode.t0_ns + int(pos / max(self.slider.maximum(), 1) * (d.episode.t1_ns - d.episode.t0_ns))
+
+    def show_frame(self, pos: int) -> None:
+        d = self.data
+        if d is None:
+            return
+        self.pos = pos
+        t = self.time_at(pos)
+        ts = (t - d.episode.t0_ns) * 1e-9
+        self.time_label.setText(f"{ts:6.2f} / {d.episode.duration_s:.2f} s")
+        if d.frames and self.video.width() > 10:
+            img = d.frames[min(pos, len(d.frames) - 1)]
+            self.video.setPixmap(QPixmap.fromImage(to_qimage(img)).scaled(
+                self.video.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+        elif not d.frames:
+            self.video.setText("This episode has no camera stream")
+        if d.traj_t_ns is not None and len(d.traj_t_ns):
+            i = int(np.clip(np.searchsorted(d.traj_t_ns, t), 0, len(d.traj_t_ns) - 1))
+            p = d.traj_p[i]  # type: ignore[index]
+            self.top_dot.setData([p[0]], [p[1]])
+            self.side_dot.setData([p[0]], [p[2]])
+        if d.robot_points is not None:
+            tk = d.joint_t_ns_fk  # type: ignore[attr-defined]
+            k = int(np.clip(np.searchsorted(tk, t), 0, len(tk) - 1))
+            P = d.robot_points[k]
+            self.robot_side.setData(P[:, 0], P[:, 2])
+            self.robot_top.setData(P[:, 0], P[:, 1])
+        self.joint_line.setValue(ts)
+        self.flag_line.setValue(ts)
+
+    def step(self, n: int) -> None:
+        self.slider.setValue(int(np.clip(self.slider.value() + n, 0, self.slider.maximum())))
+
+    def toggle_play(self) -> None:
+        if self.data is None:
+            return
+        if self.playing:
+            self.stop()
+        else:
+            self.playing = True
+            self.play_btn.setText("❚❚ Pause")
+            self._play_t0 = time.monotonic()
+            self._play_pos0 = self.slider.value() if self.slider.value() < self.slider.maximum() else 0
+            self.timer.start(33)
+
+    def stop(self) -> None:
+        self.playing = False
+        self.timer.stop()
+        self.play_btn.setText("▶ Play")
+
+    def _advance(self) -> None:
+        """Plays in real time: the frame is chosen by elapsed wall time, skipping frames when drawing lags."""
+        d = self.data
+        if d is None or not len(d.frame_t_ns):
+            self.stop()
+            return
+        t_target = d.frame_t_ns[self._play_pos0] + int((time.monotonic() - self._play_t0) * 1e9)
+        pos = int(np.searchsorted(d.frame_t_ns, t_target, side="right")) - 1
+        if pos >= len(d.frame_t_ns) - 1:
+            self.slider.setValue(len(d.frame_t_ns) - 1)
+            self.stop()
+            return
+        if pos != self.slider.value():
+            self.slider.setValue(pos)
+
+    # ------------------------------------------------------------- decisions
+    def set_trim_in(self) -> None:
+        if self.data is not None:
+            self.trim_in = self.time_at(self.slider.value())
+            self._show_review()
+
+    def set_trim_out(self) -> None:
+        if self.data is not None:
+            self.trim_out = self.time_at(self.slider.value())
+            self._show_review()
+
+    def ask_note(self) -> None:
+        if self.data is None:
+            return
+        text, ok = QInputDialog.getText(self, "Note", "Note for this episode:")
+        if ok and text.strip():
+            self.decide("note", text.strip())
+
+    def decide(self, action: str, note: str = "") -> None:
+        from capture.catalog import refresh_session
+
+        d = self.data
+        if d is None:
+            return
+        t0 = t1 = None
+        if action == "trim":
+            t0 = self.trim_in if self.trim_in is not None else d.episode.t0_ns
+            t1 = self.trim_out if self.trim_out is not None else d.episode.t1_ns
+            if t1 <= t0:
+                self.review_label.setText("Trim out must come after trim in (set I and O).")
+                return
+        dec = Decision(d.episode.index, action, time.time_ns(), self.operator, t0, t1, note)  # type: ignore[arg-type]
+        try:
+            d.session.add_decision(dec)
+            refresh_session(self.home, d.session)
+        except Exception as e:  # noqa: BLE001 - shown; the decision log is append-only so a retry is safe
+            from gui.workers import error_text
+
+            self.review_label.setText(error_text(e))
+            return
+        self._show_review()
+        self.decided.emit(d.session.id, d.episode.index, action)
+
+    def _show_review(self) -> None:
+        d = self.data
+        if d is None:
+            return
+        r = review_of(d.session.decisions(), d.episode.index)
+        parts = [r.status.upper()]
+        if r.t0_ns is not None and r.t1_ns is not None:
+            parts.append(f"trimmed to {(r.t0_ns - d.episode.t0_ns) * 1e-9:.2f}–{(r.t1_ns - d.episode.t0_ns) * 1e-9:.2f} s")
+        if self.trim_in is not None or self.trim_out is not None:
+            a = (self.trim_in - d.episode.t0_ns) * 1e-9 if self.trim_in is not None else 0.0
+            b = (self.trim_out - d.episode.t0_ns) * 1e-9 if self.trim_out is not None else d.episode.duration_s
+            parts.append(f"pending trim {a:.2f}–{b:.2f} s")
+        if r.notes:
+            parts.append(f"{len(r.notes)} note(s)")
+        self.review_label.setText(" · ".join(parts))
+        self.review_label.setStyleSheet(f"color: {theme.status_colour(r.status)}; font-weight: 600;")
