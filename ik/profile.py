@@ -34,7 +34,7 @@ BUILTIN_DIR = Path(__file__).resolve().parent / "robots"
 _TOP_KEYS = {
     "name", "description", "urdf", "srdf", "flange_frame", "tcp", "base", "rig_tcp_to_tcp",
     "default_cam_to_tcp", "locked_joints", "rest_posture", "limits", "gripper", "tolerances", "checks",
-    "camera",
+    "camera", "gripper_box", "bases",
 }
 
 
@@ -91,8 +91,16 @@ class RobotProfile:
     manipulability_min: float = 0.005
     table_ignored_links: tuple[str, ...] = ()
     camera: RobotCamera | None = None
+    # A box standing in for a gripper the URDF lacks: size (m) and pose in the flange frame.
+    gripper_box_size: tuple[float, ...] | None = None
+    T_flange_gripperbox: NDArray[np.float64] | None = None
+    rig_bases: Mapping[str, NDArray[np.float64]] = field(default_factory=dict)  # per-rig T_world_base overrides
     description: str = ""
     builtin: bool = False
+
+    def T_world_base_for(self, rig: str) -> NDArray[np.float64]:
+        """The base pose a rig's demos are retargeted to (bimanual sessions give each rig its own)."""
+        return self.rig_bases.get(rig, self.T_world_base)
 
     def settings_dict(self) -> dict[str, Any]:
         """What the retarget result depends on, for input hashes (paths by name, not location)."""
@@ -105,6 +113,8 @@ class RobotProfile:
             "gripper": [self.gripper_min_m, self.gripper_max_m],
             "tolerances": [self.position_tol_m, self.orientation_tol_rad],
             "checks": [self.joint_limit_margin_rad, self.manipulability_min, list(self.table_ignored_links)],
+            "gripper_box": [self.gripper_box_size, self.T_flange_gripperbox],
+            "rig_bases": dict(self.rig_bases),
         }
 
 
@@ -199,6 +209,19 @@ def load_profile(path: Path, builtin: bool = False) -> RobotProfile:
             raise RobotError(f"camera: {e}", path) from e
         if cam.mount not in ("tcp", "base"):
             raise RobotError(f"camera.mount must be 'tcp' or 'base' (got {cam.mount!r})", path)
+    box_size, T_box = None, None
+    if d.get("gripper_box"):
+        gb = d["gripper_box"]
+        if not isinstance(gb, Mapping) or "size" not in gb:
+            raise RobotError("'gripper_box' needs 'size' [x, y, z] (m) and optionally 'xyz', 'rpy'", path)
+        box_size = _floats(gb["size"], path, "gripper_box.size")
+        if box_size is None or len(box_size) != 3 or min(box_size) <= 0:
+            raise RobotError("'gripper_box.size' needs three positive numbers", path)
+        T_box = _pose({k: v for k, v in gb.items() if k != "size"}, path, "gripper_box")
+    bases = d.get("bases") or {}
+    if not isinstance(bases, Mapping):
+        raise RobotError("'bases' must map rig names to poses", path)
+    rig_bases = {str(k): _pose(v, path, f"bases.{k}") for k, v in bases.items()}
     locked = d.get("locked_joints") or {}
     if not isinstance(locked, Mapping):
         raise RobotError("'locked_joints' must map joint names to positions", path)
@@ -223,7 +246,7 @@ def load_profile(path: Path, builtin: bool = False) -> RobotProfile:
                                          "checks.joint_limit_margin_rad", 0.05),
         manipulability_min=_positive(checks.get("manipulability_min"), path, "checks.manipulability_min", 0.005),
         table_ignored_links=tuple(str(x) for x in checks.get("table_ignored_links", ())),
-        camera=cam, builtin=builtin,
+        camera=cam, gripper_box_size=box_size, T_flange_gripperbox=T_box, rig_bases=rig_bases, builtin=builtin,
     )
 
 

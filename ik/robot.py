@@ -103,7 +103,24 @@ def load_robot(profile: RobotProfile) -> Robot:
     tcp_placement = f.placement * pin.SE3(profile.T_flange_tcp)
     tcp = model.addFrame(pin.Frame(TCP_FRAME, f.parentJoint, flange, tcp_placement, pin.FrameType.OP_FRAME))
 
+    box_id = None
+    if profile.gripper_box_size is not None:
+        import coal
+
+        assert profile.T_flange_gripperbox is not None
+        box = pin.GeometryObject("democap_gripper_box", f.parentJoint, flange,
+                                 f.placement * pin.SE3(profile.T_flange_gripperbox),
+                                 coal.Box(*profile.gripper_box_size))
+        box_id = geom.addGeometryObject(box)
     geom.addAllCollisionPairs()
+    if box_id is not None:
+        # The SRDF does not know the box: drop its pairs with the wrist (same or adjacent joints).
+        j = f.parentJoint
+        near = {j, model.parents[j], model.parents[model.parents[j]]}
+        for cp in list(geom.collisionPairs):
+            other = cp.second if cp.first == box_id else cp.first if cp.second == box_id else None
+            if other is not None and geom.geometryObjects[other].parentJoint in near:
+                geom.removeCollisionPair(cp)
     if profile.srdf is not None:
         try:
             pin.removeCollisionPairs(model, geom, str(profile.srdf))

@@ -175,7 +175,8 @@ def run(session: Session, robot: str, home: Home, place_base: bool = False, prog
         traj = load_trajectory(session, rig)
         T_world_tcp = rig_tcp_trajectory(traj, session, rig, profile)
         result = retarget_rig(rb, traj, T_world_tcp, gripper_width(session, rig, traj.t_ns), rig,
-                              place=place_base, settings=settings, progress=progress)
+                              T_world_base=profile.T_world_base_for(rig), place=place_base, settings=settings,
+                              progress=progress)
         write_joints(out_dir / f"{rig}.parquet", result.joints)
         plot_joints(out_dir / f"{rig}.png", result.joints, rb, result.flags)
         files += [f"{rig}.parquet", f"{rig}.png"]

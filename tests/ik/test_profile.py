@@ -72,3 +72,29 @@ def test_model_errors_name_the_profile(tmp_path):
 def test_unknown_robot_lists_the_available_ones(home):
     with pytest.raises(RobotError, match="available: .*panda"):
         find_profile("nope", home)
+
+
+def test_gripper_box_joins_collision_checks_and_rig_bases_override(tmp_path):
+    from ik.checks import CollisionChecker
+
+    ur5 = load_robot(find_profile("ur5"))
+    names = [g.name for g in ur5.collision.geometryObjects]
+    assert "democap_gripper_box" in names
+    # The box reaches the fingertips: TCP 2 cm below the table means the box is in the table.
+    cc = CollisionChecker(ur5, ur5.profile.T_world_base)
+    from ik.solver import IkSolver
+
+    T = ur5.fk(ur5.q_rest)
+    T[:3, 3] = [0.45, 0.1, -0.02]  # base frame = world frame shifted; the table top is z = 0 in the world
+    r = IkSolver(ur5).solve(T, ur5.q_rest, timeout_s=0.05)
+    assert r.success
+    _, table_hit = cc.check(r.q)
+    assert table_hit >= 0 and cc.pair_links(table_hit)[0] == "tool0"
+
+    text = find_profile("panda").source.read_text() + (
+        "bases: {rig1: {xyz: [-0.45, -0.5, 0.0], rpy: [0, 0, 0.3]}}\n")
+    p = tmp_path / "bimanual.yaml"
+    p.write_text(text)
+    prof = load_profile(p)
+    assert np.allclose(prof.T_world_base_for("rig0"), prof.T_world_base)
+    assert np.allclose(prof.T_world_base_for("rig1")[:3, 3], [-0.45, -0.5, 0.0])
