@@ -207,9 +207,13 @@ def pair(link: RigLink, keystore: Keystore, confirm: Callable[[str], bool], addr
     key, code = derive_pairing(side, resp.public_key, side.public_bytes, side.nonce, resp.public_key, resp.nonce)
     if not confirm(code):
         raise RigLinkError(f"pairing with {info.serial} cancelled: codes did not match")
-    link.request(proto.PairConfirm(confirm_proof(key)), proto.Ack)
+    link.set_key(key)  # the rig answers the confirmation already authenticated with the new key
+    try:
+        link.request(proto.PairConfirm(confirm_proof(key)), proto.Ack)
+    except RigLinkError:
+        link.set_key(None)
+        raise
     keystore.put(info.serial, key, transport=link.transport.name.split(":")[0], address=address)
-    link.set_key(key)
     log.info("paired with %s", info.serial)
     return info.serial
 

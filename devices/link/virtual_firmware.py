@@ -321,6 +321,7 @@ class VirtualFirmware:
         self._imu_t = 0.0
         self._frame_counter = 0
         self.reboot_requested = False
+        self.unpair_after_reply = False
         self._presses = sorted(x for span in motion.episodes() for x in span)
         self._press_index = 0
 
@@ -396,13 +397,17 @@ class VirtualFirmware:
             self.pairing = None
             return [proto.Ack(m.TYPE, frame.seq)]
         if isinstance(m, proto.Unpair):
-            self.key = None
-            self.key_path.unlink(missing_ok=True)
-            self.auth = FrameAuthenticator(None, expect_from_host=True)
+            self.unpair_after_reply = True  # the ack still goes out under the old key
             return [proto.Ack(m.TYPE, frame.seq)]
         if isinstance(m, proto.UnknownMessage):
             return []  # newer minor version: ignored by rule
         return []
+
+    def forget_key(self) -> None:
+        self.key = None
+        self.key_path.unlink(missing_ok=True)
+        self.auth = FrameAuthenticator(None, expect_from_host=True)
+        self.unpair_after_reply = False
 
     def _every(self, name: str, period_s: float, t: float) -> bool:
         nxt = self._next.get(name)
@@ -618,6 +623,8 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 for reply in fw.handle(frame, t_rx):
                     send(reply, clock.device_ns(time.monotonic_ns()) // 1000)
+                if fw.unpair_after_reply:
+                    fw.forget_key()
                 if fw.reboot_requested:
                     log.info("rebooting into firmware %s", fw.boot.version)
                     fw.reboot_requested = False
