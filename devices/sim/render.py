@@ -89,21 +89,32 @@ class _GridBounds:
         row_hi = np.where(front.all(1), np.nanmax(np.where(front, yn, -inf), 1), inf)
         return cls(col_lo, col_hi, row_lo, row_hi)
 
-    def window(self, corners_cam: NDArray[np.float64]) -> tuple[slice, slice] | None:
-        """Grid rows and columns that can see a convex polygon (4, 3) lying in front of the camera.
+    def windows(self, corners_cam: NDArray[np.float64]) -> NDArray[np.int64]:
+        """Grid windows (P, 4) = row0, row1, col0, col1 that can see convex polygons (P, 4, 3) in the frame.
 
-        Returns None when the polygon reaches behind the camera (no bound), an empty window
-        when it is out of view.
+        Polygons reaching behind the camera get the whole grid (no bound); polygons out of view
+        get an empty window (row0 == row1).
         """
-        z = corners_cam[:, 2]
-        if z.min() <= 0.02:
-            return slice(0, len(self.row_lo)), slice(0, len(self.col_lo))
-        xn, yn = corners_cam[:, 0] / z, corners_cam[:, 1] / z
-        cols = np.flatnonzero((self.col_hi >= xn.min()) & (self.col_lo <= xn.max()))
-        rows = np.flatnonzero((self.row_hi >= yn.min()) & (self.row_lo <= yn.max()))
-        if len(cols) == 0 or len(rows) == 0:
-            return None
-        return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+        P = len(corners_cam)
+        out = np.zeros((P, 4), np.int64)
+        out[:, 1], out[:, 3] = len(self.row_lo), len(self.col_lo)
+        z = corners_cam[..., 2]
+        front = z.min(axis=1) > 0.02
+        if not front.any():
+            return out
+        c = corners_cam[front]
+        xn, yn = c[..., 0] / c[..., 2], c[..., 1] / c[..., 2]
+        cols = (self.col_hi[None] >= xn.min(1)[:, None]) & (self.col_lo[None] <= xn.max(1)[:, None])
+        rows = (self.row_hi[None] >= yn.min(1)[:, None]) & (self.row_lo[None] <= yn.max(1)[:, None])
+        seen = cols.any(1) & rows.any(1)
+        win = np.zeros((len(c), 4), np.int64)
+        win[:, 0] = np.argmax(rows, 1)
+        win[:, 1] = rows.shape[1] - np.argmax(rows[:, ::-1], 1)
+        win[:, 2] = np.argmax(cols, 1)
+        win[:, 3] = cols.shape[1] - np.argmax(cols[:, ::-1], 1)
+        win[~seen] = 0
+        out[front] = win
+        return out
 
 
 def _cast_from_point(planes: PlaneSet, dirs: NDArray[np.float32], active: NDArray[np.bool_] | None = None,
@@ -127,15 +138,17 @@ def _cast_from_point(planes: PlaneSet, dirs: NDArray[np.float32], active: NDArra
         use &= active
     best = np.full(shape, np.inf, np.float32)
     k = np.zeros(shape, np.int64)
-    full = tuple(slice(None) for _ in shape)
+    if bounds is not None:
+        o, u, v = planes.origin, planes.e_u, planes.e_v
+        uw, vh = u * planes.size_m[:, :1], v * planes.size_m[:, 1:]
+        wins = bounds.windows(np.stack([o, o + uw, o + vh, o + uw + vh], axis=1))
     for j in np.flatnonzero(use):
-        win: tuple[slice, ...] | None = full
+        win: tuple[slice, ...] = tuple(slice(None) for _ in shape)
         if bounds is not None:
-            o, u, v = planes.origin[j], planes.e_u[j], planes.e_v[j]
-            w_m, h_m = planes.size_m[j]
-            win = bounds.window(np.array([o, o + u * w_m, o + v * h_m, o + u * w_m + v * h_m]))
-            if win is None:
+            r0, r1, c0, c1 = wins[j]
+            if r1 <= r0 or c1 <= c0:
                 continue
+            win = (slice(r0, r1), slice(c0, c1))
         d = dirs[win]
         dn, pa, pb = d @ normal[j], d @ alpha[j], d @ beta[j]
         w, h = np.float32(planes.size_m[j, 0]), np.float32(planes.size_m[j, 1])

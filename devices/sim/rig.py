@@ -205,7 +205,8 @@ class SimRig:
 
         period = 1.0 / (c.fps * crystal)
         self.frame_t_s = np.arange(0.5 * period, self.seconds - 0.5 * MAX_EXPOSURE_S, period)
-        self.frame_device_ns = self.clock.device_ns(self.frame_t_s) - self.camera_offset_ns
+        # Stamped as the device clock read camera_time_offset before the true mid-exposure.
+        self.frame_device_ns = self.clock.device_ns(self.frame_t_s - self.camera_offset_ns * 1e-9)
         self.illumination = self._illumination(rng)
         self.frame_exposure_s, self.frame_gain = self._auto_exposure()
         self.frame_dropped = rng.random(len(self.frame_t_s)) < c.dropped_frame_rate
@@ -223,6 +224,7 @@ class SimRig:
         self.events.sort()
         self._scene = None
         self._renderers: dict[str, object] = {}
+        self._pose_memo: dict[tuple[int, bytes], NDArray[np.float64]] = {}
 
     # ------------------------------------------------------------------ lighting
 
@@ -337,7 +339,13 @@ class SimRig:
         T_imu_cam = self.T_imu_cam[camera]
 
         def pose_at(dt: NDArray[np.float64]) -> NDArray[np.float64]:
-            return self.motion.pose(t + np.asarray(dt)) @ T_imu_cam
+            # Stereo cameras ask for the same instants: evaluate the splines once per frame.
+            key = (i, np.asarray(dt, dtype=np.float64).tobytes())
+            if key not in self._pose_memo:
+                if len(self._pose_memo) > 16:
+                    self._pose_memo.clear()
+                self._pose_memo[key] = self.motion.pose(t + np.asarray(dt))
+            return self._pose_memo[key] @ T_imu_cam
 
         cam_index = [x[0] for x in self.cameras].index(camera)
         return self.renderer(camera).render(
