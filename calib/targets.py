@@ -13,6 +13,7 @@ Targets are described in YAML with Kalibr's keys (``target_type``, ``tagRows``/
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -333,18 +334,88 @@ def _median_side(corners: NDArray[np.float64]) -> float:
     return float(np.median(np.linalg.norm(np.diff(corners, axis=1, append=corners[:, :1]), axis=2)))
 
 
-def refine_tag_corners(gray: NDArray[np.uint8], corners_px: NDArray[np.float64], tag_side_px: float) -> NDArray:
-    """Sub-pixel refinement of tag corners (L-shaped: black square against white gap).
+def refine_tag_corners(gray: NDArray[np.uint8], corners_px: NDArray[np.float64], tag_side_px: float,
+                       border_fraction: float = 0.2) -> NDArray:  # fmt: skip
+    """Sub-pixel refinement of tag corners (L-shaped: black square against white surround).
 
-    The window scales with the tag so that it stays inside the gap and the border bits; a
-    corner that moves further than the window is kept unrefined (it was a poor fit).
+    The window scales with the black border (``border_fraction`` of the tag side: 2 of 10 cells
+    on Kalibr grids, 1 of 6 on 4x4 ArUco, 1 of 8 on tag36h11) so it never reaches the data bits;
+    a corner that moves further than the window is kept unrefined (it was a poor fit).
     """
-    half = int(np.clip(round(tag_side_px * 0.12), 2, 8))
+    half = int(np.clip(round(0.6 * border_fraction * tag_side_px), 2, 8))
     pts = corners_px.astype(np.float32).reshape(-1, 1, 2).copy()
     refined = cv2.cornerSubPix(gray, pts.copy(), (half, half), (-1, -1), _SUBPIX_CRITERIA).reshape(-1, 2)
     moved = np.linalg.norm(refined - corners_px, axis=1)
     out = np.where((moved < half)[:, None], refined, corners_px)
     return out.astype(np.float64)
+
+
+@dataclass(frozen=True, eq=False)
+class TagMap:
+    """Single square markers at known poses: a workspace of table tags (the virtual rig's) or any
+    non-planar rig of markers. ``tags``: id -> T_frame_tag (4, 4), OpenCV marker convention (origin
+    at the centre, x right, y up in the marker image, z out of the face). ``size_m``: black square.
+    Point id ``4 * tag_id + k``, k in ArUco corner order (top-left, top-right, bottom-right, bottom-left).
+    """
+
+    tags: Mapping[int, NDArray[np.float64]]
+    size_m: float
+    dictionary: str = "DICT_APRILTAG_36h11"
+    kind: str = "tagmap"
+
+    def _corners(self, tag_id: int) -> NDArray[np.float64]:
+        h = self.size_m / 2
+        local = np.array([[-h, h, 0], [h, h, 0], [h, -h, 0], [-h, -h, 0]])
+        T = np.asarray(self.tags[tag_id])
+        return local @ T[:3, :3].T + T[:3, 3]
+
+    def points(self) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        ids = sorted(self.tags)
+        return (np.array([4 * i + k for i in ids for k in range(4)], np.int64),
+                np.concatenate([self._corners(i) for i in ids]) if ids else np.zeros((0, 3)))  # fmt: skip
+
+    def min_points(self) -> int:
+        return 4
+
+    def detect(self, image: NDArray[Any], refine: bool = True) -> Detection | None:
+        gray = _gray(image)
+        params = cv2.aruco.DetectorParameters()
+        det = cv2.aruco.ArucoDetector(_aruco_dict(self.dictionary), params)
+        corners, ids, _ = det.detectMarkers(gray)
+        if ids is None:
+            return None
+        keep = [i for i, t in enumerate(ids.ravel()) if int(t) in self.tags]
+        _, first = np.unique(ids.ravel()[keep], return_index=True)
+        keep = [keep[i] for i in first]
+        if not keep:
+            return None
+        c = np.stack([corners[i].reshape(4, 2) for i in keep]).astype(np.float64)
+        px = c.reshape(-1, 2)
+        if refine:
+            px = refine_tag_corners(gray, px, _median_side(c), border_fraction=_border_fraction(self.dictionary))
+        tag_ids = ids.ravel()[keep].astype(np.int64)
+        pts = np.concatenate([self._corners(int(t)) for t in tag_ids])
+        h, w = gray.shape
+        return Detection((4 * tag_ids[:, None] + np.arange(4)).ravel(), px, pts, (w, h))
+
+    def render(self, px_per_m: float, margin_m: float = 0.01) -> NDArray[np.uint8]:
+        raise CalibrationError("a tag map is not printable as one sheet; print its tags one by one")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target_type": "tagmap", "dictionary": self.dictionary, "tagSize": self.size_m,
+                "tags": {str(k): np.asarray(v).tolist() for k, v in sorted(self.tags.items())}}  # fmt: skip
+
+
+def _border_fraction(dictionary: str) -> float:
+    """Share of a 1-bit-border marker's side that is border: 1 / (bits across + 2)."""
+    m = re.search(r"(\d+)X\d+|36h11|25h9|16h5", dictionary)
+    bits = {"36h11": 6, "25h9": 5, "16h5": 4}.get(m.group(0), 0) if m else 0
+    if m and not bits:
+        bits = int(m.group(1))
+    return 1.0 / ((bits or 6) + 2)
+
+
+_FAMILY_DICT = {"tag36h11": "DICT_APRILTAG_36h11", "tag25h9": "DICT_APRILTAG_25h9", "tag16h5": "DICT_APRILTAG_16h5"}
 
 
 def target_from_dict(d: Mapping[str, Any], source: str = "<target>") -> Target:
@@ -367,7 +438,11 @@ def target_from_dict(d: Mapping[str, Any], source: str = "<target>") -> Target:
         return Charuco(int(get("squaresX", "squares_x")), int(get("squaresY", "squares_y")),
                        float(get("squareLength", "square_m")), float(get("markerLength", "marker_m")),
                        str(d.get("dictionary", "DICT_6X6_250")))  # fmt: skip
-    raise CalibrationError(f"unknown target_type {kind!r}; expected aprilgrid, checkerboard or charuco", source)
+    if kind == "tagmap":
+        tags = {int(k): np.asarray(v, np.float64) for k, v in get("tags").items()}
+        dictionary = str(d.get("dictionary") or _FAMILY_DICT.get(str(d.get("tag_family", "tag36h11")), ""))
+        return TagMap(tags, float(get("tagSize", "tag_size_m", "tag_size")), dictionary)
+    raise CalibrationError(f"unknown target_type {kind!r}; expected aprilgrid, checkerboard, charuco or tagmap", source)
 
 
 def load_target(path: str | Path) -> Target:
