@@ -231,7 +231,7 @@ CHUNK = 1024
 
 
 def update_firmware(connect: Callable[[], RigLink], pkg: Package, trusted_keys: list[bytes], force: bool = False,
-                    max_reconnects: int = 20) -> tuple[int, int, int]:
+                    max_reconnects: int = 20, reconnect_timeout_s: float = 10.0) -> tuple[int, int, int]:
     """Upload, verify and commit a signed image; resumes after dropped links. Returns the new version.
 
     ``connect()`` opens a fresh link (it is called again after a drop).
@@ -268,7 +268,7 @@ def update_firmware(connect: Callable[[], RigLink], pkg: Package, trusted_keys: 
                 log.warning("link dropped during update (%s); resuming", e)
                 link.close()
                 time.sleep(0.3)
-                link = _reconnect(connect)
+                link = _reconnect(connect, reconnect_timeout_s)
     # The rig reboots into the new slot and announces itself.
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -276,7 +276,7 @@ def update_firmware(connect: Callable[[], RigLink], pkg: Package, trusted_keys: 
             new = link.hello(timeout=1.0)
         except (RigLinkError, LinkDown):
             link.close()
-            link = _reconnect(connect)
+            link = _reconnect(connect, reconnect_timeout_s)
             continue
         if new.fw_version == m.version:
             link.close()
@@ -284,13 +284,15 @@ def update_firmware(connect: Callable[[], RigLink], pkg: Package, trusted_keys: 
     raise FirmwareError(f"rig {info.serial} did not come back with firmware {m.version_str}")
 
 
-def _reconnect(connect: Callable[[], RigLink], tries: int = 30) -> RigLink:
-    for _ in range(tries):
+def _reconnect(connect: Callable[[], RigLink], timeout_s: float) -> RigLink:
+    deadline = time.monotonic() + timeout_s
+    while True:
         try:
             return connect()
-        except LinkDown:
+        except LinkDown as e:
+            if time.monotonic() > deadline:
+                raise FirmwareError(f"rig did not come back within {timeout_s:.0f} s ({e})") from e
             time.sleep(0.3)
-    raise FirmwareError("rig did not come back")
 
 
 # ----------------------------------------------------------------------------------------------- source
