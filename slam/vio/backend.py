@@ -148,8 +148,10 @@ class _Track:
 class VioBackend:
     """Incremental keyframe graph; feed keyframes in time order, then ``finish``."""
 
-    def __init__(self, rig: RigModel, imu: ImuSamples, settings: BackendSettings) -> None:
+    def __init__(self, rig: RigModel, imu: ImuSamples, settings: BackendSettings,
+                 known_tags: Mapping[int, NDArray[np.float64]] | None = None) -> None:
         self.rig, self.imu, self.s = rig, imu, settings
+        self.known_tags = dict(known_tags or {})  # tag id -> T_world_tag (4, 4) from a workspace survey
         self.params = imu_params(rig, settings.imu_noise_scale)
         isam_params = gtsam.ISAM2Params()
         isam_params.setRelinearizeThreshold(0.01)
@@ -259,10 +261,21 @@ class VioBackend:
                                                    gtsam.noiseModel.Gaussian.Covariance(cov))
             if tag.tag_id not in self.tags:
                 values.insert(G(tag.tag_id), _pose3(T_nav_imu @ T_imu_tag))
+                self._link_known_tag(tag.tag_id, graph)
                 self.tags.add(tag.tag_id)
             graph.add(gtsam.BetweenFactorPose3(X(k), G(tag.tag_id), _pose3(T_imu_tag), noise))
             n += 1
         return n
+
+    def _link_known_tag(self, tag_id: int, graph: Any) -> None:
+        """Tags whose world poses are surveyed (the workspace) are tied to each other rigidly."""
+        if tag_id not in self.known_tags:
+            return
+        noise = gtsam.noiseModel.Diagonal.Sigmas(np.array([1e-3] * 3 + [1e-3] * 3))
+        for other in self.tags:
+            if other in self.known_tags:
+                T_other_tag = geometry.se3_inverse(self.known_tags[other]) @ self.known_tags[tag_id]
+                graph.add(gtsam.BetweenFactorPose3(G(other), G(tag_id), _pose3(T_other_tag), noise))
 
     def _factor(self, k: int, lm: int, xy: NDArray, sigma: float, body_P: gtsam.Pose3) -> Any:
         if body_P is self.body_P_cam0:
@@ -394,8 +407,11 @@ class VioBackend:
 
 
 def run(frames: Sequence[FrameObservations], imu: ImuSamples, rig: RigModel,
-        settings: BackendSettings = BackendSettings()) -> BackendResult:
-    """Estimate T_nav_imu for every frame. Frames must be in time order on the IMU clock."""
+        settings: BackendSettings = BackendSettings(),
+        known_tags: Mapping[int, NDArray[np.float64]] | None = None) -> BackendResult:
+    """Estimate T_nav_imu for every frame. Frames must be in time order on the IMU clock.
+
+    known_tags: T_world_tag (4, 4) of surveyed tags; their relative poses become hard constraints."""
     if not frames:
         raise ValueError("no frames to estimate")
     t_frames = np.array([f.t_ns for f in frames], dtype=np.int64)
@@ -404,7 +420,7 @@ def run(frames: Sequence[FrameObservations], imu: ImuSamples, rig: RigModel,
     last_inside = np.flatnonzero(inside)
     if len(last_inside) and kf_idx and kf_idx[-1] != last_inside[-1]:
         kf_idx.append(int(last_inside[-1]))
-    backend = VioBackend(rig, imu, settings)
+    backend = VioBackend(rig, imu, settings, known_tags)
     t_start = time.perf_counter()
     for i in kf_idx:
         backend.add_keyframe(frames[i])

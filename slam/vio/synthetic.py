@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from democap import geometry
 from democap.model import CameraModel, ImuNoise
+from slam.vio.frontend import normalised
 from slam.vio.measurements import FrameObservations, ImuSamples, RigModel
 from slam.vio.tags import tag_corners_tag, tag_from_corners
 
@@ -188,15 +189,3 @@ def _visible(camera: CameraModel, T_cam_world: NDArray[np.float64], pts: NDArray
     ok = front & _inside(camera, px)
     ids = np.flatnonzero(ok)
     return ids, px[ids]
-
-
-def normalised(camera: CameraModel, px: NDArray[np.float64], pixel_sigma: float
-               ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Normalised coordinates (K, 2) of pixels and the matching 1-sigma noise (K,)."""
-    from slam.vio.tags import _local_focal
-
-    if len(px) == 0:
-        return np.zeros((0, 2)), np.zeros(0)
-    rays = camera.unproject(px)
-    xy = rays[:, :2] / rays[:, 2:3]
-    return xy, pixel_sigma / _local_focal(camera, px)

@@ -89,7 +89,7 @@ def tag_from_corners(tag_id: int, corners_px: NDArray[np.float64], camera: Camer
     if T[2, 3] <= 0:
         return None
     # Covariance from the corner Jacobian: d(normalised corners)/d(right perturbation of T).
-    f_local = _local_focal(camera, corners_px)
+    f_local = local_focal(camera, corners_px)
     sigma_xy = corner_sigma_px / f_local  # (4,) per corner
     base = _project_norm(T, obj)
     J = np.zeros((8, 6))
@@ -108,7 +108,7 @@ def tag_from_corners(tag_id: int, corners_px: NDArray[np.float64], camera: Camer
     return TagObservation(tag_id, T, 0.5 * (cov + cov.T), rms_px, ambiguity)
 
 
-def _local_focal(camera: CameraModel, pixels: NDArray[np.float64]) -> NDArray[np.float64]:
+def local_focal(camera: CameraModel, pixels: NDArray[np.float64]) -> NDArray[np.float64]:
     """Pixels per unit of normalised coordinate at each pixel (fisheye images stretch less at the edge)."""
     rays = camera.unproject(pixels)
     xy = rays[:, :2] / rays[:, 2:3]

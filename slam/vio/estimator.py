@@ -1,0 +1,170 @@
+"""``estimate(session, rig, settings)``: the VIO trajectory estimator behind method "vio".
+
+Reads a rig's cameras, IMU and calibration from a session, runs the front end over every
+frame, the back end over keyframes, and returns ``T_world_imu`` at the camera timestamps
+(on the IMU clock) with per-frame states, quality and position sigma. The world is the
+table tag's frame when a tag was seen (``world_anchor='tag'``), otherwise the first pose,
+gravity-aligned (z up), with its yaw as zero (``'first_pose'``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from capture.session import Session
+from democap import geometry
+from democap.errors import StageError
+from democap.model import ImuNoise, TimeCorrections, TrackState, Trajectory, corrected_times
+from democap.progress import Progress
+from slam.vio import backend
+from slam.vio.frontend import Frontend, FrontendSettings
+from slam.vio.measurements import FrameObservations, ImuSamples, RigModel
+
+log = logging.getLogger(__name__)
+
+#: Used when a calibration has no IMU noise: a typical consumer MEMS IMU (BMI088-class).
+DEFAULT_IMU_NOISE = ImuNoise(1.7e-3, 2e-5, 2e-2, 3e-3, 200.0)
+
+
+def _gray(img: NDArray[Any]) -> NDArray[np.uint8]:
+    return img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+
+
+def _gyro_rotation(imu: ImuSamples, t0: int, t1: int) -> NDArray[np.float64]:
+    """R_imu(t0)_imu(t1) by integrating the gyro (bias not removed: only a tracking prior)."""
+    sel = (imu.t_ns > t0) & (imu.t_ns < t1)
+    ts = np.concatenate([[t0], imu.t_ns[sel], [t1]])
+    g = np.array([np.interp(0.5 * (ts[:-1] + ts[1:]), imu.t_ns, imu.gyro_imu[:, k]) for k in range(3)]).T
+    R = np.eye(3)
+    for k in range(len(ts) - 1):
+        R = R @ geometry.so3_exp(g[k] * (ts[k + 1] - ts[k]) * 1e-9)
+    return R
+
+
+def load_imu(session: Session, rig: str) -> ImuSamples | None:
+    name = f"{rig}.imu"
+    if name not in session.streams:
+        return None
+    c = session.columns(name)
+    calib = session.calibration(rig)
+    corr = TimeCorrections(latency_ns=int((calib.latency_ns if calib else {}).get(name, 0)))
+    t = corrected_times(c["t_host_ns"], c["t_device_ns"], corr)
+    order = np.argsort(t, kind="stable")
+    keep = np.concatenate([[True], np.diff(t[order]) > 0])
+    o = order[keep]
+    return ImuSamples(t[o], np.stack([c["gyro_x"], c["gyro_y"], c["gyro_z"]], 1)[o],
+                      np.stack([c["accel_x"], c["accel_y"], c["accel_z"]], 1)[o])
+
+
+def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[Trajectory, dict[str, Any]]:
+    """Trajectory T_world_imu at rig's cam0 timestamps and a summary (``reason`` when tracking failed)."""
+    t_start = time.perf_counter()
+    calib = session.calibration(rig)
+    if calib is None or not calib.cameras:
+        raise StageError(f"session {session.id} has no camera calibration for {rig}; calibrate or import one",
+                         session.path)
+    videos = session.streams_of("video", rig)
+    cams = [c for c in calib.cameras if f"{rig}.{c.name}" in videos
+            and session.streams[f"{rig}.{c.name}"].get("pix_fmt", "gray") != "gray16le"]
+    if not cams:
+        raise StageError(f"no video stream of {rig} matches its calibration", session.path)
+    imu = load_imu(session, rig)
+    if imu is None or len(imu) < 10:
+        raise StageError(f"{rig} has no IMU stream: the 'vio' method needs one (use method 'simple')", session.path)
+    workspace = session.manifest.get("workspace", {})
+    fs = FrontendSettings.from_mapping({"tag_size_m": workspace.get("tag_size_m", 0.08), **dict(settings)})
+    bs = backend.BackendSettings.from_mapping(settings)
+    use_stereo = bool(settings.get("stereo", True)) and len(cams) > 1
+    c0 = cams[0]
+    c1 = cams[1] if use_stereo else None
+    rig_model = RigModel(c0.T_imu_cam, calib.imu or DEFAULT_IMU_NOISE, c1.T_imu_cam if c1 else None, fs.tag_size_m)
+    s0 = f"{rig}.{c0.name}"
+    ft = session.columns(s0)
+    corr = TimeCorrections(latency_ns=int(calib.latency_ns.get(s0, 0)), offset_ns=int(c0.time_offset_ns))
+    t_cam = corrected_times(ft["t_host_ns"], ft["t_device_ns"], corr)
+    n = len(t_cam)
+    if n < 2:
+        raise StageError(f"{s0} has {n} frames; VIO needs at least 2", session.path)
+    T_cam1_cam0 = geometry.se3_inverse(c1.T_imu_cam) @ c0.T_imu_cam if c1 else None
+    front = Frontend(c0.camera, fs, c1.camera if c1 else None, T_cam1_cam0)
+    frames: list[FrameObservations] = []
+    it0 = session.frames(s0)
+    it1 = session.frames(f"{rig}.{c1.name}") if c1 else None
+    R_imu_cam0 = c0.T_imu_cam[:3, :3]
+    with Progress(f"vio front end {rig}", n) as bar:
+        for i in range(n):
+            _, img0 = next(it0)
+            img1 = _gray(next(it1)[1]) if it1 is not None else None
+            R_cur_prev = None
+            if i > 0:
+                R_prev_cur_imu = _gyro_rotation(imu, int(t_cam[i - 1]), int(t_cam[i]))
+                R_cur_prev = (R_imu_cam0.T @ R_prev_cur_imu @ R_imu_cam0).T
+            frames.append(front.process(int(t_cam[i]), _gray(img0), img1, R_cur_prev))
+            bar.advance(1)
+    front_s = time.perf_counter() - t_start
+    known = {int(k): np.asarray(v, dtype=np.float64) for k, v in workspace.get("tags", {}).items()}
+    summary: dict[str, Any] = {"method": "vio", "frames": n, "stereo": c1 is not None, "front_end_s": front_s}
+    try:
+        res = backend.run(frames, imu, rig_model, bs, known)
+    except RuntimeError as e:
+        reason = f"the estimator could not initialise or diverged ({e}); {diagnose(frames, imu, None)}"
+        log.warning("%s: %s", rig, reason)
+        traj = Trajectory(t_cam.astype(np.int64), np.repeat(np.eye(4)[None], n, 0),
+                          np.full(n, TrackState.LOST, np.uint8), np.zeros(n, np.float32))
+        return traj, {**summary, "share_ok": 0.0, "reason": reason}
+    table_tag = settings.get("table_tag_id", workspace.get("table_tag_id"))
+    T_world_nav, anchor, anchor_tag = world_from_nav(res, table_tag)
+    T_world_imu = T_world_nav[None] @ res.T_nav_imu
+    traj = Trajectory(res.t_ns, T_world_imu, res.state, res.quality, res.position_sigma_m, body="imu",
+                      world_anchor=anchor)
+    share_ok = traj.share_ok()
+    summary.update({
+        **res.stats, "world_anchor": anchor, "anchor_tag": anchor_tag, "share_ok": share_ok,
+        "share_with_pose": float(np.mean(res.state != TrackState.LOST)),
+        "tags_seen": sorted(res.T_nav_tag), "total_s": time.perf_counter() - t_start,
+        "states": {st.label: int(np.sum(res.state == st)) for st in TrackState},
+    })
+    if share_ok < 0.5:
+        summary["reason"] = diagnose(frames, imu, res)
+    return traj, summary
+
+
+def world_from_nav(res: backend.BackendResult, table_tag: int | None) -> tuple[NDArray[np.float64], str, int | None]:
+    """T_world_nav: the table tag's frame if it (or any tag) was seen, else the first pose with yaw zeroed."""
+    if res.T_nav_tag:
+        tag = int(table_tag) if table_tag is not None and int(table_tag) in res.T_nav_tag else min(res.T_nav_tag)
+        return geometry.se3_inverse(res.T_nav_tag[tag]), "tag", tag
+    T0 = res.T_nav_imu[0]
+    T_nav_world = geometry.se3(geometry.rot_z(geometry.yaw_of(T0[:3, :3])), T0[:3, 3])
+    return geometry.se3_inverse(T_nav_world), "first_pose", None
+
+
+def diagnose(frames: list[FrameObservations], imu: ImuSamples, res: backend.BackendResult | None) -> str:
+    """A human-readable cause for tracking that could not be recovered."""
+    feats = np.array([len(f.track_ids) for f in frames])
+    tracked = np.array([f.stats.get("tracked", 0.0) for f in frames[1:]]) if len(frames) > 1 else np.zeros(1)
+    accel_norm = np.linalg.norm(imu.accel_imu, axis=1)
+    excitation = float(np.std(accel_norm))
+    reasons = []
+    if np.median(feats) < 30 or np.median(tracked) < 20:
+        reasons.append(f"too little texture: median {np.median(feats):.0f} features per frame, "
+                       f"{np.median(tracked):.0f} tracked frame to frame (needs >= 30)")
+    if abs(np.median(accel_norm) - backend.GRAVITY) > 1.0:
+        reasons.append(f"IMU calibration looks wrong: resting |accel| is {np.median(accel_norm):.2f} m/s^2, "
+                       f"not {backend.GRAVITY}")
+    has_tags = any(f.tags for f in frames)
+    has_stereo = any(f.xy_cam1 is not None for f in frames)
+    if excitation < 0.05 and not has_tags and not has_stereo:
+        reasons.append(f"no IMU excitation (accel std {excitation:.3f} m/s^2): mono-inertial scale is unobservable")
+    if res is not None and res.stats.get("outliers", 0) > 0.3 * max(res.stats.get("landmarks", 1), 1):
+        reasons.append("many tracks disagree with the IMU motion: check the camera-IMU calibration and time offset")
+    if not reasons:
+        reasons.append("visual tracks were too few for too long to bridge with the IMU")
+    return "; ".join(reasons)

@@ -1,0 +1,188 @@
+"""The VIO front end: KLT feature tracks (gyro-predicted), stereo matches and tags per frame.
+
+Tracking happens in pixels of the raw (possibly fisheye) image; bearings come from
+``CameraModel.unproject`` and are handed on as normalised coordinates with a per-point
+noise that includes the local lens stretch. Features further than ``max_angle_deg`` off
+the optical axis are dropped (the back end works on the z > 0 normalised plane).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from democap import geometry
+from democap.model import CameraModel
+from slam.vio.measurements import FrameObservations
+from slam.vio.tags import detect_tags, local_focal
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FrontendSettings:
+    max_features: int = 180
+    min_distance_px: int = 20
+    corner_quality: float = 0.01
+    pixel_sigma: float = 1.0
+    klt_window: int = 21
+    klt_levels: int = 3
+    fb_max_px: float = 0.7  # forward-backward KLT disagreement above this rejects a track
+    ransac_px: float = 1.0
+    max_angle_deg: float = 75.0
+    stereo_epipolar_px: float = 1.5
+    tags: bool = True
+    tag_size_m: float = 0.08
+
+    @classmethod
+    def from_mapping(cls, m: Mapping[str, Any]) -> FrontendSettings:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in m.items() if k in names})
+
+
+def normalised(camera: CameraModel, px: NDArray[np.float64], pixel_sigma: float
+               ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Normalised coordinates (K, 2) of pixels (K, 2) and their 1-sigma noise (K,)."""
+    if len(px) == 0:
+        return np.zeros((0, 2)), np.zeros(0)
+    rays = camera.unproject(px)
+    xy = rays[:, :2] / np.maximum(rays[:, 2:3], 1e-9)
+    return xy, pixel_sigma / local_focal(camera, px)
+
+
+class Frontend:
+    """Stateful per-rig tracker; call ``process`` with frames in time order."""
+
+    def __init__(self, cam0: CameraModel, settings: FrontendSettings, cam1: CameraModel | None = None,
+                 T_cam1_cam0: NDArray[np.float64] | None = None, mask0: NDArray[np.uint8] | None = None) -> None:
+        self.cam0, self.cam1, self.s = cam0, cam1, settings
+        self.T_cam1_cam0 = T_cam1_cam0
+        self.static_mask = mask0 if mask0 is not None else np.full((cam0.height, cam0.width), 255, np.uint8)
+        # Pixels beyond max_angle_deg never yield usable bearings: mask them out of detection too.
+        u, v = np.meshgrid(np.arange(0, cam0.width, 4.0), np.arange(0, cam0.height, 4.0))
+        rays = cam0.unproject(np.column_stack([u.ravel(), v.ravel()]))
+        wide = (rays[:, 2] < np.cos(np.radians(settings.max_angle_deg))).reshape(u.shape)
+        wide_full = cv2.resize(wide.astype(np.uint8), (cam0.width, cam0.height), interpolation=cv2.INTER_NEAREST)
+        self.static_mask = np.where(wide_full > 0, 0, self.static_mask).astype(np.uint8)
+        self.prev_img: NDArray[np.uint8] | None = None
+        self.prev_px = np.zeros((0, 2), np.float32)
+        self.prev_ids = np.zeros(0, np.int64)
+        self.next_id = 0
+        self.lk = dict(winSize=(settings.klt_window, settings.klt_window), maxLevel=settings.klt_levels,
+                       criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01))
+
+    def _predict(self, px: NDArray[np.float32], R_cur_prev: NDArray[np.float64] | None) -> NDArray[np.float32]:
+        """Where a pure rotation (from the gyro) moves the features: keeps KLT locked in fast turns."""
+        if R_cur_prev is None or len(px) == 0:
+            return px.copy()
+        rays = self.cam0.unproject(px.astype(np.float64)) @ R_cur_prev.T
+        pred = self.cam0.project(rays)
+        bad = ~np.isfinite(pred).all(axis=1)
+        pred[bad] = px[bad]
+        return pred.astype(np.float32)
+
+    def process(self, t_ns: int, img0: NDArray[np.uint8], img1: NDArray[np.uint8] | None = None,
+                R_cam_cur_prev: NDArray[np.float64] | None = None) -> FrameObservations:
+        s = self.s
+        px, ids = np.zeros((0, 2), np.float32), np.zeros(0, np.int64)
+        n_tracked_raw = 0
+        if self.prev_img is not None and len(self.prev_px):
+            guess = self._predict(self.prev_px, R_cam_cur_prev)
+            nxt, st, _ = cv2.calcOpticalFlowPyrLK(self.prev_img, img0, self.prev_px, guess.copy(),
+                                                  flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **self.lk)
+            back, st2, _ = cv2.calcOpticalFlowPyrLK(img0, self.prev_img, nxt, self.prev_px.copy(),
+                                                    flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **self.lk)
+            ok = (st.ravel() == 1) & (st2.ravel() == 1) & (np.linalg.norm(back - self.prev_px, axis=1) < s.fb_max_px)
+            ok &= self._inside(nxt)
+            n_tracked_raw = int(ok.sum())
+            ok &= self._epipolar_inliers(self.prev_px, nxt, ok)
+            px, ids = nxt[ok], self.prev_ids[ok]
+        px, ids = self._top_up(img0, px, ids)
+        xy0, sig0 = normalised(self.cam0, px.astype(np.float64), s.pixel_sigma)
+        xy1 = self._stereo(img0, img1, px) if img1 is not None and self.cam1 is not None else None
+        tags = tuple(detect_tags(img0, self.cam0, s.tag_size_m)) if s.tags else ()
+        self.prev_img, self.prev_px, self.prev_ids = img0, px, ids
+        stats = {"tracked": float(n_tracked_raw), "features": float(len(ids)),
+                 "stereo": float(np.isfinite(xy1[:, 0]).sum()) if xy1 is not None else 0.0}
+        return FrameObservations(int(t_ns), ids.copy(), xy0, sig0, xy1, tags, stats)
+
+    def _inside(self, px: NDArray[np.float32]) -> NDArray[np.bool_]:
+        x, y = px[:, 0], px[:, 1]
+        ok = (x >= 1) & (y >= 1) & (x < self.cam0.width - 1) & (y < self.cam0.height - 1)
+        xi = np.clip(x.astype(int), 0, self.cam0.width - 1)
+        yi = np.clip(y.astype(int), 0, self.cam0.height - 1)
+        return ok & (self.static_mask[yi, xi] > 0)
+
+    def _epipolar_inliers(self, p0: NDArray[np.float32], p1: NDArray[np.float32], ok: NDArray[np.bool_]
+                          ) -> NDArray[np.bool_]:
+        """RANSAC on the essential matrix between the previous and current normalised points."""
+        idx = np.flatnonzero(ok)
+        out = np.zeros(len(ok), bool)
+        if len(idx) < 12:
+            out[idx] = True
+            return out
+        a = normalised(self.cam0, p0[idx].astype(np.float64), 1.0)[0]
+        b = normalised(self.cam0, p1[idx].astype(np.float64), 1.0)[0]
+        if np.max(np.linalg.norm(a - b, axis=1)) < 2.0 / self.cam0.fx:
+            out[idx] = True  # no motion: the essential matrix is undefined and every track agrees
+            return out
+        E, inl = cv2.findEssentialMat(a, b, np.eye(3), method=cv2.RANSAC, prob=0.999,
+                                      threshold=self.s.ransac_px / self.cam0.fx)
+        if E is None or inl is None:
+            out[idx] = True
+            return out
+        out[idx] = inl.ravel() > 0
+        return out
+
+    def _top_up(self, img: NDArray[np.uint8], px: NDArray[np.float32], ids: NDArray[np.int64]
+                ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        need = self.s.max_features - len(px)
+        if need < self.s.max_features // 5:
+            return px, ids
+        mask = self.static_mask.copy()
+        for x, y in px:
+            cv2.circle(mask, (int(x), int(y)), self.s.min_distance_px, 0, -1)
+        new = cv2.goodFeaturesToTrack(img, need, self.s.corner_quality, self.s.min_distance_px, mask=mask)
+        if new is None:
+            return px, ids
+        new = new.reshape(-1, 2).astype(np.float32)
+        new_ids = np.arange(self.next_id, self.next_id + len(new), dtype=np.int64)
+        self.next_id += len(new)
+        return np.concatenate([px, new]), np.concatenate([ids, new_ids])
+
+    def _stereo(self, img0: NDArray[np.uint8], img1: NDArray[np.uint8], px: NDArray[np.float32]
+                ) -> NDArray[np.float64]:
+        """cam1 normalised coordinates of each cam0 feature (NaN where no consistent match)."""
+        assert self.cam1 is not None and self.T_cam1_cam0 is not None
+        out = np.full((len(px), 2), np.nan)
+        if len(px) == 0:
+            return out
+        # Initial guess: the bearing at 1 m depth seen from cam1 (disparity of a mid-range point).
+        rays0 = self.cam0.unproject(px.astype(np.float64))
+        guess = self.cam1.project(geometry.transform_points(self.T_cam1_cam0, rays0 * 1.0))
+        guess = np.where(np.isfinite(guess), guess, px).astype(np.float32)
+        p1, st, _ = cv2.calcOpticalFlowPyrLK(img0, img1, px, guess.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW,
+                                             **self.lk)
+        back, st2, _ = cv2.calcOpticalFlowPyrLK(img1, img0, p1, px.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW,
+                                                **self.lk)
+        ok = (st.ravel() == 1) & (st2.ravel() == 1) & (np.linalg.norm(back - px, axis=1) < self.s.fb_max_px)
+        ok &= (p1[:, 0] >= 0) & (p1[:, 1] >= 0) & (p1[:, 0] < self.cam1.width) & (p1[:, 1] < self.cam1.height)
+        if not ok.any():
+            return out
+        rays1 = self.cam1.unproject(p1[ok].astype(np.float64))
+        R, t = self.T_cam1_cam0[:3, :3], self.T_cam1_cam0[:3, 3]
+        E = geometry.skew(t / np.linalg.norm(t)) @ R
+        # Epipolar distance of the cam1 ray to the plane through the baseline and the cam0 ray.
+        n = rays0[ok] @ E.T
+        dist = np.abs(np.sum(rays1 * n, axis=1)) / np.maximum(np.linalg.norm(n, axis=1), 1e-12)
+        front = rays1[:, 2] > np.cos(np.radians(self.s.max_angle_deg))
+        good = (dist < self.s.stereo_epipolar_px / self.cam1.fx) & front
+        idx = np.flatnonzero(ok)[good]
+        out[idx] = rays1[good, :2] / rays1[good, 2:3]
+        return out
