@@ -56,7 +56,12 @@ def _session_lock(session: Session) -> Iterator[None]:
 
 
 def process(
-    session: Session, home: Home, robot: str | None = None, force: bool = False, method: str | None = None
+    session: Session,
+    home: Home,
+    robot: str | None = None,
+    force: bool = False,
+    method: str | None = None,
+    place_base: bool = False,
 ) -> list[StageResult]:
     from slam import stage as trajectory_stage
 
@@ -72,7 +77,7 @@ def process(
             except ImportError as e:
                 raise StageError(f"retargeting is not available ({e})") from e
             t = time.monotonic()
-            rec = retarget_stage.run(session, robot, home)
+            rec = retarget_stage.run(session, robot, home, place_base=place_base, force=force)
             results.append(StageResult(f"retarget/{robot}", True, time.monotonic() - t, dict(rec.summary)))
         try:
             from flags import stage as flags_stage

@@ -66,12 +66,41 @@ class TagSighting:
     T_cam_tag: NDArray[np.float64]
     reproj_px: float
     area_px: float
+    corners_px: NDArray[np.float64]  # (4, 2) in the order of TAG_CORNERS
 
 
 def _tag_detector() -> cv2.aruco.ArucoDetector:
     params = cv2.aruco.DetectorParameters()
     params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX
     return cv2.aruco.ArucoDetector(cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_APRILTAG_36h11), params)
+
+
+def tag_corners(size_m: float) -> NDArray[np.float64]:
+    """Corner positions (4, 3) in the tag frame, in OpenCV's detection order."""
+    h = size_m / 2
+    return np.array([[-h, h, 0], [h, h, 0], [h, -h, 0], [-h, -h, 0]], dtype=np.float64)
+
+
+def pose_from_tags(
+    sightings: list[TagSighting], T_world_tags: dict[int, NDArray[np.float64]], camera: CameraModel, size_m: float
+) -> tuple[NDArray[np.float64], float] | None:
+    """T_world_cam from every visible tag of known pose at once (PnP on all corners), with RMS px."""
+    usable = [x for x in sightings if x.tag_id in T_world_tags and x.reproj_px < 2.0]
+    if not usable:
+        return None
+    obj = tag_corners(size_m)
+    pts_w = np.concatenate([geometry.transform_points(T_world_tags[x.tag_id], obj) for x in usable])
+    px = np.concatenate([x.corners_px for x in usable])
+    rays = camera.unproject(px)
+    norm = rays[:, :2] / rays[:, 2:3]
+    best = max(usable, key=lambda x: x.area_px)
+    T_cam_world0 = best.T_cam_tag @ geometry.se3_inverse(T_world_tags[best.tag_id])
+    rvec0, _ = cv2.Rodrigues(T_cam_world0[:3, :3])
+    rvec, tvec = cv2.solvePnPRefineLM(pts_w, norm, np.eye(3), None, rvec0, T_cam_world0[:3, 3].copy())
+    T_cam_world = geometry.se3(cv2.Rodrigues(rvec)[0], tvec.ravel())
+    reproj = camera.project(geometry.transform_points(T_cam_world, pts_w))
+    err = float(np.sqrt(np.mean(np.sum((reproj - px) ** 2, axis=1))))
+    return geometry.se3_inverse(T_cam_world), err
 
 
 def detect_tags(
@@ -81,8 +110,7 @@ def detect_tags(
     corners, ids, _ = detector.detectMarkers(image)
     if ids is None:
         return []
-    h = size_m / 2
-    obj = np.array([[-h, h, 0], [h, h, 0], [h, -h, 0], [-h, -h, 0]], dtype=np.float64)
+    obj = tag_corners(size_m)
     out = []
     for c, i in zip(corners, ids.ravel(), strict=True):
         px = c.reshape(4, 2).astype(np.float64)
@@ -94,7 +122,7 @@ def detect_tags(
         T = geometry.se3(cv2.Rodrigues(rvec)[0], tvec.ravel())
         reproj = camera.project(geometry.transform_points(T, obj))
         err = float(np.sqrt(np.mean(np.sum((reproj - px) ** 2, axis=1))))
-        out.append(TagSighting(int(i), T, err, float(cv2.contourArea(px.astype(np.float32)))))
+        out.append(TagSighting(int(i), T, err, float(cv2.contourArea(px.astype(np.float32))), px))
     return out
 
 
@@ -290,7 +318,15 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
     abs_err = np.full(n, np.nan)
     world_anchor = "first_pose"
     T_world_tags: dict[int, NDArray[np.float64]] = {}
-    if table_tag is not None and table_tag in counts:
+    workspace_tags = {
+        int(k): np.asarray(v, dtype=np.float64)
+        for k, v in session.manifest.get("workspace", {}).get("tags", {}).items()
+    }
+    if workspace_tags and any(t in counts for t in workspace_tags):
+        # The workspace's surveyed tags define the world (table frame, z up).
+        world_anchor = "tag"
+        T_world_tags = workspace_tags
+    elif table_tag is not None and table_tag in counts:
         world_anchor = "tag"
         T_world_tags[int(table_tag)] = np.eye(4)
         # Register the other tags from frames that see the table tag (median of estimates).
@@ -306,16 +342,13 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
         for tid, Ts in cand.items():
             Ts_a = np.array(Ts)
             med = np.median(Ts_a[:, :3, 3], axis=0)
-            best = Ts_a[int(np.argmin(np.linalg.norm(Ts_a[:, :3, 3] - med, axis=1)))]
-            T_world_tags[tid] = best
+            T_world_tags[tid] = Ts_a[int(np.argmin(np.linalg.norm(Ts_a[:, :3, 3] - med, axis=1)))]
+    if world_anchor == "tag":
         for k, sl in enumerate(sightings):
-            usable = [x for x in sl if x.tag_id in T_world_tags and x.reproj_px < 2.0]
-            if not usable:
-                continue
-            best = max(usable, key=lambda x: (x.tag_id == table_tag, x.area_px))
-            T_world_cam[k] = T_world_tags[best.tag_id] @ geometry.se3_inverse(best.T_cam_tag)
-            abs_ok[k] = True
-            abs_err[k] = best.reproj_px
+            found = pose_from_tags(sl, T_world_tags, c0.camera, tag_size)
+            if found is not None and found[1] < 1.5:
+                T_world_cam[k], abs_err[k] = found
+                abs_ok[k] = True
 
     state = np.full(n, TrackState.LOST, dtype=np.uint8)
     quality = np.zeros(n, np.float32)
