@@ -7,10 +7,11 @@ pixels in grid cells that straddle a plane edge are cast exactly. One ``cv2.rema
 reads the atlas. Within a plane the atlas coordinate is a smooth function of the pixel, so
 the upsampling error is far below a pixel.
 
-Realism for SLAM: motion blur (remaps averaged along the atlas travel between the poses
-at the exposure's start and end), rolling shutter (rows exposed ``readout_s`` apart, poses per grid row),
-vignetting, brightness from exposure x gain x illumination with clipping, shot + read
-noise, and the gripper fingers with their markers fixed in the camera's view.
+Realism for SLAM: motion blur (the sharp mid-exposure image averaged along each pixel's
+image motion between the poses at the exposure's start and end), rolling shutter (rows
+exposed ``readout_s`` apart, poses per grid row), vignetting, brightness from exposure x
+gain x illumination with clipping, shot + read noise, and the gripper fingers with their
+markers fixed in the camera's view.
 
 Timing convention: ``pose_at(dt)`` gives T_world_cam at ``dt`` seconds after the frame's
 timestamp, which is the middle of the first row's exposure; row r is exposed
@@ -48,7 +49,7 @@ class RenderedFrame:
 
     image: NDArray[np.uint8]
     depth_mm: NDArray[np.uint16] | None
-    blur_px: float  # largest atlas travel (texels) during the exposure: a proxy for blur length
+    blur_px: float  # largest image motion (pixels) during the exposure: the blur length
 
 
 @dataclass(eq=False)
@@ -57,6 +58,7 @@ class _Cast:
     x: NDArray[np.float32]  # atlas coordinates
     y: NDArray[np.float32]
     z: NDArray[np.float32]  # depth along the optical axis, metres
+    t: NDArray[np.float32] | None = None  # distance along the ray, metres (inf = miss)
 
 
 # Ray distance t (N,) (inf = miss), plane index (N,), texture coordinates a, b (N,) in metres.
@@ -248,6 +250,7 @@ class Renderer:
         # Full-resolution lookups into the coarse grid (exact multiples of 1/step: no remap rounding).
         self.up_x = (xx / step).astype(np.float32)
         self.up_y = (yy / step).astype(np.float32)
+        self.pix_x, self.pix_y = xx.astype(np.float32), yy.astype(np.float32)
         # Vignetting: cos^4-like falloff with the angle from the optical axis.
         cos_th = np.clip(self.bearings[:, 2], 0.05, 1.0).reshape(H, W)
         self.vignette = (1.0 - vignetting * (1.0 - cos_th**2)).astype(np.float32)
@@ -312,7 +315,7 @@ class Renderer:
         miss = idx < 0
         x[miss], y[miss] = self.scene.background_xy
         z = np.where(miss, 0.0, t * bearings[:, 2]).astype(np.float32)
-        return _Cast(idx.astype(np.int32), x.astype(np.float32), y.astype(np.float32), z)
+        return _Cast(idx.astype(np.int32), x.astype(np.float32), y.astype(np.float32), z, t)
 
     def _coarse(self, poses_rows: NDArray[np.float64], fingers: PlaneSet | None) -> _Cast:
         """Cast the coarse grid for per-grid-row poses (len(gy), 4, 4) or one pose (4, 4)."""
@@ -349,6 +352,29 @@ class Renderer:
             ex = self._cast_all(self.bearings[exact], Re, ce, fingers)
             fx[exact], fy[exact], fz[exact], idx_full[exact] = ex.x, ex.y, ex.z, ex.idx
         return _Cast(idx_full, fx, fy, fz), coarse, mixed
+
+    def _flow(self, coarse: _Cast, mid: NDArray[np.float64], start: NDArray[np.float64],
+              end: NDArray[np.float64]) -> NDArray[np.float32]:
+        """Image motion (gh, gw, 2) in pixels over the exposure of the surface point each grid ray sees.
+
+        Poses are (4, 4) or per grid row (gh, 4, 4). Fingers move with the camera: no motion.
+        """
+        gh, gw = len(self.gy), len(self.gx)
+        hit = np.isfinite(coarse.t) & (coarse.idx >= 0) & (coarse.idx < len(self.scene.world.px_per_m))
+        p_cam = self.coarse_bearings.astype(np.float64) * np.where(hit, coarse.t, 1.0)[:, None]
+
+        def per_ray(T: NDArray[np.float64]) -> NDArray[np.float64]:
+            return T[None] if T.ndim == 2 else np.repeat(T, gw, axis=0)
+
+        T_mid, T0, T1 = per_ray(mid), per_ray(start), per_ray(end)
+        p_world = np.einsum("nij,nj->ni", T_mid[:, :3, :3], p_cam) + T_mid[:, :3, 3]
+        uv = []
+        for T in (T0, T1):
+            p = np.einsum("nji,nj->ni", T[:, :3, :3], p_world - T[:, :3, 3])
+            uv.append(self.camera.project(p))
+        flow = uv[1] - uv[0]
+        flow[~hit | ~np.all(np.isfinite(flow), axis=1)] = 0.0
+        return flow.reshape(gh, gw, 2).astype(np.float32)
 
     def _poses_rows(self, pose_at: PoseAt, dt: float) -> NDArray[np.float64]:
         readout = self.camera.readout_s
@@ -390,32 +416,28 @@ class Renderer:
         if self.fingers and gripper_width_m is not None:
             fingers = self._finger_planes(float(gripper_width_m))
         W, H = self.camera.width, self.camera.height
-        mid, coarse, mixed = self._maps(self._poses_rows(pose_at, 0.0), fingers)
+        poses_mid = self._poses_rows(pose_at, 0.0)
+        mid, coarse, mixed = self._maps(poses_mid, fingers)
         mx, my = mid.x.reshape(H, W), mid.y.reshape(H, W)
+        sharp = cv2.remap(self.atlas, mx, my, cv2.INTER_LINEAR)
         blur = 0.0
         if exposure_s > 0 and callable(pose):
-            # Atlas travel over the exposure, from the coarse grid at its start and end; surfaces
-            # that change along the way (occlusion edges) stay sharp.
-            c0 = self._coarse(self._poses_rows(pose_at, -0.5 * exposure_s), fingers)
-            c1 = self._coarse(self._poses_rows(pose_at, 0.5 * exposure_s), fingers)
-            same = (c0.idx == c1.idx) & (c0.idx == coarse.idx) & (coarse.idx >= 0)
-            gdx = np.where(same, c1.x - c0.x, 0.0).astype(np.float32)
-            gdy = np.where(same, c1.y - c0.y, 0.0).astype(np.float32)
-            blur = float(np.sqrt((gdx * gdx + gdy * gdy).max())) if same.any() else 0.0
-        n_sub = int(np.clip(np.ceil(blur / 2.0), 1, max_subframes))  # a sub-exposure every ~2 texels
+            flow = self._flow(coarse, poses_mid, self._poses_rows(pose_at, -0.5 * exposure_s),
+                              self._poses_rows(pose_at, 0.5 * exposure_s))
+            blur = float(np.sqrt((flow**2).sum(-1).max()))
+        n_sub = int(np.clip(np.ceil(blur / 1.5), 1, max_subframes))  # a sub-exposure every ~1.5 pixels
         if n_sub == 1:
-            acc = cv2.remap(self.atlas, mx, my, cv2.INTER_LINEAR).astype(np.float32)
+            acc = sharp.astype(np.float32)
         else:
-            gh, gw = len(self.gy), len(self.gx)
-            d = cv2.remap(np.dstack([gdx.reshape(gh, gw), gdy.reshape(gh, gw)]), self.up_x, self.up_y,
-                          cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            # Blur in the image: each pixel averages the sharp mid-exposure image along its own
+            # image motion (upsampled from the coarse grid), which also smears occlusion edges.
+            d = cv2.remap(flow, self.up_x, self.up_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             dx, dy = cv2.split(d)
-            np.copyto(dx, 0.0, where=mixed.astype(bool))
-            np.copyto(dy, 0.0, where=mixed.astype(bool))
             acc = np.zeros((H, W) if self.gray else (H, W, 3), np.float32)
             for i in range(n_sub):
                 u = np.float32((i + 0.5) / n_sub - 0.5)
-                cv2.accumulate(cv2.remap(self.atlas, mx + u * dx, my + u * dy, cv2.INTER_LINEAR), acc)
+                cv2.accumulate(cv2.remap(sharp, self.pix_x + u * dx, self.pix_y + u * dy, cv2.INTER_LINEAR,
+                                         borderMode=cv2.BORDER_REFLECT), acc)
             acc *= np.float32(1.0 / n_sub)
         gain = self.vignette * np.float32(brightness)
         acc = acc * (gain if self.gray else gain[..., None])
