@@ -76,7 +76,7 @@ def screenshots(out_dir: Path, record_seconds: float = 8.0) -> list[Path]:
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    app = _app()
+    _app()
     home = Home.resolve(tempfile.mkdtemp(prefix="democap-screens-"))
     seed_demo_home(home)
     win = MainWindow(home)
@@ -86,6 +86,7 @@ def screenshots(out_dir: Path, record_seconds: float = 8.0) -> list[Path]:
     saved: list[Path] = []
 
     def grab(name: str) -> None:
+        win.resize(1280, 800)
         wait_for(lambda: False, 0.4)
         p = out_dir / f"{name.lower()}.png"
         win.grab().save(str(p))

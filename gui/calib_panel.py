@@ -43,7 +43,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".tif", ".tiff")
 STEPS = ("1  Target", "2  Capture views", "3  Calibrate", "4  Save")
 
 
-def detect_folder(target: Any, folder: Path, on_view: Any = None, pattern: str = "*") -> tuple[list[Any], list[str], tuple[int, int]]:
+def detect_folder(target: Any, folder: Path, on_view: Any = None, pattern: str = "*"
+                  ) -> tuple[list[Any], list[str], tuple[int, int]]:
     """Detect ``target`` in every image of ``folder``: (detections or None, names, (width, height))."""
     import cv2
 
@@ -164,7 +165,9 @@ class CalibrationPanel(QWidget):
         cl.addWidget(self.coverage_plot, 1)
         self.coverage_text = QLabel("No views yet")
         self.coverage_text.setObjectName("subtitle")
+        self.coverage_text.setWordWrap(True)
         cl.addWidget(self.coverage_text)
+        cbox.setMinimumHeight(250)
         grid.addWidget(cbox, 0, 1)
 
         rbox = QGroupBox("Result")
@@ -178,15 +181,9 @@ class CalibrationPanel(QWidget):
             tiles.addWidget(m)
         rl.addLayout(tiles)
         plots = QHBoxLayout()
-        self.view_plot = pg.PlotWidget()
-        self.view_plot.setLabel("left", "RMS [px]")
-        self.view_plot.setLabel("bottom", "view")
-        self.resid_plot = pg.PlotWidget()
-        self.resid_plot.setAspectLocked(True)
-        self.resid_plot.setLabel("left", "dy [px]")
-        self.resid_plot.setLabel("bottom", "dx [px]")
+        self.view_plot = theme.style_plot(pg.PlotWidget(), "view", "RMS per view [px]")
+        self.resid_plot = theme.style_plot(pg.PlotWidget(), "dx [px]", "dy [px]", aspect=True)
         for p in (self.view_plot, self.resid_plot):
-            p.showGrid(x=True, y=True, alpha=0.2)
             plots.addWidget(p)
         rl.addLayout(plots, 1)
         self.warnings = QLabel("")
@@ -260,7 +257,8 @@ class CalibrationPanel(QWidget):
             self.progress.setRange(0, max(total, 1))
             self.progress.setValue(done_n)
 
-        self.jobs.start(lambda: detect_folder(target, folder, pattern=pattern), done, lambda t: self.message.set("error", t),
+        self.jobs.start(lambda: detect_folder(target, folder, pattern=pattern), done,
+                        lambda t: self.message.set("error", t),
                         progress)
 
     def update_coverage(self) -> None:
@@ -276,6 +274,7 @@ class CalibrationPanel(QWidget):
         self.coverage_img.setRect(0, 0, w, h)
         pts = np.concatenate(corners)
         self.corner_scatter.setData(pts[:, 0], pts[:, 1])
+        self.coverage_plot.setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
         status = "warn" if cov.poor else "ok"
         self.coverage_text.setText(f"{cov.fraction:.0%} of the {gx}×{gy} cells covered, "
                                    f"{cov.corners_fraction:.0%} of the image corners"

@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
+    QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QMessageBox,
@@ -36,7 +37,7 @@ from devices import base
 from devices.link.discovery import FoundRig, browse_network_rigs, find_serial_rigs
 from devices.link.keystore import Keystore
 from gui import theme
-from gui.indicators import StatusLight, header
+from gui.indicators import Metric, StatusLight, header
 from gui.workers import Jobs
 
 log = logging.getLogger(__name__)
@@ -157,6 +158,15 @@ class DevicesPanel(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         lay.addWidget(self.table, 1)
+        detail = QGroupBox("Selected rig")
+        dl = QHBoxLayout(detail)
+        self.m_battery = Metric("Battery")
+        self.m_link = Metric("Link quality")
+        self.m_clock = Metric("Clock-sync error (1σ)")
+        self.m_firmware = Metric("Firmware")
+        for m in (self.m_battery, self.m_link, self.m_clock, self.m_firmware):
+            dl.addWidget(m)
+        lay.addWidget(detail)
         self.progress = QProgressBar()
         self.progress.setVisible(False)
         lay.addWidget(self.progress)
@@ -168,6 +178,7 @@ class DevicesPanel(QWidget):
         self.pair_btn.clicked.connect(lambda: self.pair_selected())
         self.status_btn.clicked.connect(lambda: self.refresh_status())
         self.update_btn.clicked.connect(lambda: self.update_selected())
+        self.table.itemSelectionChanged.connect(self._show_selected)
 
     # ----------------------------------------------------------------- model
     def selected(self) -> FoundRig | None:
@@ -206,6 +217,28 @@ class DevicesPanel(QWidget):
                 self.table.setItem(i, j, item)
         if self.rigs and not self.table.selectionModel().selectedRows():
             self.table.selectRow(0)
+        self._show_selected()
+
+    def _show_selected(self) -> None:
+        r = self.selected()
+        st = self.status.get(r.address) if r else None
+        if st is None:
+            for m in (self.m_battery, self.m_link, self.m_clock):
+                m.set("–")
+            self.m_firmware.set(r.firmware if r and r.firmware else "–")
+            return
+        if st.battery_pct is None:
+            self.m_battery.set("–")
+        else:
+            self.m_battery.set(f"{st.battery_pct} %", "ok" if st.battery_pct > 30 else
+                               "warn" if st.battery_pct > 10 else "error")
+        self.m_link.set(f"{st.link_quality:.1%}", "ok" if st.link_quality > 0.98 else
+                        "warn" if st.link_quality > 0.9 else "error")
+        if st.clock_error_us is None:
+            self.m_clock.set("–")
+        else:
+            self.m_clock.set(f"{st.clock_error_us:.0f} µs", "ok" if st.clock_error_us < 500 else "warn")
+        self.m_firmware.set(st.firmware)
 
     def _keys(self) -> list:
         try:

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 IMU_WINDOW_S = 5.0
 TRAIL_POINTS = 4000
+POSE_PERIOD_NS = 50_000_000  # live trajectory at 20 Hz
 
 
 class LiveFeed:
@@ -209,6 +210,8 @@ class LivePanel(QWidget):
         vl = QVBoxLayout(verdict_box)
         self.verdicts = QListWidget()
         self.verdicts.setMinimumHeight(90)
+        self.verdicts.setWordWrap(True)
+        self.verdicts.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         vl.addWidget(self.verdicts)
         left.addWidget(verdict_box, 1)
         lw = QWidget()
@@ -235,6 +238,7 @@ class LivePanel(QWidget):
         self.no_camera.setObjectName("subtitle")
         self.preview_layout.addWidget(self.no_camera)
         self.preview_box.setMinimumHeight(220)
+        self.preview_box.setMinimumWidth(300)
         right.addWidget(self.preview_box, 1, 0)
 
         traj_box = QGroupBox("Rig trajectory (top / side)")
@@ -246,10 +250,7 @@ class LivePanel(QWidget):
         self.top_plot = pg.PlotWidget()
         self.side_plot = pg.PlotWidget()
         for p, (xl, yl) in ((self.top_plot, ("x [m]", "y [m]")), (self.side_plot, ("x [m]", "z [m]"))):
-            p.setAspectLocked(True)
-            p.showGrid(x=True, y=True, alpha=0.2)
-            p.setLabel("bottom", xl)
-            p.setLabel("left", yl)
+            theme.style_plot(p, xl, yl, aspect=True)
             p.setMinimumHeight(160)
             views.addWidget(p)
         self.top_curve = self.top_plot.plot(pen=pg.mkPen(theme.ACCENT, width=2))
@@ -263,19 +264,19 @@ class LivePanel(QWidget):
         il = QHBoxLayout(imu_box)
         self.gyro_plot = pg.PlotWidget()
         self.accel_plot = pg.PlotWidget()
-        self.gyro_plot.setLabel("left", "gyro [rad/s]")
-        self.accel_plot.setLabel("left", "accel [m/s²]")
+        theme.style_plot(self.gyro_plot, "s", "gyro [rad/s]")
+        theme.style_plot(self.accel_plot, "s", "accel [m/s²]")
         colours = ("#ff6b6b", "#3ecf8e", "#4c9aff")
         self.gyro_curves = [self.gyro_plot.plot(pen=pg.mkPen(c, width=1.5)) for c in colours]
         self.accel_curves = [self.accel_plot.plot(pen=pg.mkPen(c, width=1.5)) for c in colours]
         for p in (self.gyro_plot, self.accel_plot):
-            p.showGrid(x=True, y=True, alpha=0.2)
-            p.setLabel("bottom", "s")
             p.setMinimumHeight(140)
             il.addWidget(p)
         right.addWidget(imu_box, 2, 0, 1, 2)
         right.setRowStretch(1, 3)
         right.setRowStretch(2, 2)
+        right.setColumnStretch(0, 1)
+        right.setColumnStretch(1, 1)
         rw = QWidget()
         rw.setLayout(right)
         root.addWidget(rw, 1)
@@ -472,7 +473,7 @@ class LivePanel(QWidget):
             for i in range(3):
                 self.gyro_curves[i].setData(ts, gyro[sel, i])
                 self.accel_curves[i].setData(ts, accel[sel, i])
-        self._update_pose()
+        self._update_pose(t)
         for ev in feed.take_events():
             if ev.kind == "episode":
                 starting = ev.value.startswith("start")
@@ -484,7 +485,7 @@ class LivePanel(QWidget):
         self.m_frames.set(str(sum(counts.values())) if counts else "–")
         self.m_dropped.set(str(dropped), "error" if dropped else "ok")
         n_ep = self._episode_count()
-        self.m_episodes.set(str(n_ep))
+        self.m_episodes.set(f"{n_ep} + 1 open" if self.in_episode else str(n_ep), "info" if self.in_episode else None)
         if counts:
             self.frames_light.set("error" if dropped else "ok",
                                   f"{dropped} frame(s) dropped by the camera" if dropped else
@@ -496,10 +497,10 @@ class LivePanel(QWidget):
             self.sync_light.set("error", f"{gaps} link gap(s): the rig went silent (recorded as gaps)")
         elif rtt:
             self.sync_light.set("ok" if np.median(rtt) < 5000 else "warn",
-                                f"Clock sync round trip {np.median(rtt) / 1000:.1f} ms; writer backlog {q}")
+                                f"Clock sync round trip {np.median(rtt) / 1000:.1f} ms; writer queue peak {q}")
         else:
             self.sync_light.set("ok" if feed.n_samples else "idle",
-                                f"Link OK; writer backlog {q}" if feed.n_samples else "Waiting for samples…")
+                                f"Link OK; writer queue peak {q}" if feed.n_samples else "Waiting for samples…")
         self._maybe_check_feasibility()
         # Degrade the screen, never the recording: slow redraws or a late loop halve the preview rate.
         cost = time.monotonic() - t_start
@@ -519,25 +520,33 @@ class LivePanel(QWidget):
         with self.feed.lock:
             return self.feed.episodes_ended
 
-    def _update_pose(self) -> None:
-        if not self.sources or not self.feed.last_sample_ns:
+    def _update_pose(self, imu_t: np.ndarray) -> None:
+        """Extend the trail with poses at the IMU times received since the last redraw (at most 20 Hz)."""
+        if not self.sources or not len(imu_t):
             return
-        if self.trail_t and self.feed.last_sample_ns <= self.trail_t[-1]:
-            return  # no new sample since the last redraw
-        T = live_pose(self.sources[0], self.feed.last_sample_ns)
-        if T is None:
-            self.track_label.setText("Tracking: no live pose from this source — the trajectory is computed "
-                                     "after recording")
+        last = self.trail_t[-1] if self.trail_t else 0
+        new = imu_t[imu_t > last + POSE_PERIOD_NS]
+        if not len(new):
             return
-        self.trail.append(T[:3, 3].copy())
-        self.trail_T.append(T)
-        self.trail_t.append(self.feed.last_sample_ns)
+        keep = [int(new[0])]
+        for t in new[1:]:
+            if t >= keep[-1] + POSE_PERIOD_NS:
+                keep.append(int(t))
+        for t in keep:
+            T = live_pose(self.sources[0], t)
+            if T is None:
+                self.track_label.setText("Tracking: no live pose from this source — the trajectory is computed "
+                                         "after recording")
+                return
+            self.trail.append(T[:3, 3].copy())
+            self.trail_T.append(T)
+            self.trail_t.append(t)
         p = np.array(self.trail)
         self.top_curve.setData(p[:, 0], p[:, 1])
         self.side_curve.setData(p[:, 0], p[:, 2])
         self.top_dot.setData([p[-1, 0]], [p[-1, 1]])
         self.side_dot.setData([p[-1, 0]], [p[-1, 2]])
-        self.track_label.setText(f"Tracking: OK ({len(p)} poses)")
+        self.track_label.setText(f"Tracking: OK — simulator truth, {len(p)} poses")
 
     # ----------------------------------------------------------- feasibility
     def _maybe_check_feasibility(self) -> None:

@@ -106,7 +106,7 @@ def load_episode(home: Home, session_id: str, index: int, robot: str | None = No
         if len(inside):
             step = max(1, len(inside) // MAX_FRAMES)
             start, stop = int(inside[0]), int(inside[-1]) + 1
-            for k, img in s.frames(d.camera, start, stop, step):
+            for _k, img in s.frames(d.camera, start, stop, step):
                 d.frames.append(img)
             d.frame_t_ns = t[start:stop:step][: len(d.frames)]
     rig = (s.rigs or ["rig0"])[0]
@@ -183,10 +183,7 @@ class ReviewPanel(QWidget):
         self.top_plot = pg.PlotWidget()
         self.side_plot = pg.PlotWidget()
         for p, (xl, yl) in ((self.top_plot, ("x [m]", "y [m]")), (self.side_plot, ("x [m]", "z [m]"))):
-            p.setAspectLocked(True)
-            p.showGrid(x=True, y=True, alpha=0.2)
-            p.setLabel("bottom", xl)
-            p.setLabel("left", yl)
+            theme.style_plot(p, xl, yl, aspect=True)
             sl.addWidget(p)
         self.top_path = self.top_plot.plot(pen=pg.mkPen(theme.ACCENT, width=2))
         self.side_path = self.side_plot.plot(pen=pg.mkPen(theme.ACCENT, width=2))
@@ -198,15 +195,13 @@ class ReviewPanel(QWidget):
                                             symbolBrush=theme.WARN)
         grid.addWidget(scene_box, 0, 1)
 
-        self.joint_plot = pg.PlotWidget()
-        self.joint_plot.setLabel("left", "joint [rad]")
-        self.joint_plot.setLabel("bottom", "s")
-        self.joint_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.joint_plot = theme.style_plot(pg.PlotWidget(), "", "joint [rad]")
+        self.joint_plot.getAxis("bottom").setStyle(showValues=False)
         self.joint_line = pg.InfiniteLine(angle=90, pen=pg.mkPen(theme.TEXT, width=1))
         self.joint_plot.addItem(self.joint_line)
         self.flag_plot = pg.PlotWidget()
-        self.flag_plot.setMaximumHeight(120)
-        self.flag_plot.setLabel("bottom", "s")
+        self.flag_plot.setFixedHeight(90)
+        theme.style_plot(self.flag_plot, "episode time [s]")
         self.flag_plot.getAxis("left").setTicks([[(0, "info"), (1, "warn"), (2, "error")]])
         self.flag_plot.setYRange(-0.6, 2.6)
         self.flag_line = pg.InfiniteLine(angle=90, pen=pg.mkPen(theme.TEXT, width=1))
@@ -221,6 +216,10 @@ class ReviewPanel(QWidget):
         self.flag_text.setWordWrap(True)
         jl.addWidget(self.flag_text)
         grid.addWidget(jb, 1, 0, 1, 2)
+        video_box.setMinimumHeight(290)
+        scene_box.setMinimumHeight(290)
+        grid.setColumnStretch(0, 2)
+        grid.setColumnStretch(1, 3)
         grid.setRowStretch(0, 3)
         grid.setRowStretch(1, 2)
         lay.addLayout(grid, 1)
@@ -459,7 +458,8 @@ class ReviewPanel(QWidget):
         r = review_of(d.session.decisions(), d.episode.index)
         parts = [r.status.upper()]
         if r.t0_ns is not None and r.t1_ns is not None:
-            parts.append(f"trimmed to {(r.t0_ns - d.episode.t0_ns) * 1e-9:.2f}–{(r.t1_ns - d.episode.t0_ns) * 1e-9:.2f} s")
+            a, b = (r.t0_ns - d.episode.t0_ns) * 1e-9, (r.t1_ns - d.episode.t0_ns) * 1e-9
+            parts.append(f"trimmed to {a:.2f}–{b:.2f} s")
         if self.trim_in is not None or self.trim_out is not None:
             a = (self.trim_in - d.episode.t0_ns) * 1e-9 if self.trim_in is not None else 0.0
             b = (self.trim_out - d.episode.t0_ns) * 1e-9 if self.trim_out is not None else d.episode.duration_s

@@ -144,6 +144,8 @@ class SessionsPanel(QWidget):
         self.e_table.setSortingEnabled(False)
         split.addWidget(self.s_table)
         split.addWidget(self.e_table)
+        for t in (self.s_table, self.e_table):
+            t.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         split.setSizes([300, 400])
         lay.addWidget(split, 1)
         self.summary = QLabel("")

@@ -79,6 +79,18 @@ QTabBar::tab:selected {{ background: {RAISED}; color: {TEXT}; }}
 QScrollBar:vertical {{ background: {BG}; width: 10px; }}
 QScrollBar::handle:vertical {{ background: {BORDER}; border-radius: 5px; min-height: 24px; }}
 QScrollBar::add-line, QScrollBar::sub-line {{ height: 0; width: 0; }}
+QRadioButton::indicator, QCheckBox::indicator {{ width: 12px; height: 12px; border: 2px solid {MUTED};
+    background: {PANEL}; }}
+QRadioButton::indicator {{ border-radius: 8px; }}
+QCheckBox::indicator {{ border-radius: 3px; }}
+QRadioButton::indicator:checked, QCheckBox::indicator:checked {{ background: {ACCENT}; border-color: {ACCENT}; }}
+QRadioButton:disabled, QCheckBox:disabled {{ color: {MUTED}; }}
+QSpinBox::up-button, QSpinBox::down-button, QDoubleSpinBox::up-button, QDoubleSpinBox::down-button {{
+    background: {RAISED}; border: none; width: 16px; }}
+QSpinBox::up-arrow, QDoubleSpinBox::up-arrow {{ border-left: 4px solid transparent; border-right: 4px solid transparent;
+    border-bottom: 5px solid {MUTED}; width: 0; height: 0; }}
+QSpinBox::down-arrow, QDoubleSpinBox::down-arrow {{ border-left: 4px solid transparent;
+    border-right: 4px solid transparent; border-top: 5px solid {MUTED}; width: 0; height: 0; }}
 QToolTip {{ background: {RAISED}; color: {TEXT}; border: 1px solid {BORDER}; }}
 """
 
@@ -100,3 +112,16 @@ def apply(app: QApplication) -> None:
     import pyqtgraph as pg
 
     pg.setConfigOptions(background=PANEL, foreground=MUTED, antialias=True)
+
+
+def style_plot(plot, x: str = "", y: str = "", aspect: bool = False):  # type: ignore[no-untyped-def]
+    """Grid, axis labels in their own units (no automatic "x0.001" prefixes), optional equal aspect."""
+    plot.showGrid(x=True, y=True, alpha=0.2)
+    for name, text in (("bottom", x), ("left", y)):
+        axis = plot.getAxis(name)
+        axis.enableAutoSIPrefix(False)
+        if text:
+            plot.setLabel(name, text)
+    if aspect:
+        plot.setAspectLocked(True)
+    return plot

@@ -1,0 +1,62 @@
+"""Recording the simulated rig from the live screen, then the per-episode verdict."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from devices import base
+from gui.live_panel import LiveFeed
+
+
+def test_feed_counts_dropped_frames_from_gaps_in_arrival() -> None:
+    feed = LiveFeed()
+    feed.frame_period_ns["rig0.cam0"] = 1e9 / 30
+    img = np.zeros((4, 4), np.uint8)
+    t = [0, 1, 2, 5, 6, 9]  # frames 3, 4, 7 and 8 never came
+    for k in t:
+        feed.observe(base.CameraFrame("rig0", "cam0", int(k * 1e9 / 30), -1, 0, img))
+    assert feed.frame_counts["rig0.cam0"] == len(t)
+    assert feed.dropped["rig0.cam0"] == 4
+
+
+def test_record_mark_episode_and_get_a_verdict(window, qtbot, home) -> None:
+    from capture.catalog import Catalog
+    from gui.sources import SimulatedRigSource, SourceChoice
+
+    live = window.live
+    window.show_screen("Live")
+    live.set_choices([SourceChoice("sim", lambda: [SimulatedRigSource(seed=3, seconds=6.0)],
+                                   {"kind": "virtual-rig"})])
+    live.task_edit.setText("pick the cup")
+    sessions: list = []
+    live.recording_finished.connect(sessions.append)
+    verdicts: list = []
+    live.verdicts_ready.connect(verdicts.append)
+    live.start_recording(seconds=4.0)
+    assert live.recording
+    qtbot.wait(1500)
+    live.toggle_episode()  # operator's start (the sim's trigger also marks its own task)
+    assert live.in_episode
+    qtbot.wait(1000)
+    live.toggle_episode()
+    qtbot.waitUntil(lambda: bool(sessions), timeout=60000)
+    s = sessions[0]
+    assert not live.recording
+    assert s.streams_of("video") == ["rig0.cam0"]
+    n_frames = len(s.columns("rig0.cam0")["t_host_ns"])
+    assert n_frames >= 40  # 15 fps for ~4 s
+    assert live.feed.frame_counts["rig0.cam0"] == n_frames  # the screen saw every frame written
+    assert sum(live.feed.dropped.values()) == 0
+    assert len(live.trail) > 10  # the live trajectory was drawn
+    operator = [e for e in s.episodes if e.task == "pick the cup"]
+    assert s.episodes and (operator or any(e.source for e in s.episodes))
+    qtbot.waitUntil(lambda: bool(verdicts), timeout=120000)
+    rows = verdicts[0]
+    assert rows, live.rec_light.text
+    assert {r[1]["verdict"] for r in rows} <= {"usable", "check", "redo"}
+    assert live.verdicts.count() == len(rows)
+    cat = Catalog(home)
+    try:
+        assert [r["id"] for r in cat.sessions()] == [s.id]
+    finally:
+        cat.close()
