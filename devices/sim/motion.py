@@ -241,7 +241,7 @@ def scripted_motion(
         rng.shuffle(order)
     home_key = _key(0.0, HOME_TCP, 0, 50, 0, OPEN_M)
     times = [0.0, STILL_S]
-    keys: list[_Key] = [home_key, (STILL_S,) + home_key[1:]]  # type: ignore[list-item]
+    keys: list[_Key] = [home_key, (STILL_S,) + home_key[1:]]
     episodes: list[TaskSpan] = []
     i = 0
     t_now = STILL_S
@@ -267,7 +267,7 @@ def scripted_motion(
             break
         t_now += rest
         times.append(t_now)
-        keys.append((rest,) + keys[-1][1:])  # type: ignore[arg-type]
+        keys.append((rest,) + keys[-1][1:])
     if times[-1] < seconds:
         times.append(seconds + 0.5)
         keys.append(keys[-1])

@@ -158,12 +158,12 @@ def _cast_from_point(planes: PlaneSet, dirs: NDArray[np.float32], active: NDArra
         ok = (pa <= 0) & (pb <= 0) & (pa >= w * dn) & (pb >= h * dn) & (dn < -1e-6) & (t < best[win])
         np.copyto(best[win], t, where=ok)  # masked copies: much faster than boolean indexing
         np.copyto(k[win], j, where=ok)
-    best, k = best.reshape(-1), k.reshape(-1)
+    t_flat, k_flat = best.reshape(-1), k.reshape(-1)
     flat = dirs.reshape(-1, 3)
-    dn = np.minimum(np.einsum("ni,ni->n", flat, normal[k]), np.float32(-1e-9))
-    A = np.einsum("ni,ni->n", flat, alpha[k]) / dn
-    B = np.einsum("ni,ni->n", flat, beta[k]) / dn
-    return best, k, A, B
+    dn = np.minimum(np.einsum("ni,ni->n", flat, normal[k_flat]), np.float32(-1e-9))
+    A = np.einsum("ni,ni->n", flat, alpha[k_flat]) / dn
+    B = np.einsum("ni,ni->n", flat, beta[k_flat]) / dn
+    return t_flat, k_flat, A, B
 
 
 def _cast(planes: PlaneSet, origin: NDArray[np.float64], dirs: NDArray[np.float32],
@@ -360,6 +360,7 @@ class Renderer:
         Poses are (4, 4) or per grid row (gh, 4, 4). Fingers move with the camera: no motion.
         """
         gh, gw = len(self.gy), len(self.gx)
+        assert coarse.t is not None
         hit = np.isfinite(coarse.t) & (coarse.idx >= 0) & (coarse.idx < len(self.scene.world.px_per_m))
         p_cam = self.coarse_bearings.astype(np.float64) * np.where(hit, coarse.t, 1.0)[:, None]
 

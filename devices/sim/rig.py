@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -50,6 +50,10 @@ from devices.sim import body
 from devices.sim.clock import DeviceClock, HostClock, true_clock_mapping
 from devices.sim.imu import EUROC_NOISE, ImuSamples, synthesize_imu
 from devices.sim.motion import MOTION_KINDS, Motion, replay_motion, scripted_motion
+
+if TYPE_CHECKING:  # rendering is imported lazily: the model alone needs no scene
+    from devices.sim.render import RenderedFrame, Renderer
+    from devices.sim.scene import Scene
 
 log = logging.getLogger(__name__)
 
@@ -222,8 +226,8 @@ class SimRig:
         self.events += [(min(e.t1_s, self.seconds - 0.05), "episode", "stop") for e in self.motion.episodes
                         if e.t0_s < self.seconds]
         self.events.sort()
-        self._scene = None
-        self._renderers: dict[str, object] = {}
+        self._scene: Scene | None = None
+        self._renderers: dict[str, Renderer] = {}
         self._pose_memo: dict[tuple[int, bytes], NDArray[np.float64]] = {}
 
     # ------------------------------------------------------------------ lighting
@@ -314,7 +318,8 @@ class SimRig:
 
     # ----------------------------------------------------------------- rendering
 
-    def scene(self):  # -> devices.sim.scene.Scene; imported lazily so the model runs without OpenCV work
+    def scene(self) -> Scene:
+        """The rendered world, built on first use (a couple of seconds: textures and atlas)."""
         if self._scene is None:
             from devices.sim.scene import Scene
 
@@ -322,7 +327,7 @@ class SimRig:
             self._scene = Scene.tabletop(c.seed, c.texture_root, photos=c.photos)
         return self._scene
 
-    def renderer(self, camera: str):  # -> devices.sim.render.Renderer
+    def renderer(self, camera: str) -> Renderer:
         if camera not in self._renderers:
             from devices.sim.render import Renderer, SensorNoise
 
@@ -332,7 +337,7 @@ class SimRig:
                                                fingers=c.fingers, noise=SensorNoise() if c.sensor_noise else None)
         return self._renderers[camera]
 
-    def render_frame(self, i: int, camera: str = "cam0", depth: bool = False):  # -> RenderedFrame
+    def render_frame(self, i: int, camera: str = "cam0", depth: bool = False) -> RenderedFrame:
         """Render frame i of a camera as the rig saw it (blur, exposure, noise, fingers)."""
         c = self.config
         t = float(self.frame_t_s[i])
@@ -437,7 +442,7 @@ class VirtualRigSource:
                     frame = r.render_frame(i, name, depth=want_depth)
                     yield CameraFrame(c.rig, name, int(self._frame_host[i]), int(r.frame_device_ns[i]),
                                       exposure_ns, frame.image)
-                    if want_depth:
+                    if want_depth and frame.depth_mm is not None:
                         yield CameraFrame(c.rig, "depth0", int(self._frame_host[i]), int(r.frame_device_ns[i]),
                                           exposure_ns, frame.depth_mm)
             elif kind == "gripper":

@@ -127,9 +127,9 @@ def procedural_texture(rng: np.random.Generator, h: int, w: int, density: float 
     """A seeded, non-repetitive RGB material: coloured multi-scale noise with shapes and text."""
     base = _noise(rng, h, w)
     c0, c1 = rng.uniform(40, 140, 3), rng.uniform(120, 235, 3)
-    img = (c0[None, None] + (c1 - c0)[None, None] * base[..., None]).astype(np.float32)
+    shade = (c0[None, None] + (c1 - c0)[None, None] * base[..., None]).astype(np.float32)
     grain = _noise(rng, h, w, octaves=8)[..., None]
-    img = np.clip(img * (0.85 + 0.3 * grain), 0, 255).astype(np.uint8)
+    img: NDArray[np.uint8] = np.clip(shade * (0.85 + 0.3 * grain), 0, 255).astype(np.uint8)
     n_shapes = int(density * h * w / 1200)
     for _ in range(n_shapes):
         colour = tuple(int(v) for v in rng.integers(0, 256, 3))
