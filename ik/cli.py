@@ -15,8 +15,8 @@ def cmd_retarget(args: argparse.Namespace) -> int:
     from ik import stage
 
     session = resolve_session(args.home, args.id)
-    rec = stage.run(session, args.robot, args.home, place_base=args.place_base, progress=not args.json,
-                    force=args.force)
+    rec = stage.run(session, args.robot, args.home, place_base=args.place_base or args.place_episode is not None,
+                    progress=not args.json, force=args.force, place_episode=args.place_episode)
     if args.json:
         print(json.dumps(rec.to_dict(), indent=2))
         return 0
@@ -99,6 +99,8 @@ def add_commands(sub: Any) -> None:
     sp.add_argument("--robot", required=True, help="robot profile name (see `democap robots list`) or YAML file")
     sp.add_argument("--place-base", action="store_true",
                     help="search the base pose that makes the most frames feasible instead of the profile's")
+    sp.add_argument("--place-episode", type=int, metavar="N",
+                    help="like --place-base, but maximise the feasible share of episode N only")
     sp.add_argument("--force", action="store_true", help="re-run even if the outputs are up to date")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_retarget)

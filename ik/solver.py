@@ -100,14 +100,14 @@ class IkSolver:
             A = J @ J.T
             A.flat[::7] += lam0 + lamk * err2
             q_new = q + J.T @ solve(A, e)
-            out = (q_new < lo) | (q_new > hi)
-            if out.any():
+            q_clamped = np.minimum(np.maximum(q_new, lo), hi)
+            if (q_clamped != q_new).any():
                 # Joints pushed past a limit stop there; the others take up their share of the motion.
-                J[:, out] = 0.0
+                J[:, q_clamped != q_new] = 0.0
                 A = J @ J.T
                 A.flat[::7] += lam0 + lamk * err2
-                q_new = q + J.T @ solve(A, e)
-            q = np.minimum(np.maximum(q_new, lo), hi)
+                q_clamped = np.minimum(np.maximum(q + J.T @ solve(A, e), lo), hi)
+            q = q_clamped
         return q, False, iters, err2
 
     def errors(self, target: pin.SE3, q: NDArray[np.float64]) -> tuple[float, float]:

@@ -107,11 +107,13 @@ def gripper_width(session: Session, rig: str, t_ns: NDArray[np.int64]) -> NDArra
 
 def retarget_rig(robot: Robot, traj: Trajectory, T_world_tcp: NDArray[np.float64], gripper_m: NDArray[np.float64],
                  rig: str, T_world_base: NDArray[np.float64] | None = None, place: bool = False,
-                 settings: RetargetSettings | None = None, progress: bool = False) -> RigRetarget:
+                 settings: RetargetSettings | None = None, progress: bool = False,
+                 place_span_ns: tuple[int, int] | None = None) -> RigRetarget:
     """Retarget one rig's TCP trajectory and check it (library entry without a session).
 
     The table plane is only known when the world is anchored to the table tag; for other
-    anchors table collisions are not checked.
+    anchors table collisions are not checked. ``place_span_ns`` limits the base placement
+    search to frames in ``[t0, t1)`` (one episode) instead of the whole trajectory.
     """
     share = None
     table = traj.world_anchor == "tag"
@@ -119,7 +121,10 @@ def retarget_rig(robot: Robot, traj: Trajectory, T_world_tcp: NDArray[np.float64
         log.warning("%s: world is anchored to %s, not the table tag: table collisions are not checked", rig,
                     traj.world_anchor)
     if place:
-        pl = place_base(robot, traj.t_ns, T_world_tcp, table=table)
+        sel = np.ones(len(traj), bool)
+        if place_span_ns is not None:
+            sel = (traj.t_ns >= place_span_ns[0]) & (traj.t_ns < place_span_ns[1])
+        pl = place_base(robot, traj.t_ns[sel], T_world_tcp[sel], table=table)
         T_world_base, share = pl.T_world_base, pl.feasible_share
     elif T_world_base is None:
         T_world_base = robot.profile.T_world_base
@@ -141,8 +146,13 @@ def _rigs_with_trajectories(session: Session) -> list[str]:
 
 
 def run(session: Session, robot: str, home: Home, place_base: bool = False, progress: bool = True,
-        settings: RetargetSettings | None = None, force: bool = False) -> StageRecord:
-    """Retarget every rig of the session to ``robot`` (a profile name) and write the stage outputs."""
+        settings: RetargetSettings | None = None, force: bool = False, place_episode: int | None = None
+        ) -> StageRecord:
+    """Retarget every rig of the session to ``robot`` (a profile name) and write the stage outputs.
+
+    ``place_base`` searches the base pose maximising the share of feasible frames over the
+    whole session, or over episode ``place_episode`` when given.
+    """
     settings = settings or RetargetSettings()
     profile = find_profile(robot, home)
     traj_rec = read_stage(session, "trajectory")
@@ -154,7 +164,14 @@ def run(session: Session, robot: str, home: Home, place_base: bool = False, prog
     stage = stage_name(profile.name)
     calibs = {r: (c.hash if (c := session.calibration(r)) is not None else None) for r in rigs}
     grippers = [f"{r}.gripper" for r in rigs if f"{r}.gripper" in session.streams]
-    settings_d: dict[str, Any] = {**settings.to_dict(), "place_base": place_base}
+    span = None
+    if place_base and place_episode is not None:
+        eps = {e.index: e for e in session.episodes}
+        if place_episode not in eps:
+            raise StageError(f"no episode {place_episode}; episodes: {sorted(eps)}", session.path)
+        span = (eps[place_episode].t0_ns, eps[place_episode].t1_ns)
+    settings_d: dict[str, Any] = {**settings.to_dict(), "place_base": place_base,
+                                  "place_episode": place_episode if place_base else None}
     in_hash = input_hash({
         "trajectory": {"input_hash": traj_rec.input_hash, "outputs": dict(traj_rec.outputs)},
         "calibrations": calibs, "gripper": session.fingerprint(grippers) if grippers else None,
@@ -176,7 +193,7 @@ def run(session: Session, robot: str, home: Home, place_base: bool = False, prog
         T_world_tcp = rig_tcp_trajectory(traj, session, rig, profile)
         result = retarget_rig(rb, traj, T_world_tcp, gripper_width(session, rig, traj.t_ns), rig,
                               T_world_base=profile.T_world_base_for(rig), place=place_base, settings=settings,
-                              progress=progress)
+                              progress=progress, place_span_ns=span)
         write_joints(out_dir / f"{rig}.parquet", result.joints)
         plot_joints(out_dir / f"{rig}.png", result.joints, rb, result.flags)
         files += [f"{rig}.parquet", f"{rig}.png"]

@@ -19,7 +19,7 @@ from capture.artifacts import (
 from capture.session import Session, SessionWriter, StreamSpec
 from democap.cli import main
 from democap.errors import StageError
-from democap.model import CameraCalibration, CameraModel, RigCalibration, TrackState, Trajectory
+from democap.model import CameraCalibration, CameraModel, Episode, RigCalibration, TrackState, Trajectory
 from ik import stage
 from ik.profile import pose_from_xyz_rpy
 from ik.synthetic import clean_demo, inject
@@ -40,7 +40,7 @@ def _session(home, panda, with_trajectory=True, cam_tcp=T_CAM_TCP):
     t_demo = demo.t_ns.astype(float)
     g.append_many({"t_host_ns": tg, "t_device_ns": tg, "width_m": np.interp(tg.astype(float), t_demo, demo.gripper_m),
                    "raw": np.zeros(len(tg))})
-    path = w.close()
+    path = w.close(episodes=[Episode(0, int(demo.t_ns[0]), int(demo.t_ns[-1]) + 1, "trigger")])
     s = Session(path)
     if with_trajectory:
         T_tcp_imu = np.linalg.inv(T_IMU_CAM @ (cam_tcp if cam_tcp is not None else panda.profile.T_cam_tcp_default))
@@ -98,6 +98,7 @@ def test_place_base_finds_a_feasible_base(home, panda):
     assert any(f.kind == "embodiment.unreachable" for f in flags)
     rec = stage.run(s, "farpanda", home, place_base=True, progress=False)
     assert rec.summary["rigs"]["rig0"]["feasible_share"] == 1.0
+    assert np.linalg.norm(np.asarray(rec.summary["rigs"]["rig0"]["T_world_base"])[:2, 3]) < 1.0
     flags = read_flags(stage_dir(s, "retarget/farpanda") / "flags.json")
     assert not any(f.kind == "embodiment.unreachable" for f in flags)
 
@@ -118,3 +119,8 @@ def test_cli_retarget_and_robots(home, panda, capsys):
     err = capsys.readouterr().err
     assert "no robot profile named 'nope'" in err and "Traceback" not in err
     assert main(["--home", h, "retarget", s.id, "--robot", "nope"]) == 2
+    assert main(["--home", h, "retarget", s.id, "--robot", "panda", "--place-episode", "7"]) == 2
+    assert "no episode 7" in capsys.readouterr().err
+    assert main(["--home", h, "retarget", s.id, "--robot", "panda", "--place-episode", "0", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["settings"]["place_episode"] == 0 and rec["summary"]["rigs"]["rig0"]["feasible_share"] == 1.0
