@@ -62,9 +62,9 @@ class SkinHandDetector:
     hsv_s_range: tuple[int, int] = (35, 190)
     max_hue: int = 25  # OpenCV hue 0..179; skin sits at red-orange, wrapping past 165
     min_hue_wrap: int = 168
-    min_texture: float = 2.0
+    min_texture: float = 0.5  # a perfectly flat colour (print, paint) is not skin
     max_gradient: float = 20.0  # wood grain and print are busy inside; skin is smoothly shaded
-    max_solidity: float = 0.95  # boxes and discs are convex; a hand with fingers is not
+    max_solidity: float = 0.97  # boxes and discs are convex; a hand with fingers is not
     edge_low: int = 40
     edge_high: int = 100  # skin is shaded; flat printed colour is not
 

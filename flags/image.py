@@ -22,8 +22,11 @@ ANALYSIS_WIDTH = 320
 class FrameMetrics:
     """Image statistics of one frame (computed on a grey image scaled to ``ANALYSIS_WIDTH``).
 
-    sharpness: variance of the Laplacian. mean: mean grey level 0..255. dark_share /
-    bright_share: share of pixels <= 16 / >= 250. p95 / p05: grey-level percentiles.
+    sharpness: the smallest, over 4 directions (0, 45, 90, 135 deg), variance of the
+    directional second difference. Motion blur wipes out detail along the motion, so
+    the weakest direction drops sharply while sensor noise keeps a clean frame's floor up.
+    mean: mean grey level 0..255. dark_share / bright_share: share of pixels <= 16 / >= 250.
+    p95 / p05: grey-level percentiles.
     """
 
     sharpness: float
@@ -38,8 +41,8 @@ class FrameMetrics:
 class ImageThresholds:
     """When a frame counts as blurred, under- or overexposed."""
 
-    blur_abs_sharpness: float = 25.0  # below this a frame is blurred whatever its neighbours
-    blur_rel_sharpness: float = 0.35  # ... or below this share of the sequence's median sharpness
+    blur_abs_sharpness: float = 10.0  # below this a frame is blurred whatever its neighbours
+    blur_rel_sharpness: float = 0.3  # ... or below this share of the sequence's median sharpness
     dark_p95: float = 60.0  # 95 % of pixels darker than this: underexposed
     dark_mean: float = 35.0
     bright_share: float = 0.30  # more than this share of pixels clipped: overexposed
@@ -62,15 +65,25 @@ def analysis_gray(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
     return g
 
 
+_DIRECTIONAL_KERNELS = tuple(np.array(k, np.float32) for k in (
+    [[0, 0, 0], [-1, 2, -1], [0, 0, 0]], [[0, -1, 0], [0, 2, 0], [0, -1, 0]],
+    [[-1, 0, 0], [0, 2, 0], [0, 0, -1]], [[0, 0, -1], [0, 2, 0], [-1, 0, 0]]))
+
+
+def directional_sharpness(gray: NDArray[np.uint8]) -> float:
+    """min over 4 directions of the variance of the second difference along that direction."""
+    g = gray.astype(np.float32)
+    return float(min(cv2.filter2D(g, -1, k).var() for k in _DIRECTIONAL_KERNELS))
+
+
 def frame_metrics(image: NDArray[np.uint8]) -> FrameMetrics:
     """Sharpness and exposure statistics of one grey (H, W) or RGB (H, W, 3) uint8 image."""
     g = analysis_gray(image)
-    lap = cv2.Laplacian(g, cv2.CV_32F, ksize=3)
     hist = np.bincount(g.ravel(), minlength=256).astype(np.float64)
     cdf = np.cumsum(hist) / max(hist.sum(), 1.0)
     n = max(g.size, 1)
     return FrameMetrics(
-        sharpness=float(lap.var()),
+        sharpness=directional_sharpness(g),
         mean=float(g.mean()),
         dark_share=float(hist[:17].sum() / n),
         bright_share=float(hist[250:].sum() / n),
