@@ -127,8 +127,14 @@ def frame_checks(robot: Robot, T_world_base: NDArray[np.float64], t_ns: NDArray[
                  q: NDArray[np.float64], position_error_m: NDArray[np.float64],
                  orientation_error_rad: NDArray[np.float64], gripper_m: NDArray[np.float64] | None = None,
                  valid: NDArray[np.bool_] | None = None, collisions: CollisionChecker | None = None,
-                 ) -> FrameChecks:
-    """Evidence for every embodiment check at joint positions q (N, n) (the per-frame IK solution)."""
+                 smooth: NDArray[np.bool_] | None = None) -> FrameChecks:
+    """Evidence for every embodiment check at joint positions q (N, n) (the per-frame IK solution).
+
+    ``valid``: frames with a trusted pose (the others are not checked). ``smooth``: frames
+    whose pose continues the previous one (not a relocalisation jump); velocity and
+    acceleration are not judged within a derivative window of a frame that is not, nor
+    across a time gap of more than three frame periods.
+    """
     t = np.asarray(t_ns, dtype=np.int64)
     n = len(t)
     valid = np.ones(n, bool) if valid is None else np.asarray(valid, bool)
@@ -138,13 +144,16 @@ def frame_checks(robot: Robot, T_world_base: NDArray[np.float64], t_ns: NDArray[
     ar = np.abs(a) / robot.acceleration
     vj, aj = np.argmax(vr, axis=1), np.argmax(ar, axis=1)
     rows = np.arange(n)
-    # Derivatives across an untrusted frame (lost tracking, relocalisation jump) describe the
-    # tracker, not the demo: drop them for a Savitzky-Golay window around such frames.
-    dyn_valid = valid.copy()
-    if not valid.all() and n > 1:
-        half = max(2, int(round(0.5 * ACCELERATION_WINDOW_S / max(float(np.median(np.diff(t))) * 1e-9, 1e-6))))
-        bad = np.convolve((~valid).astype(float), np.ones(2 * half + 1), mode="same") > 0
-        dyn_valid = valid & ~bad
+    steady = valid.copy() if smooth is None else valid & np.asarray(smooth, bool)
+    if n > 1:
+        period = float(np.median(np.diff(t)))
+        gap = np.diff(t) > 3 * period
+        steady[1:] &= ~gap
+        steady[:-1] &= ~gap
+    dyn_valid = steady.copy()
+    if not steady.all() and n > 1:
+        half = max(2, int(round(0.5 * ACCELERATION_WINDOW_S / max(period * 1e-9, 1e-6))))
+        dyn_valid = steady & ~(np.convolve((~steady).astype(float), np.ones(2 * half + 1), mode="same") > 0)
     cc = collisions or CollisionChecker(robot, T_world_base)
     self_pair = np.full(n, -1, np.int64)
     table_pair = np.full(n, -1, np.int64)

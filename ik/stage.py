@@ -131,7 +131,8 @@ def retarget_rig(robot: Robot, traj: Trajectory, T_world_tcp: NDArray[np.float64
     res = retarget_poses(robot, traj.t_ns, np.linalg.inv(T_world_base) @ T_world_tcp, settings, progress=progress)
     cc = CollisionChecker(robot, T_world_base, table=table)
     checks = frame_checks(robot, T_world_base, traj.t_ns, res.q_ik, res.position_error_m, res.orientation_error_rad,
-                          gripper_m, valid=traj.state != TrackState.LOST, collisions=cc)
+                          gripper_m, valid=traj.state != TrackState.LOST, collisions=cc,
+                          smooth=traj.state != TrackState.RELOCALISED)
     flags = embodiment_flags(robot, checks, rig=rig, collisions=cc)
     jt = JointTrajectory(robot.name, robot.joint_names, traj.t_ns, res.q, gripper_m, T_world_base)
     return RigRetarget(jt, flags, share, table)

@@ -96,3 +96,21 @@ def test_lost_tracking_frames_are_not_checked(panda):
     traj = Trajectory(demo.t_ns, demo.T_world_tcp, state, np.ones(len(t), np.float32), body="tcp")
     flags = retarget_rig(panda, traj, demo.T_world_tcp, demo.gripper_m, "rig0", T_world_base=T_wb).flags
     assert not [f for f in flags if f.kind == "embodiment.unreachable"]
+
+
+def test_relocalisation_jump_is_not_a_speed_problem(panda):
+    T_wb = panda.profile.T_world_base
+    demo = clean_demo(panda, T_wb, seed=3)
+    T = demo.T_world_tcp.copy()
+    T[120:, 1, 3] += 0.30  # the tracker relocalises: the pose jumps 30 cm in one frame
+    n = len(T)
+    state = np.full(n, TrackState.OK, np.uint8)
+
+    def speed_flags(state):
+        traj = Trajectory(demo.t_ns, T, state, np.ones(n, np.float32), body="tcp", world_anchor="tag")
+        flags = retarget_rig(panda, traj, T, demo.gripper_m, "rig0", T_world_base=T_wb).flags
+        return [f for f in flags if f.kind in ("embodiment.joint_velocity", "embodiment.joint_acceleration")]
+
+    assert speed_flags(state)  # taken at face value the jump is far too fast for the arm
+    state[120] = TrackState.RELOCALISED
+    assert speed_flags(state) == []
