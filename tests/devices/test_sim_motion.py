@@ -144,3 +144,16 @@ def test_replay_tabletop_fits_the_workspace(test_data):
     assert motion.duration_s == pytest.approx(20.3, abs=0.05)
     assert np.linalg.norm(p - p[0], axis=1).max() < 0.3
     assert p[:, 2].min() > 0.1 and p[:, 2].max() < 0.9
+
+
+def test_replay_euroc_groundtruth_csv(test_data):
+    path = test_data / "euroc_v1_01_easy_micro" / "mav0" / "state_groundtruth_estimate0" / "data.csv"
+    motion = replay_motion(path, tabletop=False, still_s=0.5)
+    from democap.formats.euroc import read_groundtruth_csv
+
+    gt = read_groundtruth_csv(path)
+    t_file = (gt.t_ns - gt.t_ns[0]) * 1e-9
+    assert motion.duration_s == pytest.approx(t_file[-1] + 0.5 + 0.3, abs=0.02)
+    sel = t_file > 1.0
+    p_sim = (motion.pose(t_file[sel] + 0.5 + 0.3) @ body.T_IMU_CAM0)[:, :3, 3]
+    assert np.max(np.linalg.norm(p_sim - gt.p_world_body[sel], axis=1)) < 0.005
