@@ -374,6 +374,7 @@ class RigLinkSource:
                 log.info("%s: link back after %.2f s", self.rig, (gap.t1_ns - gap.t0_ns) / 1e9)
                 yield gap
                 gap_start = None
+                last_imu_host = max(last_imu_host, gap.t1_ns)  # back-dating never reaches into the gap
                 next_sync = t_now
             if not frames:
                 if gap_start is None and t_now - last_rx > self.gap_timeout_ns:

@@ -553,9 +553,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--drop-rate", type=float, default=0.0)
     ap.add_argument("--dup-rate", type=float, default=0.0)
     ap.add_argument("--reorder-rate", type=float, default=0.0)
-    ap.add_argument("--disconnect-at", type=float, default=None)
+    ap.add_argument("--disconnect-at", type=float, default=None,
+                    help="go silent this many seconds after the host's first frame")
     ap.add_argument("--disconnect-for", type=float, default=0.0)
-    ap.add_argument("--exit-at", type=float, default=None, help="vanish (unplug) after this many seconds")
+    ap.add_argument("--exit-at", type=float, default=None,
+                    help="vanish (unplug) this many seconds after the host's first frame")
     ap.add_argument("--brownout-at", default="", help="power loss at update step: chunk:OFFSET | verify | commit")
     return ap.parse_args(argv)
 
@@ -600,27 +602,34 @@ def main(argv: list[str] | None = None) -> int:
         seq = (seq + 1) & 0xFFFFFFFF
         link.write_frame(wire)
 
+    t_connected: float | None = None
     try:
         while True:
             now = time.monotonic_ns()
             t = clock.true_s(now)
             if args.duration and t >= args.duration:
                 return 0
-            if faults.exit_at_s is not None and t >= faults.exit_at_s:
+            # Link faults are timed from the host's first frame, so they hit a live connection
+            # however long the host took to start.
+            tc = t - t_connected if t_connected is not None else -1.0
+            if faults.exit_at_s is not None and tc >= faults.exit_at_s:
                 log.info("unplugged")
                 return 0
             silent = (faults.disconnect_at_s is not None
-                      and faults.disconnect_at_s <= t < faults.disconnect_at_s + faults.disconnect_for_s)
+                      and faults.disconnect_at_s <= tc < faults.disconnect_at_s + faults.disconnect_for_s)
             data = link.read(0.005)
             t_rx = clock.device_ns(time.monotonic_ns())
             if silent:
-                continue  # cable out: nothing in, nothing out
+                fw.due(time.monotonic_ns())  # cable out: sensors run on, nothing in or out
+                continue
             for body in parser.feed(data):
                 try:
                     frame = proto.decode_body(body)
                 except ProtocolError as e:
                     log.debug("bad frame: %s", e)
                     continue
+                if t_connected is None:
+                    t_connected = clock.true_s(time.monotonic_ns())
                 for reply in fw.handle(frame, t_rx):
                     send(reply, clock.device_ns(time.monotonic_ns()) // 1000)
                 if fw.unpair_after_reply:

@@ -79,7 +79,8 @@ def test_source_survives_faults_and_marks_the_gap(faulty_rig) -> None:
         assert np.all(np.diff(b.t_device_ns) > 0) and np.all(np.diff(b.t_host_ns) > 0)
 
     episodes = [s.value for s in samples if isinstance(s, base.RigEvent) and s.kind == "episode"]
-    assert episodes and all(a != b for a, b in zip(episodes, episodes[1:], strict=False))
+    # Both edges arrive (the fault injection may drop some, and the silent second loses its presses).
+    assert {"start", "stop"} <= set(episodes)
 
     # The live clock mapping takes device times to host arrival times within the link's latency.
     mapping = src.clock.mapping()

@@ -1,0 +1,63 @@
+"""Recording from a paired rig: open its link as a ``RigSource``, and the lead's entry point.
+
+``open_rig_source`` is the devices-side piece (no capture import). ``record_from_rig`` wires
+it into ``capture.recorder.Recorder`` for ``democap record --rig``; it imports capture
+lazily, which breaks the devices -> capture direction, so it belongs in capture and lives
+here only until the lead moves it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from democap.home import Home
+from democap.model import ClockMapping
+from devices.link.client import RigLink, RigLinkSource
+from devices.link.clock_sync import fit_clock
+from devices.link.keystore import Keystore
+from devices.link.transport import open_transport
+
+log = logging.getLogger(__name__)
+
+
+def open_rig_source(home: Home, target: str, rig: str = "rig0") -> RigLinkSource:
+    """A RigSource for the rig ``target`` (serial number of a paired rig, or an address)."""
+    from devices.cli import resolve_address  # one resolution rule for CLI and recorder
+
+    address = resolve_address(home, target)
+    ks = Keystore(home.keystore)
+
+    def connect() -> RigLink:
+        link = RigLink(open_transport(address))
+        if link.authenticated:
+            info = link.hello()
+            rk = ks.get(info.serial)
+            if rk is None:
+                from devices.link.client import RigLinkError
+
+                raise RigLinkError(f"rig {info.serial} at {address} is not paired (democap devices pair {address})")
+            link.set_key(rk.key)
+        return link
+
+    return RigLinkSource(connect, rig=rig)
+
+
+def clock_mapping_from_columns(cols: dict[str, Any]) -> ClockMapping:
+    """After-the-fact mapping from a session's ``<rig>.clocksync`` columns (Session.columns)."""
+    ex = np.column_stack([cols["t_host_send_ns"], cols["t_device_rx_ns"], cols["t_device_tx_ns"],
+                          cols["t_host_recv_ns"]]).astype(np.int64)
+    return fit_clock(ex)
+
+
+def record_from_rig(home: Home, target: str, seconds: float | None = None, operator: str = "") -> Any:
+    """Record a session from a rig until ``seconds`` pass or Ctrl-C; returns the capture Session."""
+    from capture.recorder import Recorder  # see module docstring: to move into capture
+
+    src = open_rig_source(home, target)
+    desc = src.describe()
+    rec = Recorder(home, [src], operator=operator,
+                   source_info={"kind": "rig", "serial": desc.info.serial, "firmware": desc.info.firmware})
+    return rec.run(seconds=seconds)
