@@ -53,6 +53,7 @@ class BackendSettings:
     batch: bool = True
     batch_iterations: int = 15
     max_landmark_depth_m: float = 20.0
+    landmark_prior_m: float = 1.0  # weak prior at the triangulated point: keeps low-parallax points well-posed
     # A long track is split into landmarks spanning at most this many keyframes (overlapping by
     # `split_overlap`): it keeps the graph banded, so iSAM2 updates and the batch pass stay fast.
     max_track_keyframes: int = 20
@@ -189,8 +190,14 @@ class VioBackend:
             self.bias = gtsam.imuBias.ConstantBias(np.zeros(3), gyro_mean if still else np.zeros(3))
             self.nav = gtsam.NavState(pose0, np.zeros(3))
             # Gauge: position and yaw are free in VIO; pin them (and softly roll/pitch) at the first keyframe.
-            graph.add(gtsam.PriorFactorPose3(X(0), pose0, gtsam.noiseModel.Diagonal.Sigmas(
-                np.array([0.05, 0.05, 0.05, 1e-3, 1e-3, 1e-3]))))
+            # Tilt comes from the resting accelerometer (good to ~0.5 deg), yaw is pure gauge; the
+            # rotation tangent is in the body frame, so the nav-frame sigmas are rotated into it.
+            tilt = 0.01 if still else 0.05
+            cov_rot = R0.T @ np.diag([tilt**2, tilt**2, 1e-3**2]) @ R0
+            cov0 = np.zeros((6, 6))
+            cov0[:3, :3] = cov_rot
+            cov0[3:, 3:] = np.eye(3) * 1e-3**2
+            graph.add(gtsam.PriorFactorPose3(X(0), pose0, gtsam.noiseModel.Gaussian.Covariance(cov0)))
             graph.add(gtsam.PriorFactorVector(V(0), np.zeros(3), gtsam.noiseModel.Isotropic.Sigma(
                 3, 0.02 if still else 1.0)))
             gyro_bias_sigma = 0.003 if still else 0.01
@@ -215,7 +222,9 @@ class VioBackend:
         stamps = {key: t_s for key in values.keys()}  # noqa: SIM118 - gtsam.Values is not iterable
         for j in range(graph.size()):
             for key in graph.at(j).keys():  # noqa: SIM118
-                stamps[key] = t_s  # landmarks and tags seen now stay inside the window
+                stamps[key] = t_s  # landmarks seen now stay inside the window
+        for tag_id in self.tags:
+            stamps[G(tag_id)] = t_s  # tags are few and are the anchors: never marginalised
         t0 = time.perf_counter()
         try:
             self.smoother.update(graph, values, stamps)
@@ -380,11 +389,17 @@ class VioBackend:
 
     def _new_landmark(self, tr: _Track, p_nav: NDArray, obs: Sequence[tuple[int, NDArray, float, NDArray | None]],
                       graph: Any, values: Any) -> None:
+        # Only keyframes still inside the smoother's window can take new factors.
+        t_min = self._t_s(self.kf_t[-1]) - 0.8 * self.s.lag_s
+        obs = [o for o in obs if self._t_s(self.kf_t[o[0]]) >= t_min]
+        if not obs:
+            tr.lm, tr.obs, tr.recent = None, [], []
+            return
         lm = self.n_landmarks
         self.n_landmarks += 1
         values.insert(L(lm), np.asarray(p_nav, dtype=np.float64))
         # A weak prior keeps a landmark seen from nearly one direction from making the system singular.
-        graph.add(gtsam.PriorFactorPoint3(L(lm), p_nav, gtsam.noiseModel.Isotropic.Sigma(3, 10.0)))
+        graph.add(gtsam.PriorFactorPoint3(L(lm), p_nav, gtsam.noiseModel.Isotropic.Sigma(3, self.s.landmark_prior_m)))
         for kk, xy0, sig, xy1 in obs:
             self._observe(kk, lm, xy0, sig, xy1, graph)
         tr.lm = lm

@@ -90,6 +90,8 @@ def pose_at(t: NDArray[np.float64] | float, seed: int = 0) -> NDArray[np.float64
     p = p0 + ramp[:, None] * (p - p0)
     target = np.stack([0.15 * np.sin(2 * np.pi * 0.11 * t + ph[6]), 0.10 * np.sin(2 * np.pi * 0.19 * t + ph[7]),
                        np.zeros_like(t)], axis=-1)
+    target0 = np.array([0.15 * np.sin(ph[6]), 0.10 * np.sin(ph[7]), 0.0])
+    target = target0 + ramp[:, None] * (target - target0)
     roll = 0.25 * np.sin(2 * np.pi * 0.3 * t + ph[8]) * ramp
     fwd = target - p
     fwd /= np.linalg.norm(fwd, axis=-1, keepdims=True)

@@ -1,0 +1,210 @@
+"""``democap bench slam``: trajectory accuracy and speed of the SLAM methods per sequence.
+
+Sequences (each skipped with a reason when its inputs are missing):
+* ``sim-features-*``: the seeded feature-point simulation (``slam.vio.synthetic``) fed straight
+  to the VIO back end: tests the estimator without images (mono-inertial fisheye, stereo).
+* ``euroc-micro``: the shared EuRoC V1_01 clip (nearly still: a sanity check only).
+* ``virtual-*``: the virtual rig recorded through the real recorder (rendered images), scripted
+  tabletop motion or real recorded motion (TUM fr1_xyz / fr2_desk ground truth replayed).
+Metrics: ATE RMSE after 4-DoF alignment (all methods here are inertial), rotation RMSE, the
+unaligned error in the table-tag frame where a tag defines the world, RPE over 1 s, the share
+of frames with a pose, OK frames more than 2 cm off, and frames per second of the whole run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from democap import geometry
+from democap.model import TrackState
+from slam import metrics
+
+log = logging.getLogger(__name__)
+
+OK_LIMIT_M = 0.02
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    sequence: str
+    method: str
+    frames: int
+    duration_s: float
+    ate_cm: float
+    rot_deg: float
+    unaligned_cm: float  # NaN when the world is not a tag
+    rpe_cm: float
+    share_pose: float
+    ok_bad: int  # frames marked OK with error > 2 cm
+    fps: float
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def evaluate(sequence: str, method: str, t_ns: NDArray[np.int64], T_est: NDArray[np.float64],
+             state: NDArray[np.uint8], T_ref: NDArray[np.float64], tag_world: bool, seconds: float,
+             note: str = "") -> BenchRow:
+    """Metrics of one estimate against its reference (both (N, 4, 4), same times)."""
+    has_pose = state != TrackState.LOST
+    n = len(t_ns)
+    if has_pose.sum() < 3:
+        return BenchRow(sequence, method, n, _dur(t_ns), *[float("nan")] * 4, float(has_pose.mean()), 0,
+                        n / max(seconds, 1e-9), note or "too few poses")
+    e = metrics.ate(T_est[has_pose], T_ref[has_pose], "4dof")
+    unaligned = metrics.ate(T_est[has_pose], T_ref[has_pose], "none") if tag_world else None
+    # RPE compares relative motions: unaffected by the global alignment, so the raw estimate is used.
+    rpe_t, _ = metrics.rpe(t_ns[has_pose], T_est[has_pose], T_ref[has_pose], 1.0)
+    err = (unaligned or e).per_frame_m
+    ok = state[has_pose] == TrackState.OK
+    return BenchRow(sequence, method, n, _dur(t_ns), e.ate_rmse_m * 100, e.rot_rmse_deg,
+                    unaligned.ate_rmse_m * 100 if unaligned else float("nan"), rpe_t * 100,
+                    float(has_pose.mean()), int(np.sum(ok & (err > OK_LIMIT_M))), n / max(seconds, 1e-9), note)
+
+
+def _dur(t_ns: NDArray[np.int64]) -> float:
+    return float((t_ns[-1] - t_ns[0]) * 1e-9) if len(t_ns) > 1 else 0.0
+
+
+# ------------------------------------------------------------------ sequences
+
+
+def run_sim_features(camera: str, stereo: bool, seconds: float, seed: int = 0) -> list[BenchRow]:
+    from slam.vio import backend, synthetic
+
+    spec = synthetic.SimSpec(duration_s=seconds, camera=camera, stereo=stereo, seed=seed)
+    seq = synthetic.simulate(spec)
+    t0 = time.perf_counter()
+    res = backend.run(seq.frames, seq.imu, seq.rig, known_tags={0: np.eye(4)})
+    took = time.perf_counter() - t0
+    T_world_nav = geometry.se3_inverse(res.T_nav_tag[0]) if 0 in res.T_nav_tag else np.eye(4)
+    name = f"sim-features-{'stereo' if stereo else 'mono'}-{camera}"
+    return [evaluate(name, "vio (back end only)", res.t_ns, T_world_nav @ res.T_nav_imu, res.state,
+                     seq.T_world_imu, 0 in res.T_nav_tag, took,
+                     f"online {res.stats['online_s']:.1f}s batch {res.stats['batch_s']:.1f}s")]
+
+
+def _reference(session: Any) -> tuple[NDArray[np.int64], NDArray[np.float64]] | None:
+    if "reference.pose" not in session.streams:
+        return None
+    c = session.columns("reference.pose")
+    q = np.stack([c["qw"], c["qx"], c["qy"], c["qz"]], axis=1)  # session pose streams are w,x,y,z
+    T = geometry.se3(geometry.quat_wxyz_to_matrix(q), np.stack([c["x"], c["y"], c["z"]], axis=1))
+    return c["t_host_ns"].astype(np.int64), T
+
+
+def run_session(name: str, session: Any, methods: Sequence[str]) -> list[BenchRow]:
+    ref = _reference(session)
+    rows = []
+    for method in methods:
+        est = _estimator(method)
+        t0 = time.perf_counter()
+        try:
+            traj, summary = est(session, "rig0", {})
+        except Exception as e:  # noqa: BLE001 - a failing method is a row in the table, not a crash
+            rows.append(BenchRow(name, method, 0, 0, *[float("nan")] * 4, 0.0, 0, 0.0, f"failed: {e}"))
+            continue
+        took = time.perf_counter() - t0
+        if ref is None:
+            rows.append(BenchRow(name, method, len(traj), _dur(traj.t_ns), *[float("nan")] * 4,
+                                 float(np.mean(traj.state != TrackState.LOST)), 0, len(traj) / took, "no reference"))
+            continue
+        valid, T_ref = metrics.match_reference(traj.t_ns, ref[0], ref[1])
+        note = summary.get("reason", "")
+        rows.append(evaluate(name, method, traj.t_ns[valid], traj.T_world_body[valid], traj.state[valid],
+                             T_ref[valid], traj.world_anchor == "tag", took * valid.mean(), note))
+    return rows
+
+
+def _estimator(method: str) -> Callable[..., Any]:
+    if method == "vio":
+        from slam.vio.estimator import estimate
+
+        return estimate
+    if method == "simple":
+        from slam.simple import estimate as simple_estimate
+
+        return simple_estimate
+    raise ValueError(f"unknown method {method!r}")
+
+
+def orbslam3_status() -> str:
+    try:
+        import pyorbslam3  # noqa: F401
+    except ImportError:
+        return "not run: pyorbslam3 is not installed (optional, GPL: never a default dependency)"
+    return "not run: pyorbslam3 is installed but no ORB vocabulary is available (not shipped in shared data)"
+
+
+def default_sequences(seconds: float, quick: bool) -> list[str]:
+    seqs = ["sim-features-mono-fisheye", "sim-features-stereo-pinhole", "euroc-micro"]
+    if not quick:
+        seqs += ["virtual-stereo-pinhole", "virtual-mono-fisheye", "virtual-tum-fr1_xyz"]
+    return seqs
+
+
+def run_bench(sequences: Sequence[str], seconds: float, methods: Sequence[str], data_root: Path | None
+              ) -> list[BenchRow]:
+    rows: list[BenchRow] = []
+    with tempfile.TemporaryDirectory(prefix="democap-bench-slam-") as tmp:
+        from democap.home import Home
+
+        home = Home.resolve(Path(tmp) / "home")
+        for name in sequences:
+            log.info("bench slam: %s", name)
+            if name.startswith("sim-features-"):
+                _, _, mode, camera = name.split("-", 3)
+                rows += run_sim_features(camera, mode == "stereo", seconds)
+            elif name == "euroc-micro":
+                folder = (data_root or Path()) / "euroc_v1_01_easy_micro"
+                if not folder.is_dir():
+                    rows.append(BenchRow(name, "-", 0, 0, *[float("nan")] * 4, 0, 0, 0, f"skipped: no {folder}"))
+                    continue
+                from capture.importers.euroc import import_euroc
+
+                rows += run_session(name, import_euroc(folder, home), methods)
+            elif name.startswith("virtual-"):
+                from capture.virtual import record_virtual
+
+                rest = name[len("virtual-"):]
+                if rest.startswith("tum-"):
+                    gt = {"fr1_xyz": "freiburg1_xyz-groundtruth.txt", "fr2_desk": "fr2_desk_groundtruth.txt"}[rest[4:]]
+                    motion = (data_root or Path()) / "trajectory_eval_tum_rgbd" / gt
+                    if not motion.is_file():
+                        rows.append(BenchRow(name, "-", 0, 0, *[float("nan")] * 4, 0, 0, 0, f"skipped: no {motion}"))
+                        continue
+                    session = record_virtual(home, seconds=seconds, motion=str(motion), cameras="stereo-pinhole")
+                else:
+                    session = record_virtual(home, seconds=seconds, motion="pick_place", cameras=rest)
+                rows += run_session(name, session, methods)
+            else:
+                raise ValueError(f"unknown sequence {name!r}")
+    return rows
+
+
+def format_table(rows: Sequence[BenchRow]) -> str:
+    head = (f"{'sequence':30s} {'method':20s} {'frames':>6s} {'ATE cm':>7s} {'rot deg':>7s} {'unalgn cm':>9s} "
+            f"{'RPE1s cm':>8s} {'pose %':>6s} {'OK>2cm':>6s} {'fps':>6s}  note")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r.sequence:30s} {r.method:20s} {r.frames:6d} {r.ate_cm:7.2f} {r.rot_deg:7.2f} "
+                     f"{r.unaligned_cm:9.2f} {r.rpe_cm:8.2f} {100 * r.share_pose:6.1f} {r.ok_bad:6d} {r.fps:6.1f}  "
+                     f"{r.note}")
+    return "\n".join(lines)
+
+
+def data_root_default() -> Path | None:
+    env = os.environ.get("DEMOCAP_TEST_DATA")
+    p = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+    return p if p.is_dir() else None
