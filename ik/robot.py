@@ -18,6 +18,7 @@ import pinocchio as pin
 from numpy.typing import NDArray
 
 from democap.errors import RobotError
+from democap.model import content_hash
 from ik.profile import RobotProfile
 
 log = logging.getLogger(__name__)
@@ -69,9 +70,9 @@ def _check_frame(model: pin.Model, name: str, profile: RobotProfile) -> int:
 
 def load_robot(profile: RobotProfile) -> Robot:
     """Build the robot of a profile (URDF + SRDF through Pinocchio, collision geometry through coal)."""
-    key = (str(profile.source), profile.name)
-    if key in _CACHE and _CACHE[key][0] is profile:
-        return _CACHE[key][1]
+    key = (str(profile.source), content_hash(profile.settings_dict()), _mtime(profile))
+    if key in _CACHE:
+        return _CACHE[key]
     try:
         full = pin.buildModelFromUrdf(str(profile.urdf))
     except (RuntimeError, ValueError) as e:
@@ -143,12 +144,17 @@ def load_robot(profile: RobotProfile) -> Robot:
         rest = 0.5 * (lower + upper)
     rest = np.clip(rest, lower, upper)
     robot = Robot(profile, model, geom, int(tcp), names, lower, upper, vel, acc, rest)
-    _CACHE[key] = (profile, robot)
+    _CACHE[key] = robot
     log.debug("loaded %s: %d joints, %d collision pairs", profile.name, n, len(geom.collisionPairs))
     return robot
 
 
-_CACHE: dict[tuple[str, str], tuple[RobotProfile, Robot]] = {}
+#: Robots already built in this process, keyed by profile content and URDF/SRDF modification times.
+_CACHE: dict[tuple[str, str, tuple[int, ...]], Robot] = {}
+
+
+def _mtime(profile: RobotProfile) -> tuple[int, ...]:
+    return tuple(p.stat().st_mtime_ns for p in (profile.urdf, profile.srdf) if p is not None)
 
 
 def _per_joint(values: tuple[float, ...] | None, default: NDArray[np.float64] | None, n: int, key: str,
