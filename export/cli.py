@@ -9,7 +9,7 @@ from pathlib import Path
 from democap.errors import PolicyError
 
 
-def _policy(path: str | None):  # type: ignore[no-untyped-def]
+def _policy(path: str | None):
     from democap.model import DEFAULT_POLICY, ExportPolicy
 
     if not path:

@@ -40,10 +40,10 @@ def build(sessions: Sequence[Session], included: Sequence[tuple[int, EpisodeFram
             s["seconds"] += (f.t1_ns - f.t0_ns) * 1e-9
             s[f.severity] += 1
     sess = []
-    for s in sessions:
-        m = s.manifest
+    for session in sessions:
+        m = session.manifest
         sess.append({
-            "id": s.id, "source": m.get("source", {}), "operator": pseudonym(m.get("operator", "")),
+            "id": session.id, "source": m.get("source", {}), "operator": pseudonym(m.get("operator", "")),
             "software_version": m.get("software_version"), "created_realtime_ns": m["created"]["realtime_ns"],
             "rigs": {r: {k: v for k, v in info.items()} for r, info in sorted(m.get("rigs", {}).items())},
             "calibrations": list(m.get("calibrations", [])),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -219,17 +220,18 @@ def session_episodes(session: Session, policy: ExportPolicy, robot: str | None =
     ftab = session.columns(cam0)
     t_host_all = np.asarray(ftab["t_host_ns"], dtype=np.int64)
     t_all = stream_times(session, cam0, ftab)
-    per_rig: dict[str, dict] = {}
+    per_rig: dict[str, dict[str, Any]] = {}
     for rig in rigs:
         cam = camera_of(session, rig)
         spec = session.streams[cam]
-        d: dict = {"camera": cam, "traj": load_trajectory(session, rig), "T_imu_tcp": _T_imu_tcp(session, rig, cam),
-                   "size": (int(spec.get("height", 0)), int(spec.get("width", 0)))}
+        d: dict[str, Any] = {"camera": cam, "traj": load_trajectory(session, rig),
+                             "T_imu_tcp": _T_imu_tcp(session, rig, cam),
+                             "size": (int(spec.get("height", 0)), int(spec.get("width", 0)))}
         d["t_cam"] = t_all if rig == rigs[0] else stream_times(session, cam)
-        grip = f"{rig}.gripper"
-        if grip in session.streams:
-            c = session.columns(grip)
-            d["grip"] = (stream_times(session, grip, c), np.asarray(c["width_m"], dtype=np.float64))
+        grip_stream = f"{rig}.gripper"
+        if grip_stream in session.streams:
+            c = session.columns(grip_stream)
+            d["grip"] = (stream_times(session, grip_stream, c), np.asarray(c["width_m"], dtype=np.float64))
         if robot:
             p = session.path / "stages" / "retarget" / robot / f"{rig}.parquet"
             if not p.exists():
@@ -267,7 +269,7 @@ def session_episodes(session: Session, policy: ExportPolicy, robot: str | None =
                 j = np.clip(np.searchsorted(tc, t), 1, len(tc) - 1)
                 nums = np.where(np.abs(tc[j - 1] - t) <= np.abs(tc[j] - t), j - 1, j).astype(np.int64)
             T_world_tcp = d["traj"].at(t) @ d["T_imu_tcp"]
-            grip = _interp_finite(*d["grip"], t) if "grip" in d else np.full(len(t), np.nan)
+            grip = _interp_finite(d["grip"][0], d["grip"][1], t) if "grip" in d else np.full(len(t), np.nan)
             joints, names = None, ()
             if "joints" in d:
                 joints, jgrip = _joints_at(d["joints"], t)

@@ -22,7 +22,7 @@ from democap.errors import ExportError
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in full-resolution pixels
 
 
-def _detector():  # type: ignore[no-untyped-def]
+def _detector():
     try:
         import dlib
     except ImportError as e:
@@ -30,8 +30,7 @@ def _detector():  # type: ignore[no-untyped-def]
     return dlib.get_frontal_face_detector()
 
 
-def detect_faces(rgb: NDArray[np.uint8], detector=None, width: int = 480, upsample: int = 1  # type: ignore[no-untyped-def]
-                 ) -> list[Box]:
+def detect_faces(rgb: NDArray[np.uint8], detector=None, width: int = 480, upsample: int = 1) -> list[Box]:
     """Face boxes in an RGB (H, W, 3) image, searched at ``width`` pixels wide."""
     det = detector or _detector()
     h, w = rgb.shape[:2]

@@ -6,7 +6,7 @@ import argparse
 import json
 
 
-def _robot_camera(name: str | None, home):  # type: ignore[no-untyped-def]
+def _robot_camera(name: str | None, home):
     """(CameraModel, T_tcp_cam) of a robot profile's wrist camera, or (None, None)."""
     if not name:
         return None, None

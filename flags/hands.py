@@ -41,7 +41,8 @@ class HandEvidence:
 class HandDetector(Protocol):
     """Anything that can tell whether a hand or arm is in an RGB image."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def detect(self, image: NDArray[np.uint8]) -> HandEvidence | None: ...
 

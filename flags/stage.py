@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -97,7 +98,7 @@ def image_flags(session: Session, stream: str, rig: str, settings: FlagSettings,
         if bar is not None:
             bar.advance()
     blur = blurred_mask(sharp, settings.image, exposure_bad=dark | bright)
-    kw = {"min_len": settings.min_run_frames, "max_gap": settings.max_gap_frames}
+    kw: dict[str, Any] = {"min_len": settings.min_run_frames, "max_gap": settings.max_gap_frames}
     out = (detectors.mask_flags("observation.blur", t, blur, rig, {"sharpness": sharp}, **kw)
            + detectors.mask_flags("observation.underexposed", t, dark, rig, {"mean_level": mean,
                                                                              "dark_share": dark_share}, **kw)
@@ -183,7 +184,7 @@ def run(session: Session, robot_camera: CameraModel | None = None,
     mount (camera frame to TCP: ``T_tcp_cam``), for the camera-mismatch flag.
     """
     settings = settings or FlagSettings()
-    det = hand_detector or SkinHandDetector()
+    det: HandDetector = hand_detector or SkinHandDetector()
     rigs = _rigs(session)
     streams = sorted(n for n, s in session.streams.items() if s["rig"] in rigs)
     traj = read_stage(session, "trajectory")
@@ -207,8 +208,8 @@ def run(session: Session, robot_camera: CameraModel | None = None,
     with Progress(f"flags {session.id}", n_frames) as bar:
         for rig in rigs:
             for cam in _camera_streams(session, rig):
-                f, metrics = image_flags(session, cam, rig, settings, det, bar)
-                flags += f
+                found, metrics = image_flags(session, cam, rig, settings, det, bar)
+                flags += found
                 name = f"{rig}.frames.parquet"
                 _write_metrics(out_dir / name, metrics)
                 files.append(name)
