@@ -27,8 +27,13 @@ from ik.robot import load_robot
 from ik.stage import retarget_rig
 from ik.synthetic import EXPECTED, PROBLEMS, SECONDARY, clean_demo, inject, with_tracking_noise
 
-DURATION_S = {"unreachable": 1.5, "joint_limit": 5.0, "joint_velocity": 0.5, "table_collision": 3.5,
-              "gripper_range": 1.0}
+DURATION_S = {
+    "unreachable": 1.5,
+    "joint_limit": 5.0,
+    "joint_velocity": 0.5,
+    "table_collision": 3.5,
+    "gripper_range": 1.0,
+}
 SLACK_NS = 200_000_000  # flags may start/end this close outside a window (derivative windows, ramps)
 
 
@@ -57,8 +62,9 @@ def main() -> None:
                 t0 = float(rng.uniform(1.0, args.seconds - DURATION_S[problem] - 1.0))
                 demo = inject(robot, demo, T_wb, problem, t0, t0 + DURATION_S[problem])
             demo = with_tracking_noise(demo, args.noise_mm * 1e-3, np.radians(args.noise_deg), seed=k)
-            flags = retarget_rig(robot, demo.trajectory(), demo.T_world_tcp, demo.gripper_m, "rig0",
-                                 T_world_base=T_wb).flags
+            flags = retarget_rig(
+                robot, demo.trajectory(), demo.T_world_tcp, demo.gripper_m, "rig0", T_world_base=T_wb
+            ).flags
             if problem is None:
                 clean_with_flags += bool(flags)
             windows = demo.windows
@@ -75,16 +81,20 @@ def main() -> None:
                     ignored[f.kind] += 1
                 else:
                     fp[f.kind] += 1
-    print(f"robot {robot.name}: {args.cases} generated demos per problem + {args.cases} clean, "
-          f"{args.seconds:g} s each at 30 Hz, tracking noise {args.noise_mm:g} mm / {args.noise_deg:g} deg per pose")
+    print(
+        f"robot {robot.name}: {args.cases} generated demos per problem + {args.cases} clean, "
+        f"{args.seconds:g} s each at 30 Hz, tracking noise {args.noise_mm:g} mm / {args.noise_deg:g} deg per pose"
+    )
     print(f"clean demos with any flag: {clean_with_flags}/{args.cases}")
     kinds = sorted(set(injected) | set(fp))
     print(f"{'kind':<32}{'precision':>10}{'recall':>8}   (flags tp/fp, windows found/injected, secondary ignored)")
     for kind in kinds:
         prec = tp[kind] / (tp[kind] + fp[kind]) if tp[kind] + fp[kind] else float("nan")
         rec = found[kind] / injected[kind] if injected[kind] else float("nan")
-        print(f"{kind:<32}{prec:10.3f}{rec:8.3f}   ({tp[kind]}/{fp[kind]}, {found[kind]}/{injected[kind]}, "
-              f"{ignored[kind]})")
+        print(
+            f"{kind:<32}{prec:10.3f}{rec:8.3f}   ({tp[kind]}/{fp[kind]}, {found[kind]}/{injected[kind]}, "
+            f"{ignored[kind]})"
+        )
     others = sorted(set(ignored) - set(kinds))
     for kind in others:
         print(f"{kind:<32}{'-':>10}{'-':>8}   (only as a secondary consequence: {ignored[kind]})")

@@ -27,9 +27,13 @@ def main() -> None:
     ap.add_argument("--robot", default="panda")
     ap.add_argument("--tol", type=float, default=1e-5)
     ap.add_argument("--timeout-ms", type=float, default=5.0)
-    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                    help="measure times and the timeout in wall time or in this process's CPU time "
-                         "(cpu: figures for a machine shared with other work)")
+    ap.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="measure times and the timeout in wall time or in this process's CPU time "
+        "(cpu: figures for a machine shared with other work)",
+    )
     args = ap.parse_args()
 
     clock = time.perf_counter if args.clock == "wall" else time.process_time
@@ -52,8 +56,10 @@ def main() -> None:
         times[i] = clock() - t0
         ok[i] = r.success
     ms = times * 1e3
-    print(f"robot {robot.name} ({robot.nq} joints), {args.n} poses, tol {args.tol:g}, timeout {args.timeout_ms} ms, "
-          f"{args.clock} clock, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(
+        f"robot {robot.name} ({robot.nq} joints), {args.n} poses, tol {args.tol:g}, timeout {args.timeout_ms} ms, "
+        f"{args.clock} clock, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     print(f"setup (seed table, once per robot) {setup_s * 1e3:.0f} ms")
     print(f"solve rate {100 * ok.mean():.2f} %")
     print(f"mean {ms.mean():.3f} ms")

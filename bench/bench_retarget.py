@@ -52,8 +52,10 @@ def main() -> None:
         rates[key][1] += dt
     frames = sum(r[0] for r in rates.values())
     seconds = sum(r[1] for r in rates.values())
-    print(f"robot {robot.name}: {len(demos)} demos, {frames} frames at 30 Hz, "
-          f"{len(robot.collision.collisionPairs)} self-collision pairs + table")
+    print(
+        f"robot {robot.name}: {len(demos)} demos, {frames} frames at 30 Hz, "
+        f"{len(robot.collision.collisionPairs)} self-collision pairs + table"
+    )
     for key, (n, s) in rates.items():
         print(f"  {key:<13} {n / s:8.0f} frames/s")
     print(f"throughput {frames / seconds:.0f} frames/s")

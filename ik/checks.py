@@ -105,8 +105,9 @@ def _savgol_window(dt: float, seconds: float) -> int:
     return max(5, int(round(seconds / max(dt, 1e-6))) | 1)
 
 
-def joint_derivatives(t_ns: NDArray[np.int64], q: NDArray[np.float64]
-                      ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def joint_derivatives(
+    t_ns: NDArray[np.int64], q: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Joint velocity and acceleration (N, n) by Savitzky-Golay fits (quadratic) over
     ``DYNAMICS_WINDOW_S`` and ``ACCELERATION_WINDOW_S``; timestamps assumed near-uniform."""
     n = len(q)
@@ -123,11 +124,18 @@ def joint_derivatives(t_ns: NDArray[np.int64], q: NDArray[np.float64]
     return v, a
 
 
-def frame_checks(robot: Robot, T_world_base: NDArray[np.float64], t_ns: NDArray[np.int64],
-                 q: NDArray[np.float64], position_error_m: NDArray[np.float64],
-                 orientation_error_rad: NDArray[np.float64], gripper_m: NDArray[np.float64] | None = None,
-                 valid: NDArray[np.bool_] | None = None, collisions: CollisionChecker | None = None,
-                 smooth: NDArray[np.bool_] | None = None) -> FrameChecks:
+def frame_checks(
+    robot: Robot,
+    T_world_base: NDArray[np.float64],
+    t_ns: NDArray[np.int64],
+    q: NDArray[np.float64],
+    position_error_m: NDArray[np.float64],
+    orientation_error_rad: NDArray[np.float64],
+    gripper_m: NDArray[np.float64] | None = None,
+    valid: NDArray[np.bool_] | None = None,
+    collisions: CollisionChecker | None = None,
+    smooth: NDArray[np.bool_] | None = None,
+) -> FrameChecks:
     """Evidence for every embodiment check at joint positions q (N, n) (the per-frame IK solution).
 
     ``valid``: frames with a trusted pose (the others are not checked). ``smooth``: frames
@@ -167,9 +175,23 @@ def frame_checks(robot: Robot, T_world_base: NDArray[np.float64], t_ns: NDArray[
         manip[i] = np.sqrt(max(np.linalg.det(J @ J.T), 0.0))
     g = np.full(n, np.nan) if gripper_m is None else np.asarray(gripper_m, dtype=np.float64)
     return FrameChecks(
-        t, np.asarray(position_error_m, float), np.asarray(orientation_error_rad, float),
-        margins.min(axis=1), margins.argmin(axis=1), vr[rows, vj], vj, np.abs(v[rows, vj]), ar[rows, aj], aj,
-        np.abs(a[rows, aj]), self_pair, table_pair, manip, g, valid, dyn_valid,
+        t,
+        np.asarray(position_error_m, float),
+        np.asarray(orientation_error_rad, float),
+        margins.min(axis=1),
+        margins.argmin(axis=1),
+        vr[rows, vj],
+        vj,
+        np.abs(v[rows, vj]),
+        ar[rows, aj],
+        aj,
+        np.abs(a[rows, aj]),
+        self_pair,
+        table_pair,
+        manip,
+        g,
+        valid,
+        dyn_valid,
     )
 
 
@@ -180,8 +202,8 @@ def kind_masks(robot: Robot, c: FrameChecks) -> dict[str, NDArray[np.bool_]]:
     with np.errstate(invalid="ignore"):
         grip_bad = np.isfinite(g) & ((g < p.gripper_min_m) | (g > p.gripper_max_m))
     return {
-        "embodiment.unreachable": c.valid & ((c.position_error_m > p.position_tol_m)
-                                             | (c.orientation_error_rad > p.orientation_tol_rad)),
+        "embodiment.unreachable": c.valid
+        & ((c.position_error_m > p.position_tol_m) | (c.orientation_error_rad > p.orientation_tol_rad)),
         "embodiment.joint_limit": c.valid & (c.limit_margin_rad < p.joint_limit_margin_rad),
         "embodiment.joint_velocity": c.dynamics_valid & (c.velocity_ratio > 1.0),
         "embodiment.joint_acceleration": c.dynamics_valid & (c.acceleration_ratio > 1.0),
@@ -192,8 +214,9 @@ def kind_masks(robot: Robot, c: FrameChecks) -> dict[str, NDArray[np.bool_]]:
     }
 
 
-def embodiment_flags(robot: Robot, c: FrameChecks, rig: str = "rig0",
-                     collisions: CollisionChecker | None = None) -> list[Flag]:
+def embodiment_flags(
+    robot: Robot, c: FrameChecks, rig: str = "rig0", collisions: CollisionChecker | None = None
+) -> list[Flag]:
     """Flags (one per contiguous flagged run, per kind) with the run's evidence."""
     p = robot.profile
     names = robot.joint_names
@@ -203,15 +226,23 @@ def embodiment_flags(robot: Robot, c: FrameChecks, rig: str = "rig0",
             ev: dict[str, float] = {"frames": float(sl.stop - sl.start)}
             msg = FLAG_KINDS[kind].description
             if kind == "embodiment.unreachable":
-                ev.update(max_position_error_m=float(c.position_error_m[sl].max()),
-                          max_orientation_error_rad=float(c.orientation_error_rad[sl].max()),
-                          position_tol_m=p.position_tol_m, orientation_tol_rad=p.orientation_tol_rad)
-                msg = (f"TCP off by up to {1e3 * ev['max_position_error_m']:.1f} mm / "
-                       f"{np.degrees(ev['max_orientation_error_rad']):.1f} deg")
+                ev.update(
+                    max_position_error_m=float(c.position_error_m[sl].max()),
+                    max_orientation_error_rad=float(c.orientation_error_rad[sl].max()),
+                    position_tol_m=p.position_tol_m,
+                    orientation_tol_rad=p.orientation_tol_rad,
+                )
+                msg = (
+                    f"TCP off by up to {1e3 * ev['max_position_error_m']:.1f} mm / "
+                    f"{np.degrees(ev['max_orientation_error_rad']):.1f} deg"
+                )
             elif kind == "embodiment.joint_limit":
                 k = sl.start + int(np.argmin(c.limit_margin_rad[sl]))
-                ev.update(min_margin_rad=float(c.limit_margin_rad[k]), joint_index=float(c.limit_joint[k]),
-                          margin_rad=p.joint_limit_margin_rad)
+                ev.update(
+                    min_margin_rad=float(c.limit_margin_rad[k]),
+                    joint_index=float(c.limit_joint[k]),
+                    margin_rad=p.joint_limit_margin_rad,
+                )
                 msg = f"{names[c.limit_joint[k]]} within {np.degrees(c.limit_margin_rad[k]):.1f} deg of its limit"
             elif kind in ("embodiment.joint_velocity", "embodiment.joint_acceleration"):
                 vel = kind == "embodiment.joint_velocity"
@@ -234,10 +265,19 @@ def embodiment_flags(robot: Robot, c: FrameChecks, rig: str = "rig0",
             elif kind == "embodiment.singularity":
                 ev.update(min_manipulability=float(c.manipulability[sl].min()), threshold=p.manipulability_min)
             elif kind == "embodiment.gripper_range":
-                ev.update(min_width_m=float(np.nanmin(c.gripper_m[sl])), max_width_m=float(np.nanmax(c.gripper_m[sl])),
-                          range_min_m=p.gripper_min_m, range_max_m=p.gripper_max_m)
-                msg = (f"gripper width {1e3 * ev['min_width_m']:.0f}-{1e3 * ev['max_width_m']:.0f} mm outside "
-                       f"{1e3 * p.gripper_min_m:.0f}-{1e3 * p.gripper_max_m:.0f} mm")
-            out.append(Flag(kind, FLAG_KINDS[kind].default_severity, t0, t1, rig=rig, robot=robot.name,
-                            evidence=ev, message=msg))
+                ev.update(
+                    min_width_m=float(np.nanmin(c.gripper_m[sl])),
+                    max_width_m=float(np.nanmax(c.gripper_m[sl])),
+                    range_min_m=p.gripper_min_m,
+                    range_max_m=p.gripper_max_m,
+                )
+                msg = (
+                    f"gripper width {1e3 * ev['min_width_m']:.0f}-{1e3 * ev['max_width_m']:.0f} mm outside "
+                    f"{1e3 * p.gripper_min_m:.0f}-{1e3 * p.gripper_max_m:.0f} mm"
+                )
+            out.append(
+                Flag(
+                    kind, FLAG_KINDS[kind].default_severity, t0, t1, rig=rig, robot=robot.name, evidence=ev, message=msg
+                )
+            )
     return sorted(out, key=lambda f: (f.t0_ns, f.kind))

@@ -15,8 +15,15 @@ def cmd_retarget(args: argparse.Namespace) -> int:
     from ik import stage
 
     session = resolve_session(args.home, args.id)
-    rec = stage.run(session, args.robot, args.home, place_base=args.place_base or args.place_episode is not None,
-                    progress=not args.json, force=args.force, place_episode=args.place_episode)
+    rec = stage.run(
+        session,
+        args.robot,
+        args.home,
+        place_base=args.place_base or args.place_episode is not None,
+        progress=not args.json,
+        force=args.force,
+        place_episode=args.place_episode,
+    )
     if args.json:
         print(json.dumps(rec.to_dict(), indent=2))
         return 0
@@ -43,8 +50,7 @@ def cmd_robots_list(args: argparse.Namespace) -> int:
             desc = load_profile(path, builtin).description
         except Exception as e:  # noqa: BLE001 - a broken user profile is listed with its error, not fatal
             desc = f"(broken: {e})"
-        rows.append({"name": name, "source": "built-in" if builtin else "user", "path": str(path),
-                     "description": desc})
+        rows.append({"name": name, "source": "built-in" if builtin else "user", "path": str(path), "description": desc})
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -61,12 +67,18 @@ def cmd_robots_show(args: argparse.Namespace) -> int:
     p = find_profile(args.name, args.home)
     r = load_robot(p)
     info = {
-        "name": p.name, "description": p.description, "profile": str(p.source), "urdf": str(p.urdf),
-        "srdf": str(p.srdf) if p.srdf else None, "flange_frame": p.flange_frame,
-        "joints": [{"name": n, "lower": float(lo), "upper": float(hi), "velocity": float(v), "acceleration": float(a)}
-                   for n, lo, hi, v, a in zip(r.joint_names, r.lower, r.upper, r.velocity, r.acceleration,
-                                              strict=True)],
-        "T_flange_tcp": p.T_flange_tcp.tolist(), "T_world_base": p.T_world_base.tolist(),
+        "name": p.name,
+        "description": p.description,
+        "profile": str(p.source),
+        "urdf": str(p.urdf),
+        "srdf": str(p.srdf) if p.srdf else None,
+        "flange_frame": p.flange_frame,
+        "joints": [
+            {"name": n, "lower": float(lo), "upper": float(hi), "velocity": float(v), "acceleration": float(a)}
+            for n, lo, hi, v, a in zip(r.joint_names, r.lower, r.upper, r.velocity, r.acceleration, strict=True)
+        ],
+        "T_flange_tcp": p.T_flange_tcp.tolist(),
+        "T_world_base": p.T_world_base.tolist(),
         "gripper_m": [p.gripper_min_m, p.gripper_max_m],
         "tolerances": {"position_m": p.position_tol_m, "orientation_rad": p.orientation_tol_rad},
         "collision_pairs": len(r.collision.collisionPairs),
@@ -88,8 +100,10 @@ def cmd_robots_show(args: argparse.Namespace) -> int:
         print(f"camera    {c.model} {c.width}x{c.height} f {c.fx:.0f} px, mounted on {p.camera.mount}")
     print("joints    name                  lower    upper   vel [rad/s]  acc [rad/s^2]")
     for j in info["joints"]:
-        print(f"          {j['name']:<20} {j['lower']:7.3f}  {j['upper']:7.3f}  {j['velocity']:8.2f}  "
-              f"{j['acceleration']:10.1f}")
+        print(
+            f"          {j['name']:<20} {j['lower']:7.3f}  {j['upper']:7.3f}  {j['velocity']:8.2f}  "
+            f"{j['acceleration']:10.1f}"
+        )
     return 0
 
 
@@ -97,10 +111,17 @@ def add_commands(sub: Any) -> None:
     sp = sub.add_parser("retarget", help="retarget a session's rig trajectories to a robot and flag embodiment gaps")
     sp.add_argument("id", help="session id, unique prefix, or 'last'")
     sp.add_argument("--robot", required=True, help="robot profile name (see `democap robots list`) or YAML file")
-    sp.add_argument("--place-base", action="store_true",
-                    help="search the base pose that makes the most frames feasible instead of the profile's")
-    sp.add_argument("--place-episode", type=int, metavar="N",
-                    help="like --place-base, but maximise the feasible share of episode N only")
+    sp.add_argument(
+        "--place-base",
+        action="store_true",
+        help="search the base pose that makes the most frames feasible instead of the profile's",
+    )
+    sp.add_argument(
+        "--place-episode",
+        type=int,
+        metavar="N",
+        help="like --place-base, but maximise the feasible share of episode N only",
+    )
     sp.add_argument("--force", action="store_true", help="re-run even if the outputs are up to date")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_retarget)

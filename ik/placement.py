@@ -37,14 +37,24 @@ def base_pose(x: float, y: float, z: float, yaw: float) -> NDArray[np.float64]:
     return T
 
 
-def feasible_mask(robot: Robot, T_world_base: NDArray[np.float64], t_ns: NDArray[np.int64],
-                  T_world_tcp: NDArray[np.float64], solver: IkSolver | None = None,
-                  settings: RetargetSettings | None = None, table: bool = True) -> NDArray[np.bool_]:
+def feasible_mask(
+    robot: Robot,
+    T_world_base: NDArray[np.float64],
+    t_ns: NDArray[np.int64],
+    T_world_tcp: NDArray[np.float64],
+    solver: IkSolver | None = None,
+    settings: RetargetSettings | None = None,
+    table: bool = True,
+) -> NDArray[np.bool_]:
     """(N,) frames the robot at T_world_base reaches within tolerance without collision."""
     p = robot.profile
-    res = retarget_poses(robot, t_ns, np.linalg.inv(T_world_base) @ T_world_tcp,
-                         settings or RetargetSettings(smooth_window_s=0.0, enforce_velocity_limits=False),
-                         solver=solver)
+    res = retarget_poses(
+        robot,
+        t_ns,
+        np.linalg.inv(T_world_base) @ T_world_tcp,
+        settings or RetargetSettings(smooth_window_s=0.0, enforce_velocity_limits=False),
+        solver=solver,
+    )
     ok = (res.position_error_m <= p.position_tol_m) & (res.orientation_error_rad <= p.orientation_tol_rad)
     cc = CollisionChecker(robot, T_world_base, table=table)
     for i in np.flatnonzero(ok):
@@ -53,9 +63,15 @@ def feasible_mask(robot: Robot, T_world_base: NDArray[np.float64], t_ns: NDArray
     return ok
 
 
-def place_base(robot: Robot, t_ns: NDArray[np.int64], T_world_tcp: NDArray[np.float64],
-               max_frames: int = 60, radii: tuple[float, ...] = (0.3, 0.45, 0.6, 0.75),
-               n_angles: int = 12, table: bool = True) -> Placement:
+def place_base(
+    robot: Robot,
+    t_ns: NDArray[np.int64],
+    T_world_tcp: NDArray[np.float64],
+    max_frames: int = 60,
+    radii: tuple[float, ...] = (0.3, 0.45, 0.6, 0.75),
+    n_angles: int = 12,
+    table: bool = True,
+) -> Placement:
     """The base pose maximising the share of feasible frames of T_world_tcp (N, 4, 4)."""
     n = len(t_ns)
     if n == 0:
@@ -97,6 +113,11 @@ def place_base(robot: Robot, t_ns: NDArray[np.int64], T_world_tcp: NDArray[np.fl
                             best_share, best = s, T_wb
             if best_share == 1.0 or share0 < best_share - 0.2:
                 break
-    log.info("base placement for %s: %.0f %% of %d frames feasible (%d candidates)", robot.name,
-             100 * best_share, len(sel), evaluated)
+    log.info(
+        "base placement for %s: %.0f %% of %d frames feasible (%d candidates)",
+        robot.name,
+        100 * best_share,
+        len(sel),
+        evaluated,
+    )
     return Placement(best, best_share, evaluated)

@@ -10,10 +10,14 @@ from democap.model import Flag
 from ik.robot import Robot
 
 _KIND_COLOURS = {
-    "embodiment.unreachable": "tab:red", "embodiment.joint_limit": "tab:orange",
-    "embodiment.joint_velocity": "tab:purple", "embodiment.joint_acceleration": "tab:pink",
-    "embodiment.self_collision": "tab:brown", "embodiment.table_collision": "tab:olive",
-    "embodiment.singularity": "tab:cyan", "embodiment.gripper_range": "tab:gray",
+    "embodiment.unreachable": "tab:red",
+    "embodiment.joint_limit": "tab:orange",
+    "embodiment.joint_velocity": "tab:purple",
+    "embodiment.joint_acceleration": "tab:pink",
+    "embodiment.self_collision": "tab:brown",
+    "embodiment.table_collision": "tab:olive",
+    "embodiment.singularity": "tab:cyan",
+    "embodiment.gripper_range": "tab:gray",
 }
 
 
@@ -33,8 +37,14 @@ def plot_joints(path: Path, jt: JointTrajectory, robot: Robot, flags: Sequence[F
         for f in flags:
             label = f.kind.split(".", 1)[1] if f.kind not in seen else None
             seen.add(f.kind)
-            ax.axvspan((f.t0_ns - t0) * 1e-9, (f.t1_ns - t0) * 1e-9, color=_KIND_COLOURS.get(f.kind, "k"),
-                       alpha=0.25, lw=0, label=label if ax is axes[0] else None)
+            ax.axvspan(
+                (f.t0_ns - t0) * 1e-9,
+                (f.t1_ns - t0) * 1e-9,
+                color=_KIND_COLOURS.get(f.kind, "k"),
+                alpha=0.25,
+                lw=0,
+                label=label if ax is axes[0] else None,
+            )
     for j, name in enumerate(jt.joint_names):
         ax = axes[j]
         ax.plot(t, jt.q[:, j], "k-", lw=1)

@@ -32,9 +32,24 @@ from democap.model import CameraModel
 BUILTIN_DIR = Path(__file__).resolve().parent / "robots"
 
 _TOP_KEYS = {
-    "name", "description", "urdf", "srdf", "flange_frame", "tcp", "base", "rig_tcp_to_tcp",
-    "default_cam_to_tcp", "locked_joints", "rest_posture", "limits", "gripper", "tolerances", "checks",
-    "camera", "gripper_box", "bases",
+    "name",
+    "description",
+    "urdf",
+    "srdf",
+    "flange_frame",
+    "tcp",
+    "base",
+    "rig_tcp_to_tcp",
+    "default_cam_to_tcp",
+    "locked_joints",
+    "rest_posture",
+    "limits",
+    "gripper",
+    "tolerances",
+    "checks",
+    "camera",
+    "gripper_box",
+    "bases",
 }
 
 
@@ -105,11 +120,18 @@ class RobotProfile:
     def settings_dict(self) -> dict[str, Any]:
         """What the retarget result depends on, for input hashes (paths by name, not location)."""
         return {
-            "name": self.name, "urdf": self.urdf.name, "srdf": self.srdf.name if self.srdf else None,
-            "flange_frame": self.flange_frame, "T_flange_tcp": self.T_flange_tcp, "T_world_base": self.T_world_base,
-            "T_rigtcp_tcp": self.T_rigtcp_tcp, "T_cam_tcp_default": self.T_cam_tcp_default,
-            "locked_joints": dict(self.locked_joints), "rest_posture": self.rest_posture,
-            "velocity_limits": self.velocity_limits, "acceleration_limits": self.acceleration_limits,
+            "name": self.name,
+            "urdf": self.urdf.name,
+            "srdf": self.srdf.name if self.srdf else None,
+            "flange_frame": self.flange_frame,
+            "T_flange_tcp": self.T_flange_tcp,
+            "T_world_base": self.T_world_base,
+            "T_rigtcp_tcp": self.T_rigtcp_tcp,
+            "T_cam_tcp_default": self.T_cam_tcp_default,
+            "locked_joints": dict(self.locked_joints),
+            "rest_posture": self.rest_posture,
+            "velocity_limits": self.velocity_limits,
+            "acceleration_limits": self.acceleration_limits,
             "gripper": [self.gripper_min_m, self.gripper_max_m],
             "tolerances": [self.position_tol_m, self.orientation_tol_rad],
             "checks": [self.joint_limit_margin_rad, self.manipulability_min, list(self.table_ignored_links)],
@@ -203,8 +225,11 @@ def load_profile(path: Path, builtin: bool = False) -> RobotProfile:
     if d.get("camera"):
         c = d["camera"]
         try:
-            cam = RobotCamera(CameraModel.from_dict(c["model"]), str(c.get("mount", "tcp")),
-                              _pose(c.get("T_mount_cam"), path, "camera.T_mount_cam"))
+            cam = RobotCamera(
+                CameraModel.from_dict(c["model"]),
+                str(c.get("mount", "tcp")),
+                _pose(c.get("T_mount_cam"), path, "camera.T_mount_cam"),
+            )
         except (KeyError, TypeError, ValueError) as e:
             raise RobotError(f"camera: {e}", path) from e
         if cam.mount not in ("tcp", "base"):
@@ -226,7 +251,9 @@ def load_profile(path: Path, builtin: bool = False) -> RobotProfile:
     if not isinstance(locked, Mapping):
         raise RobotError("'locked_joints' must map joint names to positions", path)
     return RobotProfile(
-        name=str(d["name"]), source=path.resolve(), description=str(d.get("description", "")),
+        name=str(d["name"]),
+        source=path.resolve(),
+        description=str(d.get("description", "")),
         urdf=_resolve_path(d["urdf"], base, path, "urdf"),
         srdf=_resolve_path(d["srdf"], base, path, "srdf") if d.get("srdf") else None,
         package_dirs=(_erd_root().parent.parent, _erd_root(), base),
@@ -239,14 +266,20 @@ def load_profile(path: Path, builtin: bool = False) -> RobotProfile:
         rest_posture=_floats(d.get("rest_posture"), path, "rest_posture"),
         velocity_limits=_floats(limits.get("velocity"), path, "limits.velocity"),
         acceleration_limits=_floats(limits.get("acceleration"), path, "limits.acceleration"),
-        gripper_min_m=gmin, gripper_max_m=gmax,
+        gripper_min_m=gmin,
+        gripper_max_m=gmax,
         position_tol_m=_positive(tol.get("position_m"), path, "tolerances.position_m", 0.005),
         orientation_tol_rad=_positive(tol.get("orientation_rad"), path, "tolerances.orientation_rad", 0.035),
-        joint_limit_margin_rad=_positive(checks.get("joint_limit_margin_rad"), path,
-                                         "checks.joint_limit_margin_rad", 0.05),
+        joint_limit_margin_rad=_positive(
+            checks.get("joint_limit_margin_rad"), path, "checks.joint_limit_margin_rad", 0.05
+        ),
         manipulability_min=_positive(checks.get("manipulability_min"), path, "checks.manipulability_min", 0.005),
         table_ignored_links=tuple(str(x) for x in checks.get("table_ignored_links", ())),
-        camera=cam, gripper_box_size=box_size, T_flange_gripperbox=T_box, rig_bases=rig_bases, builtin=builtin,
+        camera=cam,
+        gripper_box_size=box_size,
+        T_flange_gripperbox=T_box,
+        rig_bases=rig_bases,
+        builtin=builtin,
     )
 
 

@@ -52,8 +52,9 @@ class RetargetResult:
     T_base_tcp: NDArray[np.float64]
 
 
-def solve_start(solver: IkSolver, T_base_tcp: NDArray[np.float64], tol: float = 1e-5
-                ) -> tuple[NDArray[np.float64], float, float]:
+def solve_start(
+    solver: IkSolver, T_base_tcp: NDArray[np.float64], tol: float = 1e-5
+) -> tuple[NDArray[np.float64], float, float]:
     """A start configuration for a trajectory: near the rest posture when reachable from it."""
     robot = solver.robot
     q, pe, re = solver.track(T_base_tcp, robot.q_rest, tol=tol, max_iters=200, step_max=0.1)
@@ -65,9 +66,15 @@ def solve_start(solver: IkSolver, T_base_tcp: NDArray[np.float64], tol: float = 
     return q, pe, re
 
 
-def retarget_poses(robot: Robot, t_ns: NDArray[np.int64], T_base_tcp: NDArray[np.float64],
-                   settings: RetargetSettings | None = None, q_start: NDArray[np.float64] | None = None,
-                   solver: IkSolver | None = None, progress: bool = False) -> RetargetResult:
+def retarget_poses(
+    robot: Robot,
+    t_ns: NDArray[np.int64],
+    T_base_tcp: NDArray[np.float64],
+    settings: RetargetSettings | None = None,
+    q_start: NDArray[np.float64] | None = None,
+    solver: IkSolver | None = None,
+    progress: bool = False,
+) -> RetargetResult:
     """Joint trajectory for TCP targets T_base_tcp (N, 4, 4) at times t_ns (N,)."""
     s = settings or RetargetSettings()
     solver = solver or IkSolver(robot)
@@ -80,22 +87,40 @@ def retarget_poses(robot: Robot, t_ns: NDArray[np.int64], T_base_tcp: NDArray[np
     if q_start is None:
         q, pos_err[0], rot_err[0] = solve_start(solver, T_base_tcp[0], s.tol)
     else:
-        q, pos_err[0], rot_err[0] = solver.track(T_base_tcp[0], q_start, tol=s.tol, max_iters=s.track_iters,
-                                                 step_max=s.step_max_rad, posture_gain=s.posture_gain)
+        q, pos_err[0], rot_err[0] = solver.track(
+            T_base_tcp[0],
+            q_start,
+            tol=s.tol,
+            max_iters=s.track_iters,
+            step_max=s.step_max_rad,
+            posture_gain=s.posture_gain,
+        )
     q_ik[0] = q
     with Progress(f"retarget {robot.name}", n) if progress else contextlib.nullcontext() as bar:
         q_good = q if pos_err[0] <= robot.profile.position_tol_m else robot.q_rest
         for i in range(1, n):
-            q, pe, re = solver.track(T_base_tcp[i], q, tol=s.tol, max_iters=s.track_iters,
-                                     step_max=s.step_max_rad, posture_gain=s.posture_gain)
+            q, pe, re = solver.track(
+                T_base_tcp[i],
+                q,
+                tol=s.tol,
+                max_iters=s.track_iters,
+                step_max=s.step_max_rad,
+                posture_gain=s.posture_gain,
+            )
             if pe > robot.profile.position_tol_m or re > robot.profile.orientation_tol_rad:
                 # Out of reach, the arm ends stretched at a limit or singularity, from which a
                 # returning target cannot pull it back: also try from the last good solution.
                 # The last good solution may itself be stretched at the edge of the workspace,
                 # so the rest posture is the second fallback.
                 for q_from in (q_good, robot.q_rest):
-                    q2, pe2, re2 = solver.track(T_base_tcp[i], q_from, tol=s.tol, max_iters=2 * s.track_iters,
-                                                step_max=s.step_max_rad, posture_gain=s.posture_gain)
+                    q2, pe2, re2 = solver.track(
+                        T_base_tcp[i],
+                        q_from,
+                        tol=s.tol,
+                        max_iters=2 * s.track_iters,
+                        step_max=s.step_max_rad,
+                        posture_gain=s.posture_gain,
+                    )
                     if pe2 + re2 < pe + re:
                         q, pe, re = q2, pe2, re2
                     if pe <= robot.profile.position_tol_m and re <= robot.profile.orientation_tol_rad:
@@ -126,8 +151,7 @@ def smooth_joints(t_ns: NDArray[np.int64], q: NDArray[np.float64], window_s: flo
     return (c[k:] - c[:-k]) / k
 
 
-def limit_velocity(t_ns: NDArray[np.int64], q: NDArray[np.float64], vmax: NDArray[np.float64]
-                   ) -> NDArray[np.float64]:
+def limit_velocity(t_ns: NDArray[np.int64], q: NDArray[np.float64], vmax: NDArray[np.float64]) -> NDArray[np.float64]:
     """q with every step bounded by vmax * dt (forward pass: the robot lags where the demo is too fast)."""
     dt = np.diff(t_ns).astype(np.float64) * 1e-9
     out = q.copy()

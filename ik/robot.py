@@ -80,8 +80,9 @@ def load_robot(profile: RobotProfile) -> Robot:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pinocchio warns about package dirs it does not need
-            geom = pin.buildGeomFromUrdf(full, str(profile.urdf), pin.GeometryType.COLLISION,
-                                         [str(p) for p in profile.package_dirs])
+            geom = pin.buildGeomFromUrdf(
+                full, str(profile.urdf), pin.GeometryType.COLLISION, [str(p) for p in profile.package_dirs]
+            )
     except (RuntimeError, ValueError) as e:
         raise RobotError(f"collision geometry of {profile.urdf} cannot be loaded ({e})", profile.source) from e
     q_ref = pin.neutral(full)
@@ -97,8 +98,9 @@ def load_robot(profile: RobotProfile) -> Robot:
     else:
         model = full
     if model.nq != model.nv:
-        raise RobotError("continuous (unbounded) joints are not supported; give them limits in the URDF",
-                         profile.source)
+        raise RobotError(
+            "continuous (unbounded) joints are not supported; give them limits in the URDF", profile.source
+        )
     flange = _check_frame(model, profile.flange_frame, profile)
     f = model.frames[flange]
     tcp_placement = f.placement * pin.SE3(profile.T_flange_tcp)
@@ -109,9 +111,13 @@ def load_robot(profile: RobotProfile) -> Robot:
         import coal
 
         assert profile.T_flange_gripperbox is not None
-        box = pin.GeometryObject("democap_gripper_box", f.parentJoint, flange,
-                                 f.placement * pin.SE3(profile.T_flange_gripperbox),
-                                 coal.Box(*profile.gripper_box_size))
+        box = pin.GeometryObject(
+            "democap_gripper_box",
+            f.parentJoint,
+            flange,
+            f.placement * pin.SE3(profile.T_flange_gripperbox),
+            coal.Box(*profile.gripper_box_size),
+        )
         box_id = geom.addGeometryObject(box)
     geom.addAllCollisionPairs()
     if box_id is not None:
@@ -136,8 +142,7 @@ def load_robot(profile: RobotProfile) -> Robot:
     if not (np.all(np.isfinite(lower)) and np.all(np.isfinite(upper)) and np.all(upper > lower)):
         raise RobotError("every joint needs finite position limits in the URDF", profile.source)
     vel = _per_joint(profile.velocity_limits, model.velocityLimit.copy(), n, "limits.velocity", profile)
-    acc = _per_joint(profile.acceleration_limits, np.full(n, DEFAULT_ACCELERATION), n, "limits.acceleration",
-                     profile)
+    acc = _per_joint(profile.acceleration_limits, np.full(n, DEFAULT_ACCELERATION), n, "limits.acceleration", profile)
     if profile.rest_posture is not None:
         rest = _per_joint(profile.rest_posture, None, n, "rest_posture", profile)
     else:
@@ -157,8 +162,9 @@ def _mtime(profile: RobotProfile) -> tuple[int, ...]:
     return tuple(p.stat().st_mtime_ns for p in (profile.urdf, profile.srdf) if p is not None)
 
 
-def _per_joint(values: tuple[float, ...] | None, default: NDArray[np.float64] | None, n: int, key: str,
-               profile: RobotProfile) -> NDArray[np.float64]:
+def _per_joint(
+    values: tuple[float, ...] | None, default: NDArray[np.float64] | None, n: int, key: str, profile: RobotProfile
+) -> NDArray[np.float64]:
     if values is None:
         assert default is not None
         return default

@@ -69,8 +69,15 @@ def as_se3(T: NDArray[np.float64] | pin.SE3) -> pin.SE3:
 class IkSolver:
     """Per-thread IK state for one robot (Pinocchio data, random generator)."""
 
-    def __init__(self, robot: Robot, seed: int = 0, table_size: int = 30000, damping: float = 1e-7,
-                 damping_per_error: float = 0.01, clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self,
+        robot: Robot,
+        seed: int = 0,
+        table_size: int = 30000,
+        damping: float = 1e-7,
+        damping_per_error: float = 0.01,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self.robot = robot
         self.model = robot.model
         self.data = robot.model.createData()
@@ -83,12 +90,18 @@ class IkSolver:
         self.clock = clock  # what timeouts are measured in (wall time; process time for benchmarks)
 
     # ------------------------------------------------------------------ core loop
-    def _descend(self, target: pin.SE3, q: NDArray[np.float64], tol2: float, iters: int
-                 ) -> tuple[NDArray[np.float64], bool, int, float]:
+    def _descend(
+        self, target: pin.SE3, q: NDArray[np.float64], tol2: float, iters: int
+    ) -> tuple[NDArray[np.float64], bool, int, float]:
         """Damped Gauss-Newton from q; the damping grows with the squared error (Sugihara-style LM)."""
         model, data, frame, lo, hi = self.model, self.data, self.frame, self.lo, self.hi
-        cjj, ufp, gfj, log6, solve = (pin.computeJointJacobians, pin.updateFramePlacement, pin.getFrameJacobian,
-                                      pin.log6, np.linalg.solve)
+        cjj, ufp, gfj, log6, solve = (
+            pin.computeJointJacobians,
+            pin.updateFramePlacement,
+            pin.getFrameJacobian,
+            pin.log6,
+            np.linalg.solve,
+        )
         lam0, lamk = self.damping, self.damping_per_error
         for k in range(iters):
             cjj(model, data, q)
@@ -114,13 +127,22 @@ class IkSolver:
         """(position error m, orientation error rad) of the TCP at q against the target."""
         pin.forwardKinematics(self.model, self.data, q)
         M = pin.updateFramePlacement(self.model, self.data, self.frame)
-        return (float(np.linalg.norm(M.translation - target.translation)),
-                float(np.linalg.norm(pin.log3(M.rotation.T @ target.rotation))))
+        return (
+            float(np.linalg.norm(M.translation - target.translation)),
+            float(np.linalg.norm(pin.log3(M.rotation.T @ target.rotation))),
+        )
 
     # ------------------------------------------------------------------ global solve
-    def solve(self, T_base_tcp: NDArray[np.float64] | pin.SE3, q_seed: NDArray[np.float64] | None = None,
-              tol: float = 1e-5, timeout_s: float = 5e-3, start_iters: int = 12, n_table_starts: int = 4,
-              restart_iters: int = 25) -> IkResult:
+    def solve(
+        self,
+        T_base_tcp: NDArray[np.float64] | pin.SE3,
+        q_seed: NDArray[np.float64] | None = None,
+        tol: float = 1e-5,
+        timeout_s: float = 5e-3,
+        start_iters: int = 12,
+        n_table_starts: int = 4,
+        restart_iters: int = 25,
+    ) -> IkResult:
         """Any configuration reaching T_base_tcp; the best attempt (success False) after the timeout."""
         tree, table_q = _seed_table(self.robot, self.table_size)  # built once per robot, outside the timeout
         t0 = self.clock()
@@ -131,8 +153,9 @@ class IkSolver:
         if q_seed is not None:
             q_seed = np.clip(np.asarray(q_seed, dtype=np.float64), self.lo, self.hi)
             pin.forwardKinematics(self.model, self.data, q_seed)
-            d_seed = float(np.linalg.norm(
-                _feature(pin.updateFramePlacement(self.model, self.data, self.frame)) - _feature(target)))
+            d_seed = float(
+                np.linalg.norm(_feature(pin.updateFramePlacement(self.model, self.data, self.frame)) - _feature(target))
+            )
             starts.append((d_seed, q_seed))
             starts.sort(key=lambda s: s[0])
         total = 0
@@ -158,8 +181,9 @@ class IkSolver:
                 break
         return self._result(target, best_q, False, total)
 
-    def _keep_best(self, target: pin.SE3, q: NDArray[np.float64], best_q: NDArray[np.float64], best_err: float
-                   ) -> tuple[NDArray[np.float64], float]:
+    def _keep_best(
+        self, target: pin.SE3, q: NDArray[np.float64], best_q: NDArray[np.float64], best_err: float
+    ) -> tuple[NDArray[np.float64], float]:
         pe, re = self.errors(target, q)
         return (q, pe + re) if pe + re < best_err else (best_q, best_err)
 
@@ -168,9 +192,17 @@ class IkSolver:
         return IkResult(q, ok, pe, re, iters)
 
     # ------------------------------------------------------------------ tracking
-    def track(self, T_base_tcp: NDArray[np.float64] | pin.SE3, q_prev: NDArray[np.float64], tol: float = 1e-5,
-              max_iters: int = 30, step_max: float = 0.2, posture_gain: float = 0.02, posture_step_max: float = 0.005,
-              q_rest: NDArray[np.float64] | None = None) -> tuple[NDArray[np.float64], float, float]:
+    def track(
+        self,
+        T_base_tcp: NDArray[np.float64] | pin.SE3,
+        q_prev: NDArray[np.float64],
+        tol: float = 1e-5,
+        max_iters: int = 30,
+        step_max: float = 0.2,
+        posture_gain: float = 0.02,
+        posture_step_max: float = 0.005,
+        q_rest: NDArray[np.float64] | None = None,
+    ) -> tuple[NDArray[np.float64], float, float]:
         """Follow the target from the previous solution: (q, position error m, orientation error rad).
 
         Once per call (per frame) the redundancy moves ``posture_gain`` of the way to the rest
@@ -213,5 +245,8 @@ class IkSolver:
                 dq *= step_max / m
             q = np.minimum(np.maximum(q + dq, lo), hi)
         assert best_M is not None
-        return (best_q, float(np.linalg.norm(best_M.translation - target.translation)),
-                float(np.linalg.norm(pin.log3(best_M.rotation.T @ target.rotation))))
+        return (
+            best_q,
+            float(np.linalg.norm(best_M.translation - target.translation)),
+            float(np.linalg.norm(pin.log3(best_M.rotation.T @ target.rotation))),
+        )

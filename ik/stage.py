@@ -60,28 +60,28 @@ class RigRetarget:
     table_checked: bool = True
 
 
-def rig_tcp_trajectory(traj: Trajectory, session: Session, rig: str, profile: RobotProfile
-                       ) -> NDArray[np.float64]:
+def rig_tcp_trajectory(traj: Trajectory, session: Session, rig: str, profile: RobotProfile) -> NDArray[np.float64]:
     """T_world_tcp (N, 4, 4) of the robot TCP that should coincide with the rig's TCP."""
     calib = session.calibration(rig)
     if traj.body == "tcp":
         T_body_tcp = np.eye(4)
     else:
         if calib is None or not calib.cameras:
-            raise StageError(f"{rig} has no calibration: cannot place its TCP relative to its {traj.body}",
-                             session.path)
+            raise StageError(
+                f"{rig} has no calibration: cannot place its TCP relative to its {traj.body}", session.path
+            )
         cam = calib.cameras[0]
         if traj.body == "imu":
             T_body_cam = cam.T_imu_cam
         elif traj.body == cam.name:
             T_body_cam = np.eye(4)
         else:
-            raise StageError(f"{rig} trajectory is of frame {traj.body!r}; expected imu, tcp or {cam.name}",
-                             session.path)
+            raise StageError(
+                f"{rig} trajectory is of frame {traj.body!r}; expected imu, tcp or {cam.name}", session.path
+            )
         T_cam_tcp = calib.T_cam_tcp if calib.T_cam_tcp is not None else profile.T_cam_tcp_default
         if calib.T_cam_tcp is None:
-            log.warning("%s calibration has no T_cam_tcp; using the %s profile's default_cam_to_tcp", rig,
-                        profile.name)
+            log.warning("%s calibration has no T_cam_tcp; using the %s profile's default_cam_to_tcp", rig, profile.name)
         T_body_tcp = T_body_cam @ T_cam_tcp
     return traj.T_world_body @ T_body_tcp @ profile.T_rigtcp_tcp
 
@@ -105,10 +105,18 @@ def gripper_width(session: Session, rig: str, t_ns: NDArray[np.int64]) -> NDArra
     return out
 
 
-def retarget_rig(robot: Robot, traj: Trajectory, T_world_tcp: NDArray[np.float64], gripper_m: NDArray[np.float64],
-                 rig: str, T_world_base: NDArray[np.float64] | None = None, place: bool = False,
-                 settings: RetargetSettings | None = None, progress: bool = False,
-                 place_span_ns: tuple[int, int] | None = None) -> RigRetarget:
+def retarget_rig(
+    robot: Robot,
+    traj: Trajectory,
+    T_world_tcp: NDArray[np.float64],
+    gripper_m: NDArray[np.float64],
+    rig: str,
+    T_world_base: NDArray[np.float64] | None = None,
+    place: bool = False,
+    settings: RetargetSettings | None = None,
+    progress: bool = False,
+    place_span_ns: tuple[int, int] | None = None,
+) -> RigRetarget:
     """Retarget one rig's TCP trajectory and check it (library entry without a session).
 
     The table plane is only known when the world is anchored to the table tag; for other
@@ -118,8 +126,9 @@ def retarget_rig(robot: Robot, traj: Trajectory, T_world_tcp: NDArray[np.float64
     share = None
     table = traj.world_anchor == "tag"
     if not table:
-        log.warning("%s: world is anchored to %s, not the table tag: table collisions are not checked", rig,
-                    traj.world_anchor)
+        log.warning(
+            "%s: world is anchored to %s, not the table tag: table collisions are not checked", rig, traj.world_anchor
+        )
     if place:
         sel = np.ones(len(traj), bool)
         if place_span_ns is not None:
@@ -130,9 +139,18 @@ def retarget_rig(robot: Robot, traj: Trajectory, T_world_tcp: NDArray[np.float64
         T_world_base = robot.profile.T_world_base
     res = retarget_poses(robot, traj.t_ns, np.linalg.inv(T_world_base) @ T_world_tcp, settings, progress=progress)
     cc = CollisionChecker(robot, T_world_base, table=table)
-    checks = frame_checks(robot, T_world_base, traj.t_ns, res.q_ik, res.position_error_m, res.orientation_error_rad,
-                          gripper_m, valid=traj.state != TrackState.LOST, collisions=cc,
-                          smooth=traj.state != TrackState.RELOCALISED)
+    checks = frame_checks(
+        robot,
+        T_world_base,
+        traj.t_ns,
+        res.q_ik,
+        res.position_error_m,
+        res.orientation_error_rad,
+        gripper_m,
+        valid=traj.state != TrackState.LOST,
+        collisions=cc,
+        smooth=traj.state != TrackState.RELOCALISED,
+    )
     flags = embodiment_flags(robot, checks, rig=rig, collisions=cc)
     jt = JointTrajectory(robot.name, robot.joint_names, traj.t_ns, res.q, gripper_m, T_world_base)
     return RigRetarget(jt, flags, share, table)
@@ -146,9 +164,16 @@ def _rigs_with_trajectories(session: Session) -> list[str]:
     return rigs
 
 
-def run(session: Session, robot: str, home: Home, place_base: bool = False, progress: bool = True,
-        settings: RetargetSettings | None = None, force: bool = False, place_episode: int | None = None
-        ) -> StageRecord:
+def run(
+    session: Session,
+    robot: str,
+    home: Home,
+    place_base: bool = False,
+    progress: bool = True,
+    settings: RetargetSettings | None = None,
+    force: bool = False,
+    place_episode: int | None = None,
+) -> StageRecord:
     """Retarget every rig of the session to ``robot`` (a profile name) and write the stage outputs.
 
     ``place_base`` searches the base pose maximising the share of feasible frames over the
@@ -171,13 +196,20 @@ def run(session: Session, robot: str, home: Home, place_base: bool = False, prog
         if place_episode not in eps:
             raise StageError(f"no episode {place_episode}; episodes: {sorted(eps)}", session.path)
         span = (eps[place_episode].t0_ns, eps[place_episode].t1_ns)
-    settings_d: dict[str, Any] = {**settings.to_dict(), "place_base": place_base,
-                                  "place_episode": place_episode if place_base else None}
-    in_hash = input_hash({
-        "trajectory": {"input_hash": traj_rec.input_hash, "outputs": dict(traj_rec.outputs)},
-        "calibrations": calibs, "gripper": session.fingerprint(grippers) if grippers else None,
-        "settings": settings_d, "profile": profile.settings_dict(),
-    })
+    settings_d: dict[str, Any] = {
+        **settings.to_dict(),
+        "place_base": place_base,
+        "place_episode": place_episode if place_base else None,
+    }
+    in_hash = input_hash(
+        {
+            "trajectory": {"input_hash": traj_rec.input_hash, "outputs": dict(traj_rec.outputs)},
+            "calibrations": calibs,
+            "gripper": session.fingerprint(grippers) if grippers else None,
+            "settings": settings_d,
+            "profile": profile.settings_dict(),
+        }
+    )
     if not force and is_current(session, stage, STAGE_VERSION, in_hash):
         rec = read_stage(session, stage)
         assert rec is not None
@@ -192,9 +224,18 @@ def run(session: Session, robot: str, home: Home, place_base: bool = False, prog
     for rig in rigs:
         traj = load_trajectory(session, rig)
         T_world_tcp = rig_tcp_trajectory(traj, session, rig, profile)
-        result = retarget_rig(rb, traj, T_world_tcp, gripper_width(session, rig, traj.t_ns), rig,
-                              T_world_base=profile.T_world_base_for(rig), place=place_base, settings=settings,
-                              progress=progress, place_span_ns=span)
+        result = retarget_rig(
+            rb,
+            traj,
+            T_world_tcp,
+            gripper_width(session, rig, traj.t_ns),
+            rig,
+            T_world_base=profile.T_world_base_for(rig),
+            place=place_base,
+            settings=settings,
+            progress=progress,
+            place_span_ns=span,
+        )
         write_joints(out_dir / f"{rig}.parquet", result.joints)
         plot_joints(out_dir / f"{rig}.png", result.joints, rb, result.flags)
         files += [f"{rig}.parquet", f"{rig}.png"]
@@ -210,7 +251,9 @@ def _rig_summary(result: RigRetarget, n_frames: int) -> Mapping[str, Any]:
     for f in result.flags:
         counts[f.kind] = counts.get(f.kind, 0) + 1
     return {
-        "frames": n_frames, "flags": counts,
+        "frames": n_frames,
+        "flags": counts,
         "T_world_base": np.asarray(result.joints.T_world_base).tolist(),
-        "feasible_share": result.feasible_share, "table_checked": result.table_checked,
+        "feasible_share": result.feasible_share,
+        "table_checked": result.table_checked,
     }

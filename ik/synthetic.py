@@ -37,10 +37,20 @@ EXPECTED: dict[str, tuple[str, ...]] = {
 }
 #: Flag kinds that may accompany it inside its window.
 SECONDARY: dict[str, tuple[str, ...]] = {
-    "unreachable": ("embodiment.joint_limit", "embodiment.singularity", "embodiment.joint_velocity",
-                    "embodiment.joint_acceleration", "embodiment.self_collision", "embodiment.table_collision"),
-    "joint_limit": ("embodiment.unreachable", "embodiment.singularity", "embodiment.table_collision",
-                    "embodiment.self_collision"),
+    "unreachable": (
+        "embodiment.joint_limit",
+        "embodiment.singularity",
+        "embodiment.joint_velocity",
+        "embodiment.joint_acceleration",
+        "embodiment.self_collision",
+        "embodiment.table_collision",
+    ),
+    "joint_limit": (
+        "embodiment.unreachable",
+        "embodiment.singularity",
+        "embodiment.table_collision",
+        "embodiment.self_collision",
+    ),
     "joint_velocity": ("embodiment.unreachable",),
     "table_collision": ("embodiment.unreachable", "embodiment.self_collision", "embodiment.joint_limit"),
     "gripper_range": (),
@@ -60,8 +70,14 @@ class Demo:
     def trajectory(self) -> Trajectory:
         """As a tracked trajectory of the TCP (body ``tcp``), all frames OK."""
         n = len(self.t_ns)
-        return Trajectory(self.t_ns, self.T_world_tcp, np.full(n, TrackState.OK, np.uint8),
-                          np.ones(n, np.float32), body="tcp", world_anchor="tag")
+        return Trajectory(
+            self.t_ns,
+            self.T_world_tcp,
+            np.full(n, TrackState.OK, np.uint8),
+            np.ones(n, np.float32),
+            body="tcp",
+            world_anchor="tag",
+        )
 
 
 def _bump(t: NDArray[np.float64], t0: float, t1: float, ramp: float) -> NDArray[np.float64]:
@@ -71,8 +87,14 @@ def _bump(t: NDArray[np.float64], t0: float, t1: float, ramp: float) -> NDArray[
     return 0.5 - 0.5 * np.cos(np.pi * np.minimum(up, down))
 
 
-def clean_demo(robot: Robot, T_world_base: NDArray[np.float64], seconds: float = 8.0, rate_hz: float = 30.0,
-               seed: int = 0, amplitude_rad: float = 0.25) -> Demo:
+def clean_demo(
+    robot: Robot,
+    T_world_base: NDArray[np.float64],
+    seconds: float = 8.0,
+    rate_hz: float = 30.0,
+    seed: int = 0,
+    amplitude_rad: float = 0.25,
+) -> Demo:
     """A slow, reachable, collision-free demo around the rest posture."""
     rng = np.random.default_rng(seed)
     n = int(seconds * rate_hz)
@@ -92,8 +114,15 @@ def clean_demo(robot: Robot, T_world_base: NDArray[np.float64], seconds: float =
     return Demo(t_ns, T_world_tcp, gripper, q)
 
 
-def inject(robot: Robot, demo: Demo, T_world_base: NDArray[np.float64], problem: str, t0_s: float, t1_s: float,
-           joint: int | None = None) -> Demo:
+def inject(
+    robot: Robot,
+    demo: Demo,
+    T_world_base: NDArray[np.float64],
+    problem: str,
+    t0_s: float,
+    t1_s: float,
+    joint: int | None = None,
+) -> Demo:
     """The demo with one problem over [t0_s, t1_s) seconds from its start."""
     t = (demo.t_ns - demo.t_ns[0]) * 1e-9
     q = demo.q_source.copy()

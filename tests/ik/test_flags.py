@@ -10,8 +10,13 @@ from ik.checks import CollisionChecker, embodiment_flags, frame_checks
 from ik.stage import retarget_rig
 from ik.synthetic import EXPECTED, SECONDARY, clean_demo, inject
 
-WINDOWS = {"unreachable": (3.0, 4.5), "joint_limit": (2.0, 7.0), "joint_velocity": (4.0, 4.5),
-           "table_collision": (2.5, 6.0), "gripper_range": (3.0, 4.0)}
+WINDOWS = {
+    "unreachable": (3.0, 4.5),
+    "joint_limit": (2.0, 7.0),
+    "joint_velocity": (4.0, 4.5),
+    "table_collision": (2.5, 6.0),
+    "gripper_range": (3.0, 4.0),
+}
 
 
 def _flags(robot, demo) -> list[Flag]:

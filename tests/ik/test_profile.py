@@ -41,16 +41,25 @@ def test_user_profile_overrides_builtin_and_lists(home):
     assert listed["panda"] is False and listed["ur5"] is True
 
 
-@pytest.mark.parametrize("text, needle", [
-    ("name: x\nurdf: [unclosed\n", "not valid YAML"),
-    ("- just\n- a list\n", "must be a mapping"),
-    ("name: x\nflange_frame: f\n", "missing required key 'urdf'"),
-    ("name: x\nurdf: nothere.urdf\nflange_frame: f\n", "file not found"),
-    ("name: x\nurdf: erd:panda_description/urdf/panda.urdf\nflange_frame: f\nspeed: 3\n", "unknown keys"),
-    ("name: x\nurdf: erd:panda_description/urdf/panda.urdf\nflange_frame: f\ngripper: {min_width_m: 0.1, "
-     "max_width_m: 0.05}\n", "must exceed"),
-    ("name: x\nurdf: erd:panda_description/urdf/panda.urdf\nflange_frame: f\ntcp: {xyz: [0, 0]}\n", "three numbers"),
-])
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("name: x\nurdf: [unclosed\n", "not valid YAML"),
+        ("- just\n- a list\n", "must be a mapping"),
+        ("name: x\nflange_frame: f\n", "missing required key 'urdf'"),
+        ("name: x\nurdf: nothere.urdf\nflange_frame: f\n", "file not found"),
+        ("name: x\nurdf: erd:panda_description/urdf/panda.urdf\nflange_frame: f\nspeed: 3\n", "unknown keys"),
+        (
+            "name: x\nurdf: erd:panda_description/urdf/panda.urdf\nflange_frame: f\ngripper: {min_width_m: 0.1, "
+            "max_width_m: 0.05}\n",
+            "must exceed",
+        ),
+        (
+            "name: x\nurdf: erd:panda_description/urdf/panda.urdf\nflange_frame: f\ntcp: {xyz: [0, 0]}\n",
+            "three numbers",
+        ),
+    ],
+)
 def test_profile_errors_name_the_file(tmp_path, text, needle):
     p = _write(tmp_path / "broken.yaml", text)
     with pytest.raises(RobotError) as e:
@@ -91,8 +100,7 @@ def test_gripper_box_joins_collision_checks_and_rig_bases_override(tmp_path):
     _, table_hit = cc.check(r.q)
     assert table_hit >= 0 and cc.pair_links(table_hit)[0] == "tool0"
 
-    text = find_profile("panda").source.read_text() + (
-        "bases: {rig1: {xyz: [-0.45, -0.5, 0.0], rpy: [0, 0, 0.3]}}\n")
+    text = find_profile("panda").source.read_text() + ("bases: {rig1: {xyz: [-0.45, -0.5, 0.0], rpy: [0, 0, 0.3]}}\n")
     p = tmp_path / "bimanual.yaml"
     p.write_text(text)
     prof = load_profile(p)
@@ -104,23 +112,34 @@ def _six_axis_urdf() -> str:
     """A small 6R arm (UR-like axes) with primitive collision shapes and no SRDF."""
     links, joints = [], []
     spec = [  # (joint axis, joint origin xyz in the parent link)
-        ("0 0 1", "0 0 0.1"), ("0 1 0", "0 0 0.1"), ("0 1 0", "0 0 0.4"),
-        ("0 1 0", "0 0 0.35"), ("0 0 1", "0 0 0.1"), ("0 1 0", "0 0 0.1"),
+        ("0 0 1", "0 0 0.1"),
+        ("0 1 0", "0 0 0.1"),
+        ("0 1 0", "0 0 0.4"),
+        ("0 1 0", "0 0 0.35"),
+        ("0 0 1", "0 0 0.1"),
+        ("0 1 0", "0 0 0.1"),
     ]
-    links.append('<link name="base"><collision><geometry><cylinder radius="0.06" length="0.1"/></geometry>'
-                 '<origin xyz="0 0 0.05"/></collision></link>')
+    links.append(
+        '<link name="base"><collision><geometry><cylinder radius="0.06" length="0.1"/></geometry>'
+        '<origin xyz="0 0 0.05"/></collision></link>'
+    )
     parent = "base"
     for i, (axis, xyz) in enumerate(spec, 1):
         length = float(spec[i][1].split()[2]) if i < len(spec) else 0.08
-        links.append(f'<link name="l{i}"><collision><origin xyz="0 0 {length / 2}"/><geometry>'
-                     f'<cylinder radius="0.04" length="{length * 0.8}"/></geometry></collision></link>')
-        joints.append(f'<joint name="j{i}" type="revolute"><parent link="{parent}"/><child link="l{i}"/>'
-                      f'<origin xyz="{xyz}"/><axis xyz="{axis}"/>'
-                      f'<limit lower="-3.1" upper="3.1" velocity="2.0" effort="10"/></joint>')
+        links.append(
+            f'<link name="l{i}"><collision><origin xyz="0 0 {length / 2}"/><geometry>'
+            f'<cylinder radius="0.04" length="{length * 0.8}"/></geometry></collision></link>'
+        )
+        joints.append(
+            f'<joint name="j{i}" type="revolute"><parent link="{parent}"/><child link="l{i}"/>'
+            f'<origin xyz="{xyz}"/><axis xyz="{axis}"/>'
+            f'<limit lower="-3.1" upper="3.1" velocity="2.0" effort="10"/></joint>'
+        )
         parent = f"l{i}"
     links.append('<link name="flange"/>')
-    joints.append('<joint name="jf" type="fixed"><parent link="l6"/><child link="flange"/>'
-                  '<origin xyz="0 0 0.08"/></joint>')
+    joints.append(
+        '<joint name="jf" type="fixed"><parent link="l6"/><child link="flange"/><origin xyz="0 0 0.08"/></joint>'
+    )
     return '<?xml version="1.0"?><robot name="six">' + "".join(links + joints) + "</robot>"
 
 
@@ -128,13 +147,16 @@ def test_any_user_urdf_without_srdf_loads_and_solves(tmp_path, home):
     (home.robots / "six.urdf").write_text(_six_axis_urdf())
     (home.robots / "six.yaml").write_text(
         "name: six\nurdf: six.urdf\nflange_frame: flange\ntcp: {xyz: [0, 0, 0.1]}\n"
-        "rest_posture: [0.0, 0.5, 1.0, 0.5, 0.0, 0.0]\n")
+        "rest_posture: [0.0, 0.5, 1.0, 0.5, 0.0, 0.0]\n"
+    )
     robot = load_robot(find_profile("six", home))
     assert robot.joint_names == ("j1", "j2", "j3", "j4", "j5", "j6")
     assert np.allclose(robot.acceleration, 10.0)  # default when the profile gives none
     # Without an SRDF, pairs of links on adjacent joints are dropped; far-apart ones are kept.
-    pairs = {(robot.collision.geometryObjects[cp.first].parentJoint,
-              robot.collision.geometryObjects[cp.second].parentJoint) for cp in robot.collision.collisionPairs}
+    pairs = {
+        (robot.collision.geometryObjects[cp.first].parentJoint, robot.collision.geometryObjects[cp.second].parentJoint)
+        for cp in robot.collision.collisionPairs
+    }
     assert all(abs(a - b) > 1 for a, b in pairs) and (0, 4) in pairs
     from ik.solver import IkSolver
 

@@ -36,8 +36,18 @@ def test_tracking_is_continuous_without_branch_flips(panda):
     # A path through a large part of the workspace, including a full turn of the wrist.
     n = 900
     s = np.linspace(0, 1, n)
-    q_path = panda.q_rest + np.stack([1.2 * np.sin(2 * np.pi * s), 0.3 * np.sin(4 * np.pi * s), 0.5 * s,
-                                      -0.4 * s, 0.6 * np.sin(2 * np.pi * s), 0.3 * s, 1.5 * np.sin(2 * np.pi * s)], 1)
+    q_path = panda.q_rest + np.stack(
+        [
+            1.2 * np.sin(2 * np.pi * s),
+            0.3 * np.sin(4 * np.pi * s),
+            0.5 * s,
+            -0.4 * s,
+            0.6 * np.sin(2 * np.pi * s),
+            0.3 * s,
+            1.5 * np.sin(2 * np.pi * s),
+        ],
+        1,
+    )
     q_path = np.clip(q_path, panda.lower + 0.05, panda.upper - 0.05)
     T = panda.fk(q_path)
     t_ns = np.arange(n, dtype=np.int64) * 33_333_333

@@ -38,15 +38,27 @@ def _session(home, panda, with_trajectory=True, cam_tcp=T_CAM_TCP):
     g = w.add_table(StreamSpec("rig0.gripper", "gripper", "rig0", "gripper", rate_hz=50.0))
     tg = np.arange(demo.t_ns[0] - 10**8, demo.t_ns[-1] + 10**8, 20_000_000, dtype=np.int64)
     t_demo = demo.t_ns.astype(float)
-    g.append_many({"t_host_ns": tg, "t_device_ns": tg, "width_m": np.interp(tg.astype(float), t_demo, demo.gripper_m),
-                   "raw": np.zeros(len(tg))})
+    g.append_many(
+        {
+            "t_host_ns": tg,
+            "t_device_ns": tg,
+            "width_m": np.interp(tg.astype(float), t_demo, demo.gripper_m),
+            "raw": np.zeros(len(tg)),
+        }
+    )
     path = w.close(episodes=[Episode(0, int(demo.t_ns[0]), int(demo.t_ns[-1]) + 1, "trigger")])
     s = Session(path)
     if with_trajectory:
         T_tcp_imu = np.linalg.inv(T_IMU_CAM @ (cam_tcp if cam_tcp is not None else panda.profile.T_cam_tcp_default))
         n = len(demo.t_ns)
-        traj = Trajectory(demo.t_ns, demo.T_world_tcp @ T_tcp_imu, np.full(n, TrackState.OK, np.uint8),
-                          np.ones(n, np.float32), body="imu", world_anchor="tag")
+        traj = Trajectory(
+            demo.t_ns,
+            demo.T_world_tcp @ T_tcp_imu,
+            np.full(n, TrackState.OK, np.uint8),
+            np.ones(n, np.float32),
+            body="imu",
+            world_anchor="tag",
+        )
         write_trajectory(trajectory_path(s, "rig0"), traj)
         commit_stage(s, "trajectory", 1, "sha256:test", {}, ["rig0.parquet"])
     return s, demo
