@@ -233,8 +233,8 @@ def scripted_motion(
     """
     if kind not in MOTION_KINDS:
         raise ValueError(f"unknown motion {kind!r}; expected one of {', '.join(MOTION_KINDS)}")
-    if seconds < 3.0:
-        raise ValueError(f"a scripted motion needs at least 3 s, got {seconds}")
+    if seconds < 2.0:
+        raise ValueError(f"a scripted motion needs at least 2 s, got {seconds}")
     rng = np.random.default_rng([seed, 7001])
     order = ["pick_place", "pour", "wipe"]
     if kind == "mixed":

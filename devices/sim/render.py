@@ -167,50 +167,49 @@ def _cast_from_point(planes: PlaneSet, dirs: NDArray[np.float32], active: NDArra
 
 
 def _cast(planes: PlaneSet, origin: NDArray[np.float64], dirs: NDArray[np.float32],
-          active: NDArray[np.bool_] | None = None) -> _Hits:
-    """Nearest front-facing hit of rays (N, 3) from origin(s) (3,) or (N, 3) on planes.
+          active: NDArray[np.bool_] | None = None, windows: NDArray[np.int64] | None = None) -> _Hits:
+    """Nearest front-facing hit of rays on planes, each ray with its own origin (rolling shutter).
 
-    Returns ray distance t (N,) (inf = miss), plane index (N,), texture coords a, b in metres.
-    One plane at a time over all rays: the (N,) temporaries stay in cache, which is several
-    times faster than (N, P) arrays.
+    dirs: (N, 3), or the coarse grid (gh, gw, 3) when ``windows`` (P, 4) limits each plane to
+    the grid rows/columns it can cover; origin: (3,) or shaped like dirs. Returns flat arrays:
+    ray distance t (inf = miss), plane index, texture coords a, b in metres. One plane at a
+    time: the temporaries stay in cache.
     """
-    n_rays = len(dirs)
-    best = np.full(n_rays, np.inf, np.float32)
-    k = np.zeros(n_rays, np.int64)
-    A = np.zeros(n_rays, np.float32)
-    B = np.zeros(n_rays, np.float32)
-    o = np.asarray(origin, dtype=np.float64)
-    o_mean = o if o.ndim == 1 else o.mean(axis=0)
-    # (3P, N): per plane, the ray directions' components along its normal, u and v axes.
-    axes = np.concatenate([planes.normal, planes.e_u, planes.e_v]).astype(np.float32)
-    proj = axes @ np.ascontiguousarray(dirs.T)
-    P = len(planes.normal)
-    o32 = o.astype(np.float32)
-    for j in range(P):
+    shape = dirs.shape[:-1]
+    best = np.full(shape, np.inf, np.float32)
+    k = np.zeros(shape, np.int64)
+    A = np.zeros(shape, np.float32)
+    B = np.zeros(shape, np.float32)
+    o = np.asarray(origin, dtype=np.float32)
+    per_ray = o.ndim > 1
+    o_mean = o.reshape(-1, 3).mean(axis=0).astype(np.float64)
+    everything = tuple(slice(None) for _ in shape)
+    for j in range(len(planes.normal)):
         if active is not None and not active[j]:
             continue
-        rel = o_mean - planes.origin[j]
-        if rel @ planes.normal[j] <= -0.01:  # seen from behind: one-sided planes are invisible
+        if (o_mean - planes.origin[j]) @ planes.normal[j] <= -0.01:  # seen from behind: invisible
             continue
-        if o.ndim == 1:
-            d = planes.origin[j] - o
-            num = np.float32(d @ planes.normal[j])
-            ou, ov = np.float32(-(d @ planes.e_u[j])), np.float32(-(d @ planes.e_v[j]))
-        else:
-            d = planes.origin[j].astype(np.float32) - o32
-            num = d @ planes.normal[j].astype(np.float32)
-            ou, ov = -(d @ planes.e_u[j].astype(np.float32)), -(d @ planes.e_v[j].astype(np.float32))
-        dn = proj[j]
+        win: tuple[slice, ...] = everything
+        if windows is not None:
+            r0, r1, c0, c1 = windows[j]
+            if r1 <= r0 or c1 <= c0:
+                continue
+            win = (slice(r0, r1), slice(c0, c1))
+        n, u, v = (x[j].astype(np.float32) for x in (planes.normal, planes.e_u, planes.e_v))
+        d = dirs[win]
+        rel = planes.origin[j].astype(np.float32) - (o[win] if per_ray else o)
+        num, ou, ov = rel @ n, -(rel @ u), -(rel @ v)
+        dn = d @ n
         t = num / np.minimum(dn, np.float32(-1e-9))
-        a = ou + t * proj[P + j]
-        b = ov + t * proj[2 * P + j]
+        a = ou + t * (d @ u)
+        b = ov + t * (d @ v)
         w, h = np.float32(planes.size_m[j, 0]), np.float32(planes.size_m[j, 1])  # float64 would upcast arrays
-        ok = (dn < -1e-6) & (t > 1e-3) & (t < best) & (a >= 0) & (a <= w) & (b >= 0) & (b <= h)
-        np.copyto(best, t, where=ok)  # masked copies: much faster than boolean indexing
-        np.copyto(k, j, where=ok)
-        np.copyto(A, a, where=ok)
-        np.copyto(B, b, where=ok)
-    return best, k, A, B
+        ok = (dn < -1e-6) & (t > 1e-3) & (t < best[win]) & (a >= 0) & (a <= w) & (b >= 0) & (b <= h)
+        np.copyto(best[win], t, where=ok)  # masked copies: much faster than boolean indexing
+        np.copyto(k[win], j, where=ok)
+        np.copyto(A[win], a, where=ok)
+        np.copyto(B[win], b, where=ok)
+    return best.reshape(-1), k.reshape(-1), A.reshape(-1), B.reshape(-1)
 
 
 class Renderer:
@@ -277,6 +276,28 @@ class Renderer:
             spread = np.arcsin(np.clip(self._sphere_radius / np.maximum(dist, 1e-9), 0, 1))
         return inside | (angle - spread <= self._half_fov + 0.05)
 
+    def _windows_between(self, R_a: NDArray[np.float64], c_a: NDArray[np.float64], R_b: NDArray[np.float64],
+                         c_b: NDArray[np.float64]) -> NDArray[np.int64]:
+        """Grid windows (P, 4) of the world planes covering both camera poses (first and last row),
+        widened by a cell: a rolling-shutter frame sweeps between them."""
+        wins = []
+        for R, c in ((R_a, c_a), (R_b, c_b)):
+            planes = self.scene.world.transformed(geometry.se3_inverse(geometry.se3(R, c)))
+            o, uw, vh = planes.origin, planes.e_u * planes.size_m[:, :1], planes.e_v * planes.size_m[:, 1:]
+            wins.append(self._bounds.windows(np.stack([o, o + uw, o + vh, o + uw + vh], axis=1)))
+        w_a, w_b = wins
+        empty_a = (w_a[:, 1] <= w_a[:, 0]) | (w_a[:, 3] <= w_a[:, 2])
+        empty_b = (w_b[:, 1] <= w_b[:, 0]) | (w_b[:, 3] <= w_b[:, 2])
+        w_a = np.where(empty_a[:, None], w_b, w_a)
+        w_b = np.where(empty_b[:, None], w_a, w_b)
+        out = np.stack([np.minimum(w_a[:, 0], w_b[:, 0]) - 1, np.maximum(w_a[:, 1], w_b[:, 1]) + 1,
+                        np.minimum(w_a[:, 2], w_b[:, 2]) - 1, np.maximum(w_a[:, 3], w_b[:, 3]) + 1], axis=1)
+        out[:, [0, 2]] = np.maximum(out[:, [0, 2]], 0)
+        out[:, 1] = np.minimum(out[:, 1], len(self.gy))
+        out[:, 3] = np.minimum(out[:, 3], len(self.gx))
+        out[empty_a & empty_b] = 0
+        return out
+
     def _finger_planes(self, width_m: float) -> PlaneSet:
         if self._finger_cache is None or self._finger_cache[0] != width_m:
             self._finger_cache = (width_m, self.scene.fingers_cam0(width_m).transformed(self.T_cam_cam0))
@@ -300,7 +321,13 @@ class Renderer:
             t, k, a, b = _cast_from_point(planes, dirs, active, self._bounds if grid else None)
         else:
             dirs = np.einsum("nij,nj->ni", R.astype(np.float32), bearings)
-            t, k, a, b = _cast(world, c, dirs, self._in_view(R[len(R) // 2], c.mean(axis=0)))
+            active = self._in_view(R[len(R) // 2], c.mean(axis=0))
+            if grid:
+                shape = (len(self.gy), len(self.gx), 3)
+                wins = self._windows_between(R[0], c[0], R[-1], c[-1])
+                t, k, a, b = _cast(world, c.reshape(shape), dirs.reshape(shape), active, wins)
+            else:
+                t, k, a, b = _cast(world, c, dirs, active)
             planes = world
             if fingers is not None:  # fingers ride with the camera: cast them in its frame
                 tf, kf, af, bf = _cast_from_point(fingers, bearings)
