@@ -52,7 +52,7 @@ def feasible_mask(
         robot,
         t_ns,
         np.linalg.inv(T_world_base) @ T_world_tcp,
-        settings or RetargetSettings(smooth_window_s=0.0, enforce_velocity_limits=False),
+        settings or RetargetSettings(smooth_window_s=0.0, enforce_limits=False),
         solver=solver,
     )
     ok = (res.position_error_m <= p.position_tol_m) & (res.orientation_error_rad <= p.orientation_tol_rad)

@@ -5,8 +5,9 @@
 2. Every later frame is tracked from the previous frame's solution (``IkSolver.track``):
    no restarts, so no branch flips; redundancy is spent on the rest posture.
 3. A whole-trajectory pass smooths the joints (zero-phase moving average, to remove
-   tracking noise the robot should not reproduce) and then bounds each step by the
-   joint velocity limit, so the output is executable at the demo's own timestamps.
+   tracking noise the robot should not reproduce) and then runs them through a tracking
+   filter bounded by the joint velocity and acceleration limits, so the output is
+   executable at the demo's own timestamps.
    Where the demo is faster than the robot the output lags and the checks flag it.
 
 Per-frame pose errors of step 2 are what the robot could reach; they feed
@@ -29,7 +30,7 @@ from ik.solver import IkSolver
 @dataclass(frozen=True)
 class RetargetSettings:
     smooth_window_s: float = 0.1  # moving-average width of the joint smoothing (0 = off)
-    enforce_velocity_limits: bool = True
+    enforce_limits: bool = True
     track_iters: int = 30
     step_max_rad: float = 0.2  # per IK iteration, keeps tracking on its branch
     posture_gain: float = 0.02
@@ -132,8 +133,8 @@ def retarget_poses(
                 bar.advance(256)
     t = np.asarray(t_ns, dtype=np.int64)
     q_out = smooth_joints(t, q_ik, s.smooth_window_s)
-    if s.enforce_velocity_limits:
-        q_out = limit_velocity(t, q_out, robot.velocity)
+    if s.enforce_limits:
+        q_out = limit_motion(t, q_out, robot.velocity, robot.acceleration)
     return RetargetResult(t, q_out, q_ik, pos_err, rot_err, T_base_tcp)
 
 
@@ -151,11 +152,30 @@ def smooth_joints(t_ns: NDArray[np.int64], q: NDArray[np.float64], window_s: flo
     return (c[k:] - c[:-k]) / k
 
 
-def limit_velocity(t_ns: NDArray[np.int64], q: NDArray[np.float64], vmax: NDArray[np.float64]) -> NDArray[np.float64]:
-    """q with every step bounded by vmax * dt (forward pass: the robot lags where the demo is too fast)."""
-    dt = np.diff(t_ns).astype(np.float64) * 1e-9
+def limit_motion(
+    t_ns: NDArray[np.int64], q: NDArray[np.float64], vmax: NDArray[np.float64], amax: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """q (N, n) followed by a robot bounded by vmax (rad/s) and amax (rad/s^2) per joint.
+
+    A forward tracking filter: the command is the target's own velocity plus a correction
+    that can still brake in time (v = sqrt(2 a e), linear near zero), clipped to the
+    velocity limit and then to the velocity change the acceleration limit allows. Where the
+    demo stays within the limits the output equals it; elsewhere it lags and catches up.
+    """
+    n = len(q)
     out = q.copy()
-    for i in range(1, len(q)):
-        bound = vmax * dt[i - 1]
-        out[i] = out[i - 1] + np.clip(q[i] - out[i - 1], -bound, bound)
+    if n < 2:
+        return out
+    dt = np.diff(t_ns).astype(np.float64) * 1e-9
+    x = q[0].copy()
+    v = np.clip((q[1] - q[0]) / dt[0], -vmax, vmax)  # already moving as the demo does
+    for i in range(1, n):
+        h = dt[i - 1]
+        v_target = (q[i] - q[i - 1]) / h
+        e = q[i - 1] - x  # how far behind the (previous) target the robot is
+        v_fix = np.sign(e) * np.minimum(np.sqrt(2.0 * amax * np.abs(e)), np.abs(e) / h)
+        v_cmd = np.clip(v_target + v_fix, -vmax, vmax)
+        v = np.clip(v_cmd, v - amax * h, v + amax * h)
+        x = x + v * h
+        out[i] = x
     return out

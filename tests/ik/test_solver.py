@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pinocchio as pin
 
-from ik.retarget import retarget_poses
+from ik.retarget import limit_motion, retarget_poses
 from ik.solver import IkSolver
 
 
@@ -60,15 +60,27 @@ def test_tracking_is_continuous_without_branch_flips(panda):
     assert np.abs(np.diff(res.q_ik, axis=0)).max() < 0.1
 
 
-def test_output_respects_velocity_limits(panda):
-    n = 120
+def test_output_respects_velocity_and_acceleration_limits(panda):
+    n = 150
     t_ns = np.arange(n, dtype=np.int64) * 33_333_333
     q_path = np.repeat(panda.q_rest[None], n, 0)
     q_path[60:, 0] += 1.0  # a step in the base joint: infinitely fast
     res = retarget_poses(panda, t_ns, panda.fk(q_path))
-    v = np.abs(np.diff(res.q, axis=0)) / (np.diff(t_ns)[:, None] * 1e-9)
-    assert np.all(v <= panda.velocity * (1 + 1e-9))
+    dt = 1 / 30
+    v = np.diff(res.q, axis=0) / dt
+    a = np.diff(v, axis=0) / dt
+    assert np.all(np.abs(v) <= panda.velocity * (1 + 1e-9))
+    assert np.all(np.abs(a) <= panda.acceleration * (1 + 1e-6))
     assert np.abs(res.q[-1] - res.q_ik[-1]).max() < 1e-3  # catches up once the demo is slow again
+    assert res.q[:, 0].max() < q_path[-1, 0] + 0.05  # without much overshoot
+
+
+def test_limit_motion_leaves_feasible_motion_unchanged():
+    t_ns = np.arange(300, dtype=np.int64) * 33_333_333
+    s = t_ns * 1e-9
+    q = np.stack([0.5 * np.sin(1.3 * s), 0.2 * np.cos(0.7 * s)], axis=1)  # |v| <= 0.65, |a| <= 0.85
+    out = limit_motion(t_ns, q, np.array([2.0, 2.0]), np.array([5.0, 5.0]))
+    assert np.abs(out - q).max() < 1e-3
 
 
 def test_posture_pull_is_slow_and_stays_in_the_null_space(panda):
