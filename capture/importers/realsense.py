@@ -1,0 +1,79 @@
+"""Import a RealSense recording (.db3 / .bag) as a session: color, depth, and IMU.
+
+RealSense hardware timestamps (ms) are the raw device time and, with no host clock in a
+file, the session's host time too (``clock_domain: dataset``). Depth is stored
+losslessly (gray16le, FFV1) in the device's depth units (``extra.depth_units_m``);
+color as rgb24. The IMU stream uses the gyro's timestamps with the accelerometer
+linearly interpolated onto them (RealSense runs them on separate rates).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from capture.catalog import refresh_session
+from capture.session import Session, SessionWriter, StreamSpec
+from democap.errors import ImportFormatError
+from democap.home import Home
+from democap.model import ClockPair, Episode
+from democap.progress import Progress
+from devices.realsense import read_recording
+
+log = logging.getLogger(__name__)
+
+
+def import_realsense(path: Path, home: Home, *, operator: str = "", lossless: bool = False) -> Session:
+    path = Path(path)
+    rec = read_recording(path)
+    by_kind = {sd.kind: sd for sd in rec.streams.values()}
+    videos = [(k, by_kind[k]) for k in ("color", "depth", "infrared") if k in by_kind and by_kind[k].t_ms]
+    if not videos and "gyro" not in by_kind:
+        raise ImportFormatError("recording has no color, depth, infrared or gyro frames", path)
+    t_all = np.concatenate([sd.times_ns() for sd in rec.streams.values() if sd.t_ms])
+    t_first = int(t_all.min())
+    writer = SessionWriter(
+        home.sessions,
+        source={"kind": "realsense", "path": str(path.resolve())},
+        operator=operator,
+        rigs={"rig0": {"device": {"serial": rec.serial, "hardware": rec.name, "firmware": "unknown",
+                                  "kind": "realsense"}}},
+        clock=ClockPair(t_first, t_first),
+        clock_domain="dataset",
+    )
+    sensor_names = {"color": "cam0", "depth": "depth0", "infrared": "ir0"}
+    with Progress("importing RealSense frames", sum(len(sd.t_ms) for _, sd in videos)) as bar:
+        for kind, sd in videos:
+            first = sd.data[0]
+            pix_fmt = "gray16le" if kind == "depth" else ("rgb24" if first.ndim == 3 else "gray")
+            codec = "ffv1" if (lossless or pix_fmt == "gray16le") else "h264"
+            extra = {"intrinsics": asdict(sd.intrinsics) if sd.intrinsics else None}
+            if kind == "depth":
+                extra["depth_units_m"] = rec.depth_units_m
+            sensor = sensor_names[kind]
+            video = writer.add_video(StreamSpec(f"rig0.{sensor}", "video", "rig0", sensor, float(sd.fps or 30), extra),
+                                     first.shape[1], first.shape[0], pix_fmt, codec)
+            for t, img in zip(sd.times_ns(), sd.data, strict=True):
+                video.append(img, int(t), int(t))
+                bar.advance()
+    if "gyro" in by_kind and "accel" in by_kind:
+        g, a = by_kind["gyro"], by_kind["accel"]
+        tg, ta = g.times_ns(), a.times_ns()
+        keep = (tg >= ta[0]) & (tg <= ta[-1])
+        gyro = np.asarray(g.data)[keep]
+        acc_src = np.asarray(a.data)
+        acc = np.column_stack([np.interp(tg[keep], ta, acc_src[:, i]) for i in range(3)])
+        rate = float(1e9 / np.median(np.diff(tg))) if len(tg) > 1 else float(g.fps)
+        w = writer.add_table(StreamSpec("rig0.imu", "imu", "rig0", "imu0", rate,
+                                        {"accel_resampled_from_hz": float(a.fps), "axes": "realsense-imu"}))
+        w.append_many({"t_host_ns": tg[keep], "t_device_ns": tg[keep],
+                       "gyro_x": gyro[:, 0], "gyro_y": gyro[:, 1], "gyro_z": gyro[:, 2],
+                       "accel_x": acc[:, 0], "accel_y": acc[:, 1], "accel_z": acc[:, 2]})
+    out = writer.close(episodes=[Episode(0, t_first, int(t_all.max()) + 1, "import")])
+    session = Session(out)
+    refresh_session(home, session)
+    log.info("imported %s as session %s", path, session.id)
+    return session
