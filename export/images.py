@@ -35,7 +35,7 @@ def fit(rgb: NDArray[np.uint8], size: tuple[int, int] | None) -> NDArray[np.uint
 def episode_images(ep: EpisodeFrames, rig: RigFrames, size: tuple[int, int] | None, blur_faces: str,
                    bar: Progress | None = None) -> Iterator[NDArray[np.uint8]]:
     blur = FaceBlurrer() if blur_faces == "all" or (blur_faces == "head" and "head" in rig.rig) else None
-    for img in ep.images(rig):
+    for img in prefetch(ep.images(rig)):
         if blur is not None:
             img = blur(img)
         if bar is not None and rig is ep.rigs[0]:
@@ -54,3 +54,47 @@ def image_stack(ep: EpisodeFrames, rig: RigFrames, size: tuple[int, int] | None,
     if len(ep) and k != len(ep) - 1:
         raise ValueError(f"{rig.camera}: {k + 1} frames decoded for {len(ep)} rows")
     return out
+
+
+_END = object()
+
+
+def prefetch(items: Iterator[NDArray[np.uint8]], depth: int = 8) -> Iterator[NDArray[np.uint8]]:
+    """Run an image iterator (decoding) in a background thread while the caller encodes.
+
+    PyAV releases the GIL while decoding and encoding, so on two cores this overlaps the
+    two; order is preserved, so output stays deterministic. Errors re-raise in the caller.
+    """
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for it in items:
+                if stop.is_set():
+                    return
+                q.put(it)
+            q.put(_END)
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            q.put(e)
+
+    t = threading.Thread(target=work, name="export-decode", daemon=True)
+    t.start()
+    try:
+        while True:
+            it = q.get()
+            if it is _END:
+                return
+            if isinstance(it, BaseException):
+                raise it
+            yield it
+    finally:
+        stop.set()
+        while t.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                t.join(0.01)

@@ -35,6 +35,7 @@ from numpy.typing import NDArray
 from democap.errors import ExportError
 from democap.progress import Progress
 from export.episodes import FLAG_COLUMNS, EpisodeFrames
+from export.images import prefetch
 from export.privacy import FaceBlurrer
 from export.video import Mp4Writer, VideoSettings, video_info
 
@@ -314,7 +315,7 @@ class LeRobotWriter:
             blur = FaceBlurrer() if self.blur_faces == "all" or (self.blur_faces == "head" and "head" in r.rig) \
                 else None
             with Mp4Writer(path, w, h, self.fps, self.video) as mp4:
-                for img in ep.images(r):
+                for img in prefetch(ep.images(r)):
                     if blur is not None:
                         img = blur(img)
                     mp4.write(img)
