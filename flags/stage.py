@@ -38,7 +38,7 @@ from democap.progress import Progress
 from flags import detectors
 from flags.hands import HandDetector, SkinHandDetector
 from flags.image import ImageThresholds, blurred_mask, frame_metrics, is_overexposed, is_underexposed
-from flags.timing import stream_times
+from flags.timing import stream_corrections, stream_times
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,7 @@ def signal_flags(session: Session, rig: str, settings: FlagSettings, robot_camer
             u = detectors.clock_sync_uncertainty_ns(c["t_host_send_ns"], c["t_device_rx_ns"], c["t_device_tx_ns"],
                                                     c["t_host_recv_ns"])
             out += detectors.clock_sync_flags(c["t_host_send_ns"], u, rig, settings.clock_sync_threshold_ms * 1e6)
+    out += _mapping_uncertainty_flags(session, rig, settings.clock_sync_threshold_ms * 1e6)
     grip = f"{rig}.gripper"
     if grip in session.streams:
         c = session.columns(grip)
@@ -152,6 +153,21 @@ def signal_flags(session: Session, rig: str, settings: FlagSettings, robot_camer
             rig_T_tcp_cam = geometry.se3_inverse(cal.T_cam_tcp) if cal.T_cam_tcp is not None else None
             out += detectors.camera_mismatch_flags(int(t[0]), int(t[-1]) + 1, rig, cal.cameras[0].camera,
                                                    rig_T_tcp_cam, robot_camera, robot_T_tcp_cam, settings.camera)
+    return out
+
+
+def _mapping_uncertainty_flags(session: Session, rig: str, threshold_ns: float) -> list[Flag]:
+    """The clock mapping the trajectory stage applied to a rig's streams, when its 1-sigma error is too big."""
+    out: list[Flag] = []
+    for stream in sorted(s for s in session.streams if s.startswith(rig + ".")):
+        corr = stream_corrections(session, stream)
+        spec = session.streams[stream]
+        if corr.clock is None or corr.clock.uncertainty_ns <= threshold_ns or spec.get("t0_ns") is None:
+            continue
+        out.append(Flag("observation.clock_sync", "warn", int(spec["t0_ns"]), int(spec["t1_ns"]) + 1, rig=rig,
+                        evidence={"uncertainty_ms": corr.clock.uncertainty_ns * 1e-6},
+                        message=f"{stream}: clock mapping ({corr.clock.method}) uncertain by "
+                                f"{corr.clock.uncertainty_ns * 1e-6:.1f} ms"))
     return out
 
 

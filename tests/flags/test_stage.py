@@ -75,3 +75,17 @@ def test_episode_summary_verdicts(session):
     s1 = summary.episode_summary(session, 1)
     assert s1["verdict"] == "redo" and "rejected by the operator" in s1["reasons"]
     assert s1["notes"] == ["dropped the cup"]
+
+
+def test_clock_mapping_uncertainty_from_the_trajectory_stage(tmp_path):
+    from capture.artifacts import commit_stage, read_stage
+    from democap.model import ClockMapping, TimeCorrections
+
+    s = Session(make_session(tmp_path, n_frames=20, episodes=1))
+    rec = read_stage(s, "trajectory")
+    loose = TimeCorrections(clock=ClockMapping(0, 0, 0.0, 5e6, "ntp-like"), latency_ns=8_000_000)
+    commit_stage(s, "trajectory", rec.version, rec.input_hash, rec.settings, list(rec.outputs),
+                 corrections={"rig0.imu": loose.to_dict()})
+    stage.run(s)
+    (f,) = [f for f in session_flags(s) if f.kind == "observation.clock_sync"]
+    assert f.evidence["uncertainty_ms"] == 5.0 and "rig0.imu" in f.message
