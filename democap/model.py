@@ -119,16 +119,17 @@ def corrected_times(
 ) -> NDArray[np.int64]:
     """The one place where timestamps are corrected.
 
-    With a clock mapping and device timestamps, the device clock is mapped to the
-    host clock (which removes transport jitter); otherwise the host arrival time is
-    used. Then latency is removed and the sensor offset added. Raw columns are never
-    modified; callers store ``corrections.to_dict()`` beside the result.
+    With a clock mapping and device timestamps, the device's own stamp (taken when the
+    sample happened) is mapped to the host clock: that removes transport latency and
+    jitter at once, so ``latency_ns`` is not applied. Otherwise the host arrival time is
+    used and the stream's measured latency removed. The sensor offset is added in both
+    cases. Raw columns are never modified; callers store ``corrections.to_dict()``.
     """
     if corrections.clock is not None and t_device_ns is not None:
         t = corrections.clock.to_host(np.asarray(t_device_ns, dtype=np.int64))
     else:
-        t = np.asarray(t_host_ns, dtype=np.int64).copy()
-    return t - np.int64(corrections.latency_ns) + np.int64(corrections.offset_ns)
+        t = np.asarray(t_host_ns, dtype=np.int64) - np.int64(corrections.latency_ns)
+    return t + np.int64(corrections.offset_ns)
 
 
 # --------------------------------------------------------------------- trajectory

@@ -31,9 +31,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from capture.session import Session
+from capture.timebase import stream_times
 from democap import geometry
 from democap.errors import StageError
-from democap.model import CameraModel, TimeCorrections, TrackState, Trajectory, corrected_times
+from democap.model import CameraModel, TrackState, Trajectory
 from democap.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -229,9 +230,7 @@ def _imu(session: Session, rig: str) -> tuple[NDArray[np.int64], NDArray[np.floa
     if name not in session.streams:
         return None
     c = session.columns(name)
-    calib = session.calibration(rig)
-    corr = TimeCorrections(latency_ns=int((calib.latency_ns if calib else {}).get(name, 0)))
-    t = corrected_times(c["t_host_ns"], c["t_device_ns"], corr)
+    t, _ = stream_times(session, name, c)
     return (
         t,
         np.stack([c["gyro_x"], c["gyro_y"], c["gyro_z"]], 1),
@@ -267,8 +266,7 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
     c1 = calib.camera(cam_names[1]) if len(cam_names) > 1 else None
     s0 = f"{rig}.{c0.name}"
     ft = session.columns(s0)
-    corr = TimeCorrections(latency_ns=int(calib.latency_ns.get(s0, 0)), offset_ns=int(c0.time_offset_ns))
-    t_cam = corrected_times(ft["t_host_ns"], ft["t_device_ns"], corr)
+    t_cam, corr = stream_times(session, s0, ft)
     n = len(t_cam)
     if n == 0:
         raise StageError(f"{s0} has no frames", session.path)
@@ -445,6 +443,6 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
         "stereo": vo is not None,
         "reason": reason,
         "settings": asdict(s),
-        "corrections": corr.to_dict(),
+        "corrections": {s0: corr.to_dict()},
     }
     return traj, summary

@@ -104,5 +104,7 @@ def run(
         summary[rig] = info
         if info.get("reason"):
             log.warning("%s %s: %s", session.id, rig, info["reason"])
-    corrections = {r: summary[r].pop("corrections", {}) for r in summary}
+    corrections: dict[str, Any] = {}
+    for r in summary:
+        corrections.update(summary[r].pop("corrections", {}))  # keyed by stream
     return commit_stage(session, STAGE, VERSION, h, {"method": method, **settings}, files, summary, corrections)

@@ -102,7 +102,8 @@ def test_clock_mapping_and_corrections_keep_raw_values():
     m = ClockMapping(device_ref_ns=0, host_ref_ns=10_000, drift_ppm=50.0)
     corr = TimeCorrections(clock=m, latency_ns=1000, offset_ns=-200)
     t = corrected_times(host, raw_dev, corr)
-    assert list(t) == [10_000 - 1000 - 200, 10_000 + 1_000_050_000 - 1200, 10_000 + 2_000_100_000 - 1200]
+    # Device stamps mapped through the clock already are the sample times: no latency on top.
+    assert list(t) == [10_000 - 200, 10_000 + 1_000_050_000 - 200, 10_000 + 2_000_100_000 - 200]
     assert list(raw_dev) == [0, 1_000_000_000, 2_000_000_000]  # untouched
     assert list(corrected_times(host, None, TimeCorrections(latency_ns=2))) == [3, 4, 5]
     assert TimeCorrections.from_dict(corr.to_dict()) == corr
