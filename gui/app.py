@@ -18,6 +18,9 @@ def _app():  # type: ignore[no-untyped-def]
 
     from gui import theme
 
+    # Workers (recorder, simulator, IK) hold the GIL in turns; PySide releases it around every Qt call
+    # and must win it back each time, so a shorter switch interval keeps the window responsive.
+    sys.setswitchinterval(0.001)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("democap")
     theme.apply(app)  # type: ignore[arg-type]
@@ -34,16 +37,25 @@ def run(home: Home) -> int:
 
 
 def wait_for(predicate, timeout_s: float) -> bool:  # type: ignore[no-untyped-def]
-    """Run the event loop until ``predicate()`` or the timeout."""
-    from PySide6.QtWidgets import QApplication
+    """Run the event loop (a real one: timers fire on time) until ``predicate()`` or the timeout."""
+    from PySide6.QtCore import QEventLoop, QTimer
 
+    if predicate():
+        return True
+    loop = QEventLoop()
     t_end = time.monotonic() + timeout_s
-    while time.monotonic() < t_end:
-        QApplication.processEvents()
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
+
+    def check() -> None:
+        if predicate() or time.monotonic() >= t_end:
+            loop.quit()
+
+    timer = QTimer()
+    timer.setInterval(20)
+    timer.timeout.connect(check)
+    timer.start()
+    loop.exec()
+    timer.stop()
+    return bool(predicate())
 
 
 def seed_demo_home(home: Home, sessions: int = 2) -> None:

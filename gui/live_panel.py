@@ -42,7 +42,7 @@ from devices import base
 from gui import theme
 from gui.indicators import Metric, StatusLight, header
 from gui.sources import SourceChoice, live_pose
-from gui.workers import Jobs, error_text
+from gui.workers import Jobs
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,7 @@ def to_qimage(image: np.ndarray) -> QImage:
 
 class LivePanel(QWidget):
     recording_finished = Signal(object)  # Session
+    started = Signal(object)  # Recorder, from the worker once the source is open
     verdicts_ready = Signal(object)  # list of (episode index, summary dict)
 
     def __init__(self, home: Home, jobs: Jobs, parent: QWidget | None = None) -> None:
@@ -161,6 +162,8 @@ class LivePanel(QWidget):
         self._t_feasibility = 0.0
         self._t_record_start = 0.0
         self._timer_expected = 0.0
+        self._active = False
+        self._stop_early = False
 
         root = QHBoxLayout(self)
         root.setContentsMargins(20, 16, 20, 16)
@@ -255,8 +258,8 @@ class LivePanel(QWidget):
             views.addWidget(p)
         self.top_curve = self.top_plot.plot(pen=pg.mkPen(theme.ACCENT, width=2))
         self.side_curve = self.side_plot.plot(pen=pg.mkPen(theme.ACCENT, width=2))
-        self.top_dot = self.top_plot.plot(symbol="o", symbolBrush=theme.OK, symbolSize=9, pen=None)
-        self.side_dot = self.side_plot.plot(symbol="o", symbolBrush=theme.OK, symbolSize=9, pen=None)
+        self.top_dot = theme.marker(self.top_plot, symbol="o", symbolBrush=theme.OK, symbolSize=9, pen=None)
+        self.side_dot = theme.marker(self.side_plot, symbol="o", symbolBrush=theme.OK, symbolSize=9, pen=None)
         tl.addLayout(views)
         right.addWidget(traj_box, 1, 1)
 
@@ -287,6 +290,7 @@ class LivePanel(QWidget):
         QShortcut(QKeySequence(Qt.Key.Key_Space), self, activated=self.toggle_episode)
         self.timer = QTimer(self)
         self.timer.timeout.connect(self._tick)
+        self.started.connect(self._on_started)
         self._fill_robots()
 
     # ----------------------------------------------------------------- setup
@@ -310,13 +314,17 @@ class LivePanel(QWidget):
 
     def _robot_changed(self, name: str) -> None:
         self.robot = None if name in ("", "(none)") else name
+        if self.robot:
+            # Load the model now, not at the first live check while recording.
+            robot = self.robot
+            self.jobs.start(lambda: _robot(robot, self.home), None, lambda _t: None)
         self.feasible_light.set("idle", f"Feasibility for {self.robot}: waiting for poses" if self.robot
                                 else "Feasibility: choose a robot")
 
     # ------------------------------------------------------------- recording
     @property
     def recording(self) -> bool:
-        return self.recorder is not None
+        return self._active
 
     def toggle_recording(self) -> None:
         if self.recording:
@@ -325,13 +333,17 @@ class LivePanel(QWidget):
             self.start_recording()
 
     def start_recording(self, seconds: float | None = None) -> None:
+        """Open the chosen source and record in a worker; opening a device (or building the simulator)
+        never blocks the window."""
         from capture.recorder import Recorder
 
+        if self._active:
+            return
         if not self.choices:
             self.rec_light.set("error", "No source: start the virtual rig or pair a rig on the Devices screen.")
             return
         choice = self.choices[max(self.source_combo.currentIndex(), 0)]
-        self.feed = LiveFeed()
+        feed = self.feed = LiveFeed()
         self.trail.clear()
         self.trail_t.clear()
         self.trail_T.clear()
@@ -339,27 +351,40 @@ class LivePanel(QWidget):
         self.in_episode = False
         self.degraded = ""
         self.preview_hz = self.max_preview_hz
-        try:
-            self.sources = choice.make()
-            rec = Recorder(self.home, self.sources, operator=self.operator_edit.text(), task=self.task_edit.text(),
-                           source_info=dict(choice.source_info), observer=self.feed.observe)
-        except Exception as e:  # noqa: BLE001 - shown as a message; nothing was recorded yet
-            self.rec_light.set("error", error_text(e))
-            for s in self.sources:
-                s.stop()
-            return
-        for d in rec.descriptions:
-            for c in d.cameras:
-                self.feed.frame_period_ns[f"{d.rig}.{c.sensor}"] = 1e9 / c.rate_hz
-        self._make_previews([f"{d.rig}.{c.sensor}" for d in rec.descriptions for c in d.cameras])
-        self.recorder = rec
-        self._t_record_start = time.monotonic()
+        self._active = True
+        self._stop_early = False
+        operator, task, info = self.operator_edit.text(), self.task_edit.text(), dict(choice.source_info)
+
+        def work() -> Any:
+            sources = choice.make()
+            try:
+                rec = Recorder(self.home, sources, operator=operator, task=task, source_info=info,
+                               observer=feed.observe)
+            except BaseException:
+                for src in sources:
+                    src.stop()
+                raise
+            for d in rec.descriptions:
+                for c in d.cameras:
+                    feed.frame_period_ns[f"{d.rig}.{c.sensor}"] = 1e9 / c.rate_hz
+            self.sources = sources
+            self.started.emit(rec)
+            return rec.run(seconds)
+
         self.record_btn.setText("■ Stop")
         self.record_btn.setObjectName("danger")
         self.record_btn.setStyle(self.record_btn.style())
+        self.rec_light.set("info", f"Opening {choice.label}…")
+        self.jobs.start(work, self._recorded, self._record_failed)
+
+    def _on_started(self, rec: Any) -> None:
+        self.recorder = rec
+        if self._stop_early:
+            rec.stop()
+        self._make_previews([f"{d.rig}.{c.sensor}" for d in rec.descriptions for c in d.cameras])
+        self._t_record_start = time.monotonic()
         self.episode_btn.setEnabled(True)
         self.rec_light.set("error", "Recording…")
-        self.jobs.start(lambda: rec.run(seconds), self._recorded, self._record_failed)
         self._timer_expected = time.monotonic() + 1 / self.preview_hz
         self.timer.start(int(1000 / self.preview_hz))
 
@@ -369,9 +394,11 @@ class LivePanel(QWidget):
                 self.toggle_episode()
             self.recorder.stop()
             self.rec_light.set("warn", "Stopping: writing the last samples…")
+        elif self._active:
+            self._stop_early = True  # still opening the source: stop as soon as it is open
 
     def toggle_episode(self) -> None:
-        if not self.recording:
+        if self.recorder is None:
             return
         self.in_episode = not self.in_episode
         self.recorder.mark_episode(self.in_episode, self.task_edit.text())
@@ -382,6 +409,7 @@ class LivePanel(QWidget):
         self.timer.stop()
         self._tick()
         self.recorder = None
+        self._active = False
         self.session = session
         self._reset_buttons()
         n = len(session.episodes)
@@ -392,6 +420,7 @@ class LivePanel(QWidget):
     def _record_failed(self, text: str) -> None:
         self.timer.stop()
         self.recorder = None
+        self._active = False
         self._reset_buttons()
         self.rec_light.set("error", text)
 
@@ -589,13 +618,9 @@ class LivePanel(QWidget):
 def live_feasibility(robot_name: str, home: Home, t_ns: np.ndarray, T_world_tcp: np.ndarray) -> list:
     """Embodiment flags of ``ik`` on a decimated live window of TCP poses (N, 4, 4)."""
     from democap.model import TrackState, Trajectory
-    from ik.profile import find_profile
-    from ik.robot import load_robot
     from ik.stage import retarget_rig
 
-    robot = _ROBOTS.get(robot_name)
-    if robot is None:
-        robot = _ROBOTS[robot_name] = load_robot(find_profile(robot_name, home))
+    robot = _robot(robot_name, home)
     n = len(t_ns)
     traj = Trajectory(t_ns=np.asarray(t_ns, np.int64), T_world_body=T_world_tcp,
                       state=np.full(n, TrackState.OK, np.uint8), quality=np.ones(n, np.float32), body="tcp")
@@ -603,6 +628,16 @@ def live_feasibility(robot_name: str, home: Home, t_ns: np.ndarray, T_world_tcp:
 
 
 _ROBOTS: dict[str, Any] = {}
+
+
+def _robot(name: str, home: Home) -> Any:
+    """The robot model, loaded once per process (URDF parsing takes a while)."""
+    from ik.profile import find_profile
+    from ik.robot import load_robot
+
+    if name not in _ROBOTS:
+        _ROBOTS[name] = load_robot(find_profile(name, home))
+    return _ROBOTS[name]
 
 
 def theme_qcolor(status: str):  # type: ignore[no-untyped-def]

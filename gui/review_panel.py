@@ -187,12 +187,15 @@ class ReviewPanel(QWidget):
             sl.addWidget(p)
         self.top_path = self.top_plot.plot(pen=pg.mkPen(theme.ACCENT, width=2))
         self.side_path = self.side_plot.plot(pen=pg.mkPen(theme.ACCENT, width=2))
-        self.top_dot = self.top_plot.plot(pen=None, symbol="o", symbolBrush=theme.OK, symbolSize=10)
-        self.side_dot = self.side_plot.plot(pen=None, symbol="o", symbolBrush=theme.OK, symbolSize=10)
-        self.robot_side = self.side_plot.plot(pen=pg.mkPen(theme.WARN, width=4), symbol="o", symbolSize=6,
-                                              symbolBrush=theme.WARN)
-        self.robot_top = self.top_plot.plot(pen=pg.mkPen(theme.WARN, width=4), symbol="o", symbolSize=6,
-                                            symbolBrush=theme.WARN)
+        self.top_dot = theme.marker(self.top_plot, pen=None, symbol="o", symbolBrush=theme.OK, symbolSize=10)
+        self.side_dot = theme.marker(self.side_plot, pen=None, symbol="o", symbolBrush=theme.OK, symbolSize=10)
+        self.robot_side = theme.marker(self.side_plot, pen=pg.mkPen(theme.WARN, width=4), symbol="o", symbolSize=6,
+                                       symbolBrush=theme.WARN)
+        self.robot_top = theme.marker(self.top_plot, pen=pg.mkPen(theme.WARN, width=4), symbol="o", symbolSize=6,
+                                      symbolBrush=theme.WARN)
+        # The robot's reach over the whole episode sets the view range (the moving skeleton is ignored).
+        self.robot_extent_side = self.side_plot.plot(pen=None)
+        self.robot_extent_top = self.top_plot.plot(pen=None)
         grid.addWidget(scene_box, 0, 1)
 
         self.joint_plot = theme.style_plot(pg.PlotWidget(), "", "joint [rad]")
@@ -310,6 +313,15 @@ class ReviewPanel(QWidget):
         else:
             self.top_path.setData([], [])
             self.side_path.setData([], [])
+        if d.robot_points is not None:
+            P = d.robot_points.reshape(-1, 3)
+            self.robot_extent_side.setData(P[:, 0], P[:, 2])
+            self.robot_extent_top.setData(P[:, 0], P[:, 1])
+        else:
+            self.robot_extent_side.setData([], [])
+            self.robot_extent_top.setData([], [])
+            self.robot_side.setData([], [])
+            self.robot_top.setData([], [])
         for item in list(self.joint_plot.listDataItems()):
             self.joint_plot.removeItem(item)
         if d.joint_q is not None and d.joint_t_ns is not None and len(d.joint_q):
@@ -355,8 +367,10 @@ class ReviewPanel(QWidget):
         self.time_label.setText(f"{ts:6.2f} / {d.episode.duration_s:.2f} s")
         if d.frames and self.video.width() > 10:
             img = d.frames[min(pos, len(d.frames) - 1)]
+            tm = Qt.TransformationMode
+            mode = tm.FastTransformation if self.playing else tm.SmoothTransformation
             self.video.setPixmap(QPixmap.fromImage(to_qimage(img)).scaled(
-                self.video.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+                self.video.size(), Qt.AspectRatioMode.KeepAspectRatio, mode))
         elif not d.frames:
             self.video.setText("This episode has no camera stream")
         if d.traj_t_ns is not None and len(d.traj_t_ns):
@@ -386,7 +400,7 @@ class ReviewPanel(QWidget):
             self.play_btn.setText("❚❚ Pause")
             self._play_t0 = time.monotonic()
             self._play_pos0 = self.slider.value() if self.slider.value() < self.slider.maximum() else 0
-            self.timer.start(33)
+            self.timer.start(40)  # 25 Hz redraws; frames are picked by wall time, so playback stays real time
 
     def stop(self) -> None:
         self.playing = False
