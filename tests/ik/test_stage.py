@@ -103,7 +103,7 @@ def test_stage_without_trajectory_is_a_clear_error(home, panda):
 @pytest.mark.slow
 def test_place_base_finds_a_feasible_base(home, panda):
     s, demo = _session(home, panda)
-    far = panda.profile.source.read_text().replace("base: {xyz: [-0.45, 0.0, 0.0]", "base: {xyz: [-1.6, 0.0, 0.0]")
+    far = panda.profile.source.read_text().replace("base: {xyz: [0.0, 0.0, 0.0]", "base: {xyz: [-1.2, 0.0, 0.0]")
     (home.robots / "farpanda.yaml").write_text(far.replace("name: panda", "name: farpanda"))
     rec = stage.run(s, "farpanda", home, progress=False)
     flags = read_flags(stage_dir(s, "retarget/farpanda") / "flags.json")
