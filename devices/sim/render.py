@@ -235,6 +235,10 @@ class Renderer:
         self.camera = camera
         self.gray = gray
         self.atlas = scene.atlas_gray if gray else scene.atlas_rgb
+        # Half-resolution atlas for minified surfaces (far walls, grazing table): a 2-level mipmap
+        # keeps distant texture from aliasing into flickering corners.
+        h0, w0 = self.atlas.shape[:2]
+        self.atlas_half = cv2.resize(self.atlas, (w0 // 2, h0 // 2), interpolation=cv2.INTER_AREA)
         self.T_cam_cam0 = geometry.se3_inverse(T_cam0_cam) if T_cam0_cam is not None else np.eye(4)
         self.fingers = fingers
         self.noise = noise
@@ -380,6 +384,33 @@ class Renderer:
             fx[exact], fy[exact], fz[exact], idx_full[exact] = ex.x, ex.y, ex.z, ex.idx
         return _Cast(idx_full, fx, fy, fz), coarse, mixed
 
+    def _lookup(self, mx: NDArray[np.float32], my: NDArray[np.float32], coarse: _Cast) -> NDArray[np.uint8]:
+        """Atlas lookup at full-resolution maps, blended towards the half-resolution atlas where one
+        pixel spans more than one texel (texels per pixel from the coarse grid's map derivatives)."""
+        gh, gw = len(self.gy), len(self.gx)
+        X, Y = coarse.x.reshape(gh, gw), coarse.y.reshape(gh, gw)
+        idx = coarse.idx.reshape(gh, gw)
+        du = np.zeros((gh, gw), np.float32)
+        dv = np.zeros((gh, gw), np.float32)
+        du[:, :-1] = np.hypot(X[:, 1:] - X[:, :-1], Y[:, 1:] - Y[:, :-1])
+        dv[:-1] = np.hypot(X[1:] - X[:-1], Y[1:] - Y[:-1])
+        du[:, -1], dv[-1] = du[:, -2], dv[-2]
+        same_u = np.ones((gh, gw), bool)
+        same_v = np.ones((gh, gw), bool)
+        same_u[:, :-1] = idx[:, 1:] == idx[:, :-1]
+        same_v[:-1] = idx[1:] == idx[:-1]
+        texels_per_px = np.maximum(np.where(same_u, du, 0), np.where(same_v, dv, 0)) / self.step
+        weight = np.clip(np.log2(np.maximum(texels_per_px, 1e-3)), 0.0, 1.0).astype(np.float32)
+        sharp = cv2.remap(self.atlas, mx, my, cv2.INTER_LINEAR)
+        if weight.max() <= 0.05:
+            return sharp
+        w = cv2.remap(weight, self.up_x, self.up_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if not self.gray:
+            w = w[..., None]
+        half = cv2.remap(self.atlas_half, (mx + 0.5) * 0.5 - 0.5, (my + 0.5) * 0.5 - 0.5, cv2.INTER_LINEAR)
+        blended = sharp.astype(np.float32) + w * (half.astype(np.float32) - sharp.astype(np.float32))
+        return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+
     def _flow(self, coarse: _Cast, mid: NDArray[np.float64], start: NDArray[np.float64],
               end: NDArray[np.float64]) -> NDArray[np.float32]:
         """Image motion (gh, gw, 2) in pixels over the exposure of the surface point each grid ray sees.
@@ -447,7 +478,7 @@ class Renderer:
         poses_mid = self._poses_rows(pose_at, 0.0)
         mid, coarse, mixed = self._maps(poses_mid, fingers)
         mx, my = mid.x.reshape(H, W), mid.y.reshape(H, W)
-        sharp = cv2.remap(self.atlas, mx, my, cv2.INTER_LINEAR)
+        sharp = self._lookup(mx, my, coarse)
         blur = 0.0
         if exposure_s > 0 and callable(pose):
             flow = self._flow(coarse, poses_mid, self._poses_rows(pose_at, -0.5 * exposure_s),
