@@ -362,9 +362,11 @@ class VioBackend:
                 sigs.append(sig)
         if len(cams) < 2:
             return False
-        rays = [c[:3, :3] @ np.array([xy[0], xy[1], 1.0]) for c, xy in zip(cams, xys, strict=True)]
-        rays = [r / np.linalg.norm(r) for r in rays]
-        parallax = max(np.degrees(np.arccos(np.clip(rays[0] @ r, -1, 1))) for r in rays[1:])
+        R = np.array([c[:3, :3] for c in cams])
+        xy1h = np.column_stack([np.asarray(xys), np.ones(len(xys))])
+        rays = np.einsum("nij,nj->ni", R, xy1h)
+        rays /= np.linalg.norm(rays, axis=1, keepdims=True)
+        parallax = float(np.degrees(np.arccos(np.clip(np.min(rays[1:] @ rays[0]), -1.0, 1.0))))
         if parallax < self.s.min_parallax_deg:
             if len(tr.obs) > 30:
                 tr.dead = True  # never gains parallax (far away or a static-camera artefact)

@@ -101,12 +101,14 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
     with Progress(f"vio front end {rig}", n) as bar:
         for i in range(n):
             _, img0 = next(it0)
-            img1 = _gray(next(it1)[1]) if it1 is not None else None
+            keyframe = i % bs.keyframe_every == 0 or i == n - 1
+            img1 = next(it1)[1] if it1 is not None else None
+            img1 = _gray(img1) if img1 is not None and keyframe else None
             R_cur_prev = None
             if i > 0:
                 R_prev_cur_imu = _gyro_rotation(imu, int(t_cam[i - 1]), int(t_cam[i]))
                 R_cur_prev = (R_imu_cam0.T @ R_prev_cur_imu @ R_imu_cam0).T
-            frames.append(front.process(int(t_cam[i]), _gray(img0), img1, R_cur_prev))
+            frames.append(front.process(int(t_cam[i]), _gray(img0), img1, R_cur_prev, keyframe))
             bar.advance(1)
     front_s = time.perf_counter() - t_start
     known = {int(k): np.asarray(v, dtype=np.float64) for k, v in workspace.get("tags", {}).items()}
@@ -120,7 +122,7 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
                           np.full(n, TrackState.LOST, np.uint8), np.zeros(n, np.float32))
         return traj, {**summary, "share_ok": 0.0, "reason": reason}
     table_tag = settings.get("table_tag_id", workspace.get("table_tag_id"))
-    T_world_nav, anchor, anchor_tag = world_from_nav(res, table_tag)
+    T_world_nav, anchor, anchor_tag = world_from_nav(res, table_tag, known)
     T_world_imu = T_world_nav[None] @ res.T_nav_imu
     traj = Trajectory(res.t_ns, T_world_imu, res.state, res.quality, res.position_sigma_m, body="imu",
                       world_anchor=anchor)
@@ -136,11 +138,22 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
     return traj, summary
 
 
-def world_from_nav(res: backend.BackendResult, table_tag: int | None) -> tuple[NDArray[np.float64], str, int | None]:
-    """T_world_nav: the table tag's frame if it (or any tag) was seen, else the first pose with yaw zeroed."""
+def world_from_nav(res: backend.BackendResult, table_tag: int | None,
+                   known_tags: Mapping[int, NDArray[np.float64]] | None = None
+                   ) -> tuple[NDArray[np.float64], str, int | None]:
+    """T_world_nav: the workspace frame when a surveyed tag was seen (T_world_tag known), else the
+    table tag's (or the most-seen tag's) own frame, else the first pose with its yaw zeroed."""
+    known_tags = known_tags or {}
     if res.T_nav_tag:
-        tag = int(table_tag) if table_tag is not None and int(table_tag) in res.T_nav_tag else min(res.T_nav_tag)
-        return geometry.se3_inverse(res.T_nav_tag[tag]), "tag", tag
+        seen_known = [t for t in res.T_nav_tag if t in known_tags]
+        if table_tag is not None and int(table_tag) in res.T_nav_tag:
+            tag = int(table_tag)
+        elif seen_known:
+            tag = min(seen_known)
+        else:
+            tag = min(res.T_nav_tag)
+        T_world_tag = known_tags.get(tag, np.eye(4))
+        return T_world_tag @ geometry.se3_inverse(res.T_nav_tag[tag]), "tag", tag
     T0 = res.T_nav_imu[0]
     T_nav_world = geometry.se3(geometry.rot_z(geometry.yaw_of(T0[:3, :3])), T0[:3, 3])
     return geometry.se3_inverse(T_nav_world), "first_pose", None

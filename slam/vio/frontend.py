@@ -88,7 +88,8 @@ class Frontend:
         return pred.astype(np.float32)
 
     def process(self, t_ns: int, img0: NDArray[np.uint8], img1: NDArray[np.uint8] | None = None,
-                R_cam_cur_prev: NDArray[np.float64] | None = None) -> FrameObservations:
+                R_cam_cur_prev: NDArray[np.float64] | None = None, keyframe: bool = True) -> FrameObservations:
+        """Track into img0; stereo matching and tag detection only on keyframes (the back end uses no others)."""
         s = self.s
         px, ids = np.zeros((0, 2), np.float32), np.zeros(0, np.int64)
         n_tracked_raw = 0
@@ -105,8 +106,8 @@ class Frontend:
             px, ids = nxt[ok], self.prev_ids[ok]
         px, ids = self._top_up(img0, px, ids)
         xy0, sig0 = normalised(self.cam0, px.astype(np.float64), s.pixel_sigma)
-        xy1 = self._stereo(img0, img1, px) if img1 is not None and self.cam1 is not None else None
-        tags = tuple(detect_tags(img0, self.cam0, s.tag_size_m)) if s.tags else ()
+        xy1 = self._stereo(img0, img1, px) if keyframe and img1 is not None and self.cam1 is not None else None
+        tags = tuple(detect_tags(img0, self.cam0, s.tag_size_m)) if s.tags and keyframe else ()
         self.prev_img, self.prev_px, self.prev_ids = img0, px, ids
         stats = {"tracked": float(n_tracked_raw), "features": float(len(ids)),
                  "stereo": float(np.isfinite(xy1[:, 0]).sum()) if xy1 is not None else 0.0}
