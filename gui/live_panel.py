@@ -164,6 +164,9 @@ class LivePanel(QWidget):
         self._timer_expected = 0.0
         self._active = False
         self._stop_early = False
+        self._live_episodes = 0
+        self._episode_start = (0, 0, 0)
+        self._episode_feasibility: list = []
 
         root = QHBoxLayout(self)
         root.setContentsMargins(20, 16, 20, 16)
@@ -349,6 +352,7 @@ class LivePanel(QWidget):
         self.trail_T.clear()
         self.verdicts.clear()
         self.in_episode = False
+        self._live_episodes = 0
         self.degraded = ""
         self.preview_hz = self.max_preview_hz
         self._active = True
@@ -400,10 +404,29 @@ class LivePanel(QWidget):
     def toggle_episode(self) -> None:
         if self.recorder is None:
             return
-        self.in_episode = not self.in_episode
-        self.recorder.mark_episode(self.in_episode, self.task_edit.text())
-        self.episode_btn.setText("End episode  (Space)" if self.in_episode else "Start episode  (Space)")
-        self.rec_light.set("error", "Recording — in an episode" if self.in_episode else "Recording — between episodes")
+        self.recorder.mark_episode(not self.in_episode, self.task_edit.text())
+        self._episode_edge(not self.in_episode)
+
+    def _episode_edge(self, starting: bool) -> None:
+        """An episode started or ended (operator key or the rig's trigger): on an end, the live check."""
+        if starting == self.in_episode:
+            return
+        self.in_episode = starting
+        self.episode_btn.setText("End episode  (Space)" if starting else "Start episode  (Space)")
+        self.rec_light.set("error", "Recording — in an episode" if starting else "Recording — between episodes")
+        with self.feed.lock:
+            snapshot = (sum(self.feed.dropped.values()), sum(self.feed.frame_counts.values()), len(self.feed.gaps))
+        if starting:
+            self._episode_start = snapshot
+            self._episode_feasibility = []
+            return
+        self._live_episodes += 1
+        status, reasons = live_episode_check(self._episode_start, snapshot, self._episode_feasibility)
+        item = QListWidgetItem(f"● Episode {self._live_episodes} (live check): {status.upper()} — "
+                               f"{'; '.join(reasons) or 'no problem seen live'}. Full verdict after Stop.")
+        item.setForeground(theme_qcolor(status))
+        self.verdicts.addItem(item)
+        self.verdicts.scrollToBottom()
 
     def _recorded(self, session: Any) -> None:
         self.timer.stop()
@@ -507,8 +530,7 @@ class LivePanel(QWidget):
             if ev.kind == "episode":
                 starting = ev.value.startswith("start")
                 if ev.t_device_ns != base.NO_DEVICE_TIME:  # the rig's trigger, not our own mark
-                    self.in_episode = starting
-                    self.episode_btn.setText("End episode  (Space)" if starting else "Start episode  (Space)")
+                    self._episode_edge(starting)
         elapsed = time.monotonic() - self._t_record_start if self.recording else 0.0
         self.m_time.set(f"{elapsed:5.1f} s")
         self.m_frames.set(str(sum(counts.values())) if counts else "–")
@@ -599,6 +621,8 @@ class LivePanel(QWidget):
 
         def done(flags: list) -> None:
             self._feasibility_job = None
+            if self.in_episode:
+                self._episode_feasibility += [f for f in flags if f.severity in ("warn", "error")]
             errors = sorted({f.kind.split(".")[-1] for f in flags if f.severity == "error"})
             warns = sorted({f.kind.split(".")[-1] for f in flags if f.severity == "warn"})
             if errors:
@@ -613,6 +637,35 @@ class LivePanel(QWidget):
             self.feasible_light.set("unknown", f"Feasibility unavailable: {text}")
 
         self._feasibility_job = self.jobs.start(work, done, failed)
+
+
+def live_episode_check(start: tuple[int, int, int], end: tuple[int, int, int], feasibility: list
+                       ) -> tuple[str, list[str]]:
+    """What recording saw during one episode, as a provisional status: (usable|check|redo, reasons).
+
+    ``start``/``end``: (dropped frames, frames, link gaps) counters; ``feasibility``: the live
+    embodiment flags (warn/error) raised while the episode ran. The verdict that counts is
+    ``flags.summary``'s, computed when the session is processed.
+    """
+    dropped, frames, gaps = (b - a for a, b in zip(start, end, strict=True))
+    reasons, status = [], "usable"
+    if gaps:
+        status = "redo"
+        reasons.append(f"{gaps} link gap(s)")
+    if frames and dropped / (frames + dropped) > 0.05:
+        status = "redo"
+        reasons.append(f"{dropped} frames dropped ({dropped / (frames + dropped):.0%})")
+    elif dropped:
+        status = "check" if status == "usable" else status
+        reasons.append(f"{dropped} frame(s) dropped")
+    kinds = sorted({f.kind.split(".")[-1] for f in feasibility if f.severity == "error"})
+    if kinds:
+        status = "redo"
+        reasons.append(f"robot cannot follow: {', '.join(kinds)}")
+    elif feasibility:
+        status = "check" if status == "usable" else status
+        reasons.append("robot marginal: " + ", ".join(sorted({f.kind.split('.')[-1] for f in feasibility})))
+    return status, reasons
 
 
 def live_feasibility(robot_name: str, home: Home, t_ns: np.ndarray, T_world_tcp: np.ndarray) -> list:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from devices import base
-from gui.live_panel import LiveFeed
+from gui.live_panel import LiveFeed, live_episode_check
 
 
 def test_feed_counts_dropped_frames_from_gaps_in_arrival() -> None:
@@ -34,11 +34,16 @@ def test_record_mark_episode_and_get_a_verdict(window, qtbot, home) -> None:
     live.verdicts_ready.connect(verdicts.append)
     live.start_recording(seconds=4.0)
     assert live.recording
-    qtbot.wait(1500)
-    live.toggle_episode()  # operator's start (the sim's trigger also marks its own task)
-    assert live.in_episode
+    qtbot.waitUntil(lambda: live.recorder is not None, timeout=20000)
     qtbot.wait(1000)
+    if not live.in_episode:  # Space toggles the current state, which the sim's trigger may have set
+        live.toggle_episode()
+    assert live.in_episode
+    qtbot.wait(800)
     live.toggle_episode()
+    assert not live.in_episode
+    live_checks = [live.verdicts.item(i).text() for i in range(live.verdicts.count())]
+    assert any("live check" in t for t in live_checks)  # at once, before the session is processed
     qtbot.waitUntil(lambda: bool(sessions), timeout=60000)
     s = sessions[0]
     assert not live.recording
@@ -60,3 +65,16 @@ def test_record_mark_episode_and_get_a_verdict(window, qtbot, home) -> None:
         assert [r["id"] for r in cat.sessions()] == [s.id]
     finally:
         cat.close()
+
+
+def test_live_episode_check() -> None:
+    class F:
+        def __init__(self, kind: str, severity: str) -> None:
+            self.kind, self.severity = kind, severity
+
+    assert live_episode_check((0, 0, 0), (0, 100, 0), []) == ("usable", [])
+    assert live_episode_check((0, 0, 0), (2, 100, 0), [])[0] == "check"
+    assert live_episode_check((0, 0, 0), (10, 100, 0), [])[0] == "redo"
+    assert live_episode_check((0, 0, 1), (0, 100, 2), [])[0] == "redo"
+    status, reasons = live_episode_check((0, 0, 0), (0, 50, 0), [F("embodiment.unreachable", "error")])
+    assert status == "redo" and "unreachable" in reasons[0]
