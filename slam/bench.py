@@ -154,9 +154,27 @@ def default_sequences(seconds: float, quick: bool) -> list[str]:
     return seqs
 
 
-def run_bench(sequences: Sequence[str], seconds: float, methods: Sequence[str], data_root: Path | None
-              ) -> list[BenchRow]:
-    rows: list[BenchRow] = []
+class _Rows(list):  # type: ignore[type-arg]
+    """A list of rows that reports each row as it arrives (long benches show progress)."""
+
+    def __init__(self, on_row: Callable[[BenchRow], None] | None) -> None:
+        super().__init__()
+        self.on_row = on_row
+
+    def __iadd__(self, rows):  # type: ignore[no-untyped-def, override]
+        for r in rows:
+            self.append(r)
+        return self
+
+    def append(self, r: BenchRow) -> None:  # type: ignore[override]
+        super().append(r)
+        if self.on_row is not None:
+            self.on_row(r)
+
+
+def run_bench(sequences: Sequence[str], seconds: float, methods: Sequence[str], data_root: Path | None,
+              on_row: Callable[[BenchRow], None] | None = None) -> list[BenchRow]:
+    rows: list[BenchRow] = _Rows(on_row)
     with tempfile.TemporaryDirectory(prefix="democap-bench-slam-") as tmp:
         from democap.home import Home
 
@@ -190,18 +208,22 @@ def run_bench(sequences: Sequence[str], seconds: float, methods: Sequence[str], 
                 rows += run_session(name, session, methods)
             else:
                 raise ValueError(f"unknown sequence {name!r}")
-    return rows
+    return list(rows)
+
+
+def format_header() -> str:
+    head = (f"{'sequence':30s} {'method':20s} {'frames':>6s} {'ATE cm':>7s} {'rot deg':>7s} {'unalgn cm':>9s} "
+            f"{'RPE1s cm':>8s} {'pose %':>6s} {'OK>2cm':>6s} {'fps':>6s}  note")
+    return head + "\n" + "-" * len(head)
+
+
+def format_row(r: BenchRow) -> str:
+    return (f"{r.sequence:30s} {r.method:20s} {r.frames:6d} {r.ate_cm:7.2f} {r.rot_deg:7.2f} "
+            f"{r.unaligned_cm:9.2f} {r.rpe_cm:8.2f} {100 * r.share_pose:6.1f} {r.ok_bad:6d} {r.fps:6.1f}  {r.note}")
 
 
 def format_table(rows: Sequence[BenchRow]) -> str:
-    head = (f"{'sequence':30s} {'method':20s} {'frames':>6s} {'ATE cm':>7s} {'rot deg':>7s} {'unalgn cm':>9s} "
-            f"{'RPE1s cm':>8s} {'pose %':>6s} {'OK>2cm':>6s} {'fps':>6s}  note")
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        lines.append(f"{r.sequence:30s} {r.method:20s} {r.frames:6d} {r.ate_cm:7.2f} {r.rot_deg:7.2f} "
-                     f"{r.unaligned_cm:9.2f} {r.rpe_cm:8.2f} {100 * r.share_pose:6.1f} {r.ok_bad:6d} {r.fps:6.1f}  "
-                     f"{r.note}")
-    return "\n".join(lines)
+    return "\n".join([format_header(), *(format_row(r) for r in rows)])
 
 
 def data_root_default() -> Path | None:

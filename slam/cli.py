@@ -26,10 +26,13 @@ def _bench_slam(args: argparse.Namespace) -> int:
 
     data = Path(args.data) if args.data else bench.data_root_default()
     seqs = args.sequences.split(",") if args.sequences else bench.default_sequences(args.seconds, args.quick)
-    rows = bench.run_bench(seqs, args.seconds, args.methods.split(","), data)
-    if getattr(args, "json", False):
+    as_json = getattr(args, "json", False)
+    if not as_json:
+        print(bench.format_header(), flush=True)
+    rows = bench.run_bench(seqs, args.seconds, args.methods.split(","), data,
+                           on_row=None if as_json else lambda r: print(bench.format_row(r), flush=True))
+    if as_json:
         print(json.dumps([r.as_dict() for r in rows], indent=2))
     else:
-        print(bench.format_table(rows))
         print(f"ORB-SLAM3: {bench.orbslam3_status()}")
     return 0
