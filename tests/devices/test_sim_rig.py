@@ -153,3 +153,51 @@ def test_replay_rig_and_depth(test_data):
     depth = [s for s in samples if isinstance(s, CameraFrame) and s.sensor == "depth0"]
     assert depth and depth[0].image.dtype == np.uint16 and depth[0].image.max() > 100
     assert rig.describe().cameras[-1].pix_fmt == "gray16le"
+
+
+def _matches(img_a: np.ndarray, img_b: np.ndarray, cam_a, cam_b) -> tuple[np.ndarray, np.ndarray]:
+    """ORB matches between two images as normalised (undistorted) coordinates (N, 2) each."""
+    import cv2
+
+    orb = cv2.ORB_create(1500)
+    ka, da = orb.detectAndCompute(img_a, None)
+    kb, db = orb.detectAndCompute(img_b, None)
+    m = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(da, db)
+    pa = np.array([ka[x.queryIdx].pt for x in m]).reshape(-1, 1, 2)
+    pb = np.array([kb[x.trainIdx].pt for x in m]).reshape(-1, 1, 2)
+    return (cv2.undistortPoints(pa, cam_a.K, cam_a.D).reshape(-1, 2),
+            cv2.undistortPoints(pb, cam_b.K, cam_b.D).reshape(-1, 2))
+
+
+def test_images_agree_with_ground_truth_poses_and_stereo_extrinsics():
+    """Feature geometry between rendered images matches the true motion and the true stereo calibration."""
+    import cv2
+
+    # No fingers: they move with the camera and would be correct matches of a different motion.
+    rig = SimRig(SimRigConfig(seconds=6.0, seed=7, motion="pick_place", sensor_noise=False, motion_blur=False,
+                              fingers=False, photos=False, host_start_ns=0))
+    gt = rig.ground_truth()
+    cal = rig.calibration()
+    cam0, cam1 = cal.camera("cam0").camera, cal.camera("cam1").camera
+    for i, j in ((40, 46), (100, 106)):  # 0.2 s apart while the rig moves
+        a, b = rig.render_frame(i, "cam0").image, rig.render_frame(j, "cam0").image
+        xa, xb = _matches(a, b, cam0, cam0)
+        T_wc = rig.motion.pose(gt.frame_t_s[[i, j]]) @ gt.T_imu_cam["cam0"]
+        T_b_a = geometry.se3_inverse(T_wc[1]) @ T_wc[0]  # maps cam_a points into cam_b, like recoverPose
+        baseline = np.linalg.norm(T_b_a[:3, 3])
+        assert baseline > 0.05
+        # Epipolar residual of every match under the TRUE relative pose, in pixels.
+        E_true = geometry.skew(T_b_a[:3, 3] / baseline) @ T_b_a[:3, :3]
+        r = np.abs(np.einsum("ni,ij,nj->n", np.c_[xb, np.ones(len(xb))], E_true, np.c_[xa, np.ones(len(xa))]))
+        assert np.mean(r * cam0.fx < 1.5) > 0.6 and np.median(r * cam0.fx) < 1.0  # ORB keypoints: ~0.5 px
+        E, inliers = cv2.findEssentialMat(xa, xb, np.eye(3), cv2.RANSAC, 0.999, 1e-3)
+        _, R, t, _ = cv2.recoverPose(E, xa, xb, np.eye(3), mask=inliers)
+        assert geometry.rotation_angle(R.T @ T_b_a[:3, :3]) < np.radians(1.0)
+    # Stereo: matches between cam0 and cam1 lie on the epipolar lines of the calibrated extrinsic.
+    left, right = rig.render_frame(i, "cam0").image, rig.render_frame(i, "cam1").image
+    x0, x1 = _matches(left, right, cam0, cam1)
+    T_c1_c0 = geometry.se3_inverse(cal.camera("cam1").T_imu_cam) @ cal.camera("cam0").T_imu_cam
+    E01 = geometry.skew(T_c1_c0[:3, 3]) @ T_c1_c0[:3, :3]
+    h0, h1 = np.c_[x0, np.ones(len(x0))], np.c_[x1, np.ones(len(x1))]
+    residual = np.abs(np.einsum("ni,ij,nj->n", h1, E01, h0)) * cam0.fx  # ~pixels
+    assert len(residual) > 100 and np.median(residual) < 0.5
