@@ -128,7 +128,7 @@ def screenshots(out_dir: Path, record_seconds: float = 8.0) -> list[Path]:
     grab("Live")
     win.live.stop_recording()
     wait_for(lambda: not win.live.recording, 30)
-    wait_for(lambda: win.live.verdicts.count() > 0 or "failed" in win.live.rec_light.text, 180)
+    wait_for(lambda: "checked" in win.live.rec_light.text or "failed" in win.live.rec_light.text, 180)
     grab("Live-verdicts")
 
     # Calibration: the OpenCV chessboard photos of the shared data, when present.

@@ -71,7 +71,14 @@ class ExportDialog(QDialog):
         self.job: Job | None = None
         self.result: Any = None
         lay = QVBoxLayout(self)
+        lay.setContentsMargins(20, 16, 20, 16)
+        lay.setSpacing(10)
+        from gui.indicators import header
+
+        lay.addWidget(header("Export dataset", "Accepted and pending episodes go through the policy; rejected "
+                                               "ones stay out. A datasheet is written beside the data."))
         form = QFormLayout()
+        form.setSpacing(8)
         self.scope_all = QRadioButton(f"All sessions ({len(session_ids)})")
         self.scope_sel = QRadioButton(f"Selected session ({len(self.selected_ids)})")
         self.scope_sel.setEnabled(bool(self.selected_ids))
@@ -221,6 +228,7 @@ class PreferencesDialog(QDialog):
         self.setMinimumWidth(520)
         self.settings = settings
         lay = QVBoxLayout(self)
+        lay.setContentsMargins(20, 16, 20, 16)
         form = QFormLayout()
         self.home_edit = QLineEdit(str(home.root))
         form.addRow("Home folder", self.home_edit)

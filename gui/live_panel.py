@@ -73,7 +73,6 @@ class LiveFeed:
         self.clock_rtt_us: collections.deque[float] = collections.deque(maxlen=50)
         self.last_sample_ns = 0
         self.n_samples = 0
-        self.episodes_ended = 0
 
     def observe(self, s: base.Sample) -> None:
         with self.lock:
@@ -103,8 +102,6 @@ class LiveFeed:
             elif isinstance(s, base.RigEvent):
                 if s.kind in ("episode", "status", "log"):
                     self.events.append(s)
-                if s.kind == "episode" and s.value.startswith("stop"):
-                    self.episodes_ended += 1
             elif isinstance(s, base.LinkGap):
                 self.gaps.append(s)
             elif isinstance(s, base.ClockExchange):
@@ -281,8 +278,8 @@ class LivePanel(QWidget):
         right.addWidget(imu_box, 2, 0, 1, 2)
         right.setRowStretch(1, 3)
         right.setRowStretch(2, 2)
-        right.setColumnStretch(0, 1)
-        right.setColumnStretch(1, 1)
+        right.setColumnStretch(0, 2)
+        right.setColumnStretch(1, 3)
         rw = QWidget()
         rw.setLayout(right)
         root.addWidget(rw, 1)
@@ -568,8 +565,7 @@ class LivePanel(QWidget):
         self._timer_expected = time.monotonic() + 1 / self.preview_hz
 
     def _episode_count(self) -> int:
-        with self.feed.lock:
-            return self.feed.episodes_ended
+        return self._live_episodes
 
     def _update_pose(self, imu_t: np.ndarray) -> None:
         """Extend the trail with poses at the IMU times received since the last redraw (at most 20 Hz)."""

@@ -86,11 +86,7 @@ QCheckBox::indicator {{ border-radius: 3px; }}
 QRadioButton::indicator:checked, QCheckBox::indicator:checked {{ background: {ACCENT}; border-color: {ACCENT}; }}
 QRadioButton:disabled, QCheckBox:disabled {{ color: {MUTED}; }}
 QSpinBox::up-button, QSpinBox::down-button, QDoubleSpinBox::up-button, QDoubleSpinBox::down-button {{
-    background: {RAISED}; border: none; width: 16px; }}
-QSpinBox::up-arrow, QDoubleSpinBox::up-arrow {{ border-left: 4px solid transparent; border-right: 4px solid transparent;
-    border-bottom: 5px solid {MUTED}; width: 0; height: 0; }}
-QSpinBox::down-arrow, QDoubleSpinBox::down-arrow {{ border-left: 4px solid transparent;
-    border-right: 4px solid transparent; border-top: 5px solid {MUTED}; width: 0; height: 0; }}
+    width: 0; border: none; }}
 QToolTip {{ background: {RAISED}; color: {TEXT}; border: 1px solid {BORDER}; }}
 """
 
