@@ -26,6 +26,7 @@ from democap.model import FLAG_KINDS, Flag, spans_from_mask
 from ik.robot import Robot
 
 TABLE_SIZE_M = (3.0, 3.0, 0.1)
+MERGE_GAP_S = 0.1  # flagged runs closer than this become one span (no flicker on a threshold)
 DYNAMICS_WINDOW_S = 0.2  # Savitzky-Golay window for joint velocity
 ACCELERATION_WINDOW_S = 0.3  # and for acceleration: a second derivative needs more smoothing against tracking noise
 
@@ -200,7 +201,8 @@ def kind_masks(robot: Robot, c: FrameChecks) -> dict[str, NDArray[np.bool_]]:
     p = robot.profile
     g = c.gripper_m
     with np.errstate(invalid="ignore"):
-        grip_bad = np.isfinite(g) & ((g < p.gripper_min_m) | (g > p.gripper_max_m))
+        tol = p.gripper_tolerance_m
+        grip_bad = np.isfinite(g) & ((g < p.gripper_min_m - tol) | (g > p.gripper_max_m + tol))
     return {
         "embodiment.unreachable": c.valid
         & ((c.position_error_m > p.position_tol_m) | (c.orientation_error_rad > p.orientation_tol_rad)),
@@ -214,6 +216,18 @@ def kind_masks(robot: Robot, c: FrameChecks) -> dict[str, NDArray[np.bool_]]:
     }
 
 
+def close_gaps(t_ns: NDArray[np.int64], mask: NDArray[np.bool_], gap_s: float) -> NDArray[np.bool_]:
+    """The mask with unflagged runs shorter than ``gap_s`` between two flagged runs filled in."""
+    out = np.asarray(mask, bool).copy()
+    idx = np.flatnonzero(out)
+    if len(idx) < 2:
+        return out
+    for a, b in zip(idx[:-1], idx[1:], strict=True):
+        if b - a > 1 and (t_ns[b] - t_ns[a]) * 1e-9 <= gap_s:
+            out[a:b] = True
+    return out
+
+
 def embodiment_flags(
     robot: Robot, c: FrameChecks, rig: str = "rig0", collisions: CollisionChecker | None = None
 ) -> list[Flag]:
@@ -222,7 +236,7 @@ def embodiment_flags(
     names = robot.joint_names
     out: list[Flag] = []
     for kind, mask in kind_masks(robot, c).items():
-        for t0, t1, sl in spans_from_mask(c.t_ns, mask):
+        for t0, t1, sl in spans_from_mask(c.t_ns, close_gaps(c.t_ns, mask, MERGE_GAP_S)):
             ev: dict[str, float] = {"frames": float(sl.stop - sl.start)}
             msg = FLAG_KINDS[kind].description
             if kind == "embodiment.unreachable":

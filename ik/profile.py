@@ -100,6 +100,7 @@ class RobotProfile:
     acceleration_limits: tuple[float, ...] | None = None  # rad/s^2 per active joint
     gripper_min_m: float = 0.0
     gripper_max_m: float = 0.08
+    gripper_tolerance_m: float = 0.002  # width readings this far outside the range are sensor noise
     position_tol_m: float = 0.005
     orientation_tol_rad: float = 0.035
     joint_limit_margin_rad: float = 0.05
@@ -132,7 +133,7 @@ class RobotProfile:
             "rest_posture": self.rest_posture,
             "velocity_limits": self.velocity_limits,
             "acceleration_limits": self.acceleration_limits,
-            "gripper": [self.gripper_min_m, self.gripper_max_m],
+            "gripper": [self.gripper_min_m, self.gripper_max_m, self.gripper_tolerance_m],
             "tolerances": [self.position_tol_m, self.orientation_tol_rad],
             "checks": [self.joint_limit_margin_rad, self.manipulability_min, list(self.table_ignored_links)],
             "gripper_box": [self.gripper_box_size, self.T_flange_gripperbox],

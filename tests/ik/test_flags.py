@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from democap.model import Flag, TrackState, Trajectory
-from ik.checks import CollisionChecker, embodiment_flags, frame_checks
+from ik.checks import CollisionChecker, close_gaps, embodiment_flags, frame_checks
 from ik.stage import retarget_rig
 from ik.synthetic import EXPECTED, SECONDARY, clean_demo, inject
 
@@ -119,3 +119,24 @@ def test_relocalisation_jump_is_not_a_speed_problem(panda):
     assert speed_flags(state)  # taken at face value the jump is far too fast for the arm
     state[120] = TrackState.RELOCALISED
     assert speed_flags(state) == []
+
+
+def test_gripper_noise_at_the_range_edge_is_not_flagged(panda):
+    # Regression (virtual demo): a fully open rig read 80.04 mm against the Panda's 80 mm
+    # and raised 56 one-frame flags.
+    T_wb = panda.profile.T_world_base
+    demo = clean_demo(panda, T_wb, seed=6)
+    g = np.full(len(demo.t_ns), panda.profile.gripper_max_m) + 0.0005 * (-1) ** np.arange(len(demo.t_ns))
+    flags = retarget_rig(panda, demo.trajectory(), demo.T_world_tcp, g, "rig0", T_world_base=T_wb).flags
+    assert not [f for f in flags if f.kind == "embodiment.gripper_range"]
+    g[30:90:2] = panda.profile.gripper_max_m + 0.01  # really too wide, read every other frame
+    flags = retarget_rig(panda, demo.trajectory(), demo.T_world_tcp, g, "rig0", T_world_base=T_wb).flags
+    assert len([f for f in flags if f.kind == "embodiment.gripper_range"]) == 1  # one span, not 30
+
+
+def test_close_gaps_merges_short_breaks_only():
+    t = np.arange(20, dtype=np.int64) * 33_333_333
+    m = np.zeros(20, bool)
+    m[[2, 4, 5, 12]] = True
+    out = close_gaps(t, m, 0.1)
+    assert out[2:6].all() and not out[6:12].any() and out[12] and out.sum() == 5
