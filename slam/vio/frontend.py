@@ -73,6 +73,10 @@ class Frontend:
         self.prev_img: NDArray[np.uint8] | None = None
         self.prev_px = np.zeros((0, 2), np.float32)
         self.prev_ids = np.zeros(0, np.int64)
+        # Per track: where it was born, and how far the gyro says the scene should have moved since.
+        self.birth_px = np.zeros((0, 2), np.float32)
+        self.expected_px = np.zeros(0, np.float64)
+        self.rig_fixed = 0
         self.next_id = 0
         self.lk = dict(winSize=(settings.klt_window, settings.klt_window), maxLevel=settings.klt_levels,
                        criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01))
@@ -103,15 +107,33 @@ class Frontend:
             ok &= self._inside(nxt)
             n_tracked_raw = int(ok.sum())
             ok &= self._epipolar_inliers(self.prev_px, nxt, ok)
+            expected = self.expected_px + np.linalg.norm(guess - self.prev_px, axis=1)
+            ok &= ~self._rig_fixed(nxt, self.birth_px, expected)
             px, ids = nxt[ok], self.prev_ids[ok]
+            birth, expected = self.birth_px[ok], expected[ok]
+        else:
+            birth, expected = px.copy(), np.zeros(0)
+        n_old = len(px)
         px, ids = self._top_up(img0, px, ids)
+        self.birth_px = np.concatenate([birth, px[n_old:]])
+        self.expected_px = np.concatenate([expected, np.zeros(len(px) - n_old)])
         xy0, sig0 = normalised(self.cam0, px.astype(np.float64), s.pixel_sigma)
         xy1 = self._stereo(img0, img1, px) if keyframe and img1 is not None and self.cam1 is not None else None
         tags = tuple(detect_tags(img0, self.cam0, s.tag_size_m)) if s.tags and keyframe else ()
         self.prev_img, self.prev_px, self.prev_ids = img0, px, ids
-        stats = {"tracked": float(n_tracked_raw), "features": float(len(ids)),
+        stats = {"tracked": float(n_tracked_raw), "features": float(len(ids)), "rig_fixed": float(self.rig_fixed),
                  "stereo": float(np.isfinite(xy1[:, 0]).sum()) if xy1 is not None else 0.0}
         return FrameObservations(int(t_ns), ids.copy(), xy0, sig0, xy1, tags, stats)
+
+    def _rig_fixed(self, px: NDArray[np.float32], birth: NDArray[np.float32], expected: NDArray[np.float64]
+                   ) -> NDArray[np.bool_]:
+        """Features on the rig itself (gripper fingers): they stay put in the image while the gyro
+        says the scene should have moved a lot. They are dropped and their spot masked for good."""
+        fixed = (np.linalg.norm(px - birth, axis=1) < 2.0) & (expected > 40.0)
+        for x, y in px[fixed]:
+            cv2.circle(self.static_mask, (int(x), int(y)), self.s.min_distance_px, 0, -1)
+        self.rig_fixed += int(fixed.sum())
+        return fixed
 
     def _inside(self, px: NDArray[np.float32]) -> NDArray[np.bool_]:
         x, y = px[:, 0], px[:, 1]
