@@ -59,6 +59,7 @@ class _Cast:
     y: NDArray[np.float32]
     z: NDArray[np.float32]  # depth along the optical axis, metres
     t: NDArray[np.float32] | None = None  # distance along the ray, metres (inf = miss)
+    mip: NDArray[np.float32] | None = None  # weight of the half-resolution atlas (0..1)
 
 
 # Ray distance t (N,) (inf = miss), plane index (N,), texture coordinates a, b (N,) in metres.
@@ -364,9 +365,10 @@ class Renderer:
         gh, gw = len(self.gy), len(self.gx)
         W, H = self.camera.width, self.camera.height
         coarse = self._coarse(poses_rows, fingers)
-        grid = np.dstack([coarse.x.reshape(gh, gw), coarse.y.reshape(gh, gw), coarse.z.reshape(gh, gw)])
+        grid = np.dstack([coarse.x.reshape(gh, gw), coarse.y.reshape(gh, gw), coarse.z.reshape(gh, gw),
+                          self._mip_weight(coarse)])
         full = cv2.remap(grid, self.up_x, self.up_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        fx, fy, fz = (m.ravel() for m in cv2.split(full))
+        fx, fy, fz, fw = (m.ravel() for m in cv2.split(full))
         idx_g = coarse.idx.reshape(gh, gw).astype(np.int16)
         corners = np.stack([idx_g[:-1, :-1], idx_g[:-1, 1:], idx_g[1:, :-1], idx_g[1:, 1:]])
         mixed_cell = (corners.min(0) != corners.max(0)).astype(np.uint8)
@@ -382,11 +384,10 @@ class Renderer:
                 Re, ce = poses_rows[row, :3, :3], poses_rows[row, :3, 3]
             ex = self._cast_all(self.bearings[exact], Re, ce, fingers)
             fx[exact], fy[exact], fz[exact], idx_full[exact] = ex.x, ex.y, ex.z, ex.idx
-        return _Cast(idx_full, fx, fy, fz), coarse, mixed
+        return _Cast(idx_full, fx, fy, fz, mip=fw), coarse, mixed
 
-    def _lookup(self, mx: NDArray[np.float32], my: NDArray[np.float32], coarse: _Cast) -> NDArray[np.uint8]:
-        """Atlas lookup at full-resolution maps, blended towards the half-resolution atlas where one
-        pixel spans more than one texel (texels per pixel from the coarse grid's map derivatives)."""
+    def _mip_weight(self, coarse: _Cast) -> NDArray[np.float32]:
+        """Half-resolution weight (gh, gw): log2 of texels per pixel from the grid's map derivatives."""
         gh, gw = len(self.gy), len(self.gx)
         X, Y = coarse.x.reshape(gh, gw), coarse.y.reshape(gh, gw)
         idx = coarse.idx.reshape(gh, gw)
@@ -400,13 +401,16 @@ class Renderer:
         same_u[:, :-1] = idx[:, 1:] == idx[:, :-1]
         same_v[:-1] = idx[1:] == idx[:-1]
         texels_per_px = np.maximum(np.where(same_u, du, 0), np.where(same_v, dv, 0)) / self.step
-        weight = np.clip(np.log2(np.maximum(texels_per_px, 1e-3)), 0.0, 1.0).astype(np.float32)
+        return np.clip(np.log2(np.maximum(texels_per_px, 1e-3)), 0.0, 1.0).astype(np.float32)
+
+    def _lookup(self, mx: NDArray[np.float32], my: NDArray[np.float32], mip: NDArray[np.float32]
+                ) -> NDArray[np.uint8]:
+        """Atlas lookup at full-resolution maps, blended towards the half-resolution atlas where one
+        pixel spans more than one texel (a two-level mipmap)."""
         sharp = cv2.remap(self.atlas, mx, my, cv2.INTER_LINEAR)
-        if weight.max() <= 0.05:
+        if mip.max() <= 0.05:
             return sharp
-        w = cv2.remap(weight, self.up_x, self.up_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        if not self.gray:
-            w = w[..., None]
+        w = mip if self.gray else mip[..., None]
         half = cv2.remap(self.atlas_half, (mx + 0.5) * 0.5 - 0.5, (my + 0.5) * 0.5 - 0.5, cv2.INTER_LINEAR)
         blended = sharp.astype(np.float32) + w * (half.astype(np.float32) - sharp.astype(np.float32))
         return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
@@ -478,7 +482,8 @@ class Renderer:
         poses_mid = self._poses_rows(pose_at, 0.0)
         mid, coarse, mixed = self._maps(poses_mid, fingers)
         mx, my = mid.x.reshape(H, W), mid.y.reshape(H, W)
-        sharp = self._lookup(mx, my, coarse)
+        assert mid.mip is not None
+        sharp = self._lookup(mx, my, mid.mip.reshape(H, W))
         blur = 0.0
         if exposure_s > 0 and callable(pose):
             flow = self._flow(coarse, poses_mid, self._poses_rows(pose_at, -0.5 * exposure_s),
