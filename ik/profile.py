@@ -9,9 +9,12 @@ Built-in profiles ship in ``ik/robots/*.yaml``; user profiles live in ``Home.rob
 and override a built-in of the same name. Paths in a profile are relative to the YAML
 file; ``erd:<path>`` names a file inside example-robot-data's ``robots`` folder.
 
-TCP frame convention (democap's, shared by rig and robot): z is the approach direction
-(out of the gripper, between the fingers), y is the finger closing axis, x = y cross z;
-the origin is the centre between the fingertips.
+TCP frames. The rig's TCP frame (``T_cam_tcp`` in its calibration) has the first camera's
+axes, as the virtual rig and UMI-like rigs do: x along the finger closing axis (image
+right), y down, z the approach direction; origin at the centre between the fingertips.
+A robot's TCP frame is its flange frame moved by ``tcp``; the built-in profiles put y on
+the finger axis and z on the approach. ``rig_tcp_to_tcp`` (T_rigtcp_tcp) maps the robot's
+TCP frame into the rig's, so the robot follows ``T_world_tcp = T_world_rigtcp @ T_rigtcp_tcp``.
 """
 
 from __future__ import annotations

@@ -49,7 +49,8 @@ def _session(home, panda, with_trajectory=True, cam_tcp=T_CAM_TCP):
     path = w.close(episodes=[Episode(0, int(demo.t_ns[0]), int(demo.t_ns[-1]) + 1, "trigger")])
     s = Session(path)
     if with_trajectory:
-        T_tcp_imu = np.linalg.inv(T_IMU_CAM @ (cam_tcp if cam_tcp is not None else panda.profile.T_cam_tcp_default))
+        T_cam_tcp = cam_tcp if cam_tcp is not None else panda.profile.T_cam_tcp_default
+        T_tcp_imu = np.linalg.inv(T_IMU_CAM @ T_cam_tcp @ panda.profile.T_rigtcp_tcp)  # robot TCP -> rig IMU
         n = len(demo.t_ns)
         traj = Trajectory(
             demo.t_ns,
