@@ -42,7 +42,7 @@ class ImageThresholds:
     """When a frame counts as blurred, under- or overexposed."""
 
     blur_abs_sharpness: float = 10.0  # below this a frame is blurred whatever its neighbours
-    blur_rel_sharpness: float = 0.3  # ... or below this share of the sequence's median sharpness
+    blur_rel_sharpness: float = 0.4  # ... or below this share of the sequence's median sharpness
     dark_p95: float = 60.0  # 95 % of pixels darker than this: underexposed
     dark_mean: float = 35.0
     bright_share: float = 0.30  # more than this share of pixels clipped: overexposed
@@ -101,14 +101,26 @@ def is_overexposed(m: FrameMetrics, th: ImageThresholds = ImageThresholds()) -> 
 
 
 def blurred_mask(sharpness: NDArray[np.float64], th: ImageThresholds = ImageThresholds(),
-                 exposure_bad: NDArray[np.bool_] | None = None) -> NDArray[np.bool_]:
+                 exposure_bad: NDArray[np.bool_] | None = None, window: int = 121) -> NDArray[np.bool_]:
     """Which frames of a sequence are motion-blurred, from their sharpness (N,).
 
-    The reference is the median sharpness of the well-exposed frames: a dark frame is
-    also smooth, but it is flagged as dark, not as blurred.
+    The reference is the running upper quartile of the well-exposed frames' sharpness within
+    ``window`` frames (scenes change over a session; the quartile stays put even when half
+    the frames nearby are blurred). A dark frame is also smooth, but it is flagged as
+    dark, not as blurred.
     """
     s = np.asarray(sharpness, dtype=np.float64)
     ok = ~exposure_bad if exposure_bad is not None else np.ones(len(s), bool)
-    ref = float(np.median(s[ok])) if ok.any() else float(np.median(s)) if len(s) else 0.0
+    if not len(s):
+        return np.zeros(0, bool)
+    good = np.flatnonzero(ok)
+    if len(good) == 0:
+        return np.zeros(len(s), bool)
+    ref = np.empty(len(s))
+    half = window // 2
+    for i in range(len(s)):
+        lo, hi = np.searchsorted(good, [i - half, i + half + 1])
+        near = good[lo:hi] if hi > lo else good
+        ref[i] = np.percentile(s[near], 75)
     blurred = (s < th.blur_abs_sharpness) | (s < th.blur_rel_sharpness * ref)
     return blurred & ok
