@@ -27,10 +27,26 @@ def _app():  # type: ignore[no-untyped-def]
     return app
 
 
-def run(home: Home) -> int:
+def preferred_home(resolved: Home, explicit: bool) -> Home:
+    """The home chosen in Preferences, unless --home or DEMOCAP_HOME says otherwise."""
+    import os
+
+    from PySide6.QtCore import QSettings
+
+    if explicit or os.environ.get("DEMOCAP_HOME"):
+        return resolved
+    chosen = QSettings("democap", "democap").value("home")
+    if chosen and Path(str(chosen)).expanduser().resolve() != resolved.root:
+        log.info("using the home folder chosen in Preferences: %s", chosen)
+        return Home.resolve(str(chosen))
+    return resolved
+
+
+def run(home: Home, explicit_home: bool = True) -> int:
     from gui.main_window import MainWindow
 
     app = _app()
+    home = preferred_home(home, explicit_home)
     win = MainWindow(home)
     win.show()
     return int(app.exec())
@@ -151,7 +167,10 @@ def screenshots(out_dir: Path, record_seconds: float = 8.0) -> list[Path]:
     grab("Sessions")
 
     loaded = {"done": False}
-    win.review.open("20260301-090000-demo0", 0, "panda", on_done=lambda _d: loaded.__setitem__("done", True))
+    recorded = win.live.session
+    sid, idx = (recorded.id, recorded.episodes[0].index) if recorded is not None and recorded.episodes else (
+        "20260301-090000-demo0", 0)
+    win.review.open(sid, idx, "panda", on_done=lambda _d: loaded.__setitem__("done", True))
     win.show_screen("Review")
     wait_for(lambda: loaded["done"], 60)
     win.review.slider.setValue(win.review.slider.maximum() // 3)

@@ -15,9 +15,11 @@ def cmd_gui(args: argparse.Namespace) -> int:
         for p in screenshots(args.screenshots, args.record_seconds):
             print(p)
         return 0
+    import sys
+
     from gui.app import run
 
-    return run(args.home)
+    return run(args.home, explicit_home=any(a == "--home" or a.startswith("--home=") for a in sys.argv))
 
 
 def add_commands(sub: Any) -> None:

@@ -99,6 +99,8 @@ class MainWindow(QMainWindow):
         self._sources_changed()
         self._apply_preferences()
         self.sessions.refresh()
+        if not self.sessions.sessions:
+            self.live.rec_light.set("info", welcome_text())
         self._restore()
 
     # ---------------------------------------------------------------- wiring
@@ -122,6 +124,8 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentIndex(row)
         if SCREENS[row] == "Sessions":
             self.sessions.refresh()
+            if self.sessions.episodes:
+                self.sessions.rank_outliers()
         self.statusBar().showMessage(SCREENS[row], 2000)
 
     def show_screen(self, name: str) -> None:
@@ -166,7 +170,7 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
         screen = str(self.settings.value("window/screen", ""))
         self.nav.setCurrentRow(SCREENS.index(screen) if screen in SCREENS else (
-            0 if not self.sessions.sessions else SCREENS.index("Sessions")))
+            SCREENS.index("Live") if not self.sessions.sessions else SCREENS.index("Sessions")))
         sid = self.settings.value("last/session")
         if sid and (self.home.session_path(str(sid)) / "manifest.json").exists():
             self.review.open(str(sid), int(self.settings.value("last/episode", 0)), self.live.robot)
@@ -191,8 +195,8 @@ class MainWindow(QMainWindow):
 
 
 def welcome_text() -> str:
-    return ("No rig connected? Choose the virtual rig on the Live screen and press Record: it simulates a "
-            "camera, IMU and gripper, so you can record, review and export within minutes.")
+    return ("No rig yet? The virtual rig is ready: press Record. It simulates a camera, IMU and gripper, so "
+            "you can record, review and export within minutes.")
 
 
 __all__ = ["MainWindow", "SCREENS", "Qt"]

@@ -83,9 +83,12 @@ def load_catalog(home: Home, text: str = "", review: str = "all") -> tuple[list[
     return sessions, episodes
 
 
-def outlier_metrics(home: Home, session_ids: list[str]) -> list[EpisodeMetrics]:
+def outlier_metrics(home: Home, session_ids: list[str],
+                    verdicts: dict[tuple[str, int], str] | None = None) -> list[EpisodeMetrics]:
+    """Ranked metrics of every episode; ``verdicts`` (if given) receives each ``flags.summary`` verdict."""
     from capture.artifacts import load_trajectory, session_flags
     from capture.session import Session
+    from flags.summary import episode_summary
 
     out = []
     for sid in session_ids:
@@ -98,6 +101,12 @@ def outlier_metrics(home: Home, session_ids: list[str]) -> list[EpisodeMetrics]:
             except Exception:  # noqa: BLE001 - not processed yet: ranked on flags only
                 t = p = None
             out += [episode_metrics(sid, e, t, p, flags) for e in s.episodes]
+            if verdicts is not None:
+                for e in s.episodes:
+                    try:
+                        verdicts[(sid, e.index)] = episode_summary(s, e, flags)["verdict"]
+                    except Exception as ex:  # noqa: BLE001 - an unprocessed session has no verdict yet
+                        log.info("verdict of %s#%d: %s", sid, e.index, ex)
         except Exception as e:  # noqa: BLE001 - one unreadable session must not hide the rest
             log.warning("outliers of %s: %s", sid, e)
     return rank(out)
@@ -107,7 +116,7 @@ class SessionsPanel(QWidget):
     open_episode = Signal(str, int)  # session id, episode index
 
     S_COLS = ("Session", "Recorded", "Operator", "Duration", "Episodes", "Source", "Stages")
-    E_COLS = ("Session", "#", "Task", "Duration", "Review", "Flags", "Outlier score")
+    E_COLS = ("Session", "#", "Task", "Duration", "Verdict", "Review", "Flags", "Outlier score")
 
     def __init__(self, home: Home, jobs: Jobs, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -116,6 +125,7 @@ class SessionsPanel(QWidget):
         self.sessions: list[dict] = []
         self.episodes: list[dict] = []
         self.scores: dict[tuple[str, int], EpisodeMetrics] = {}
+        self.verdicts: dict[tuple[str, int], str] = {}
         lay = QVBoxLayout(self)
         lay.setContentsMargins(20, 16, 20, 16)
         lay.setSpacing(10)
@@ -190,14 +200,18 @@ class SessionsPanel(QWidget):
         t = self.e_table
         t.setRowCount(len(episodes))
         for i, e in enumerate(episodes):
-            m = self.scores.get((e["session_id"], e["idx"]))
+            key = (e["session_id"], e["idx"])
+            m = self.scores.get(key)
+            verdict = self.verdicts.get(key, "–")
             cells = (e["session_id"], str(e["idx"]), e.get("task") or "–", f"{e['duration_s']:.1f} s",
-                     e["review"], str(e.get("n_flags", 0)), f"{m.score:.1f}" if m else "–")
+                     verdict, e["review"], str(e.get("n_flags", 0)), f"{m.score:.1f}" if m else "–")
             for j, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if j == 4:
+                    item.setForeground(_qcolor(verdict))
+                if j == 5:
                     item.setForeground(_qcolor(e["review"]))
-                if j == 6 and m:
+                if j == 7 and m:
                     item.setToolTip(f"jerk {m.jerk_m_s3:.2f} m/s³, still {m.still_share:.0%}, "
                                     f"{m.n_flags} flag(s) ({m.n_error_flags} errors)")
                 t.setItem(i, j, item)
@@ -212,18 +226,22 @@ class SessionsPanel(QWidget):
 
     def rank_outliers(self, on_done: Any = None) -> None:
         ids = sorted({e["session_id"] for e in self.episodes})
-        self.summary.setText("Ranking episodes by jerk, stillness and flags…")
+        self.summary.setText("Checking verdicts and ranking episodes by jerk, stillness and flags…")
+
+        verdicts: dict[tuple[str, int], str] = {}
 
         def done(metrics: list[EpisodeMetrics]) -> None:
             self.scores = {(m.session, m.episode): m for m in metrics}
+            self.verdicts = verdicts
             order = {(m.session, m.episode): i for i, m in enumerate(metrics)}
             ranked = sorted(self.episodes, key=lambda e: order.get((e["session_id"], e["idx"]), 1 << 30))
             self._fill_episodes(ranked)
-            self.summary.setText(f"{len(metrics)} episode(s) ranked; most unusual first.")
+            redo = sum(v == "redo" for v in verdicts.values())
+            self.summary.setText(f"{len(metrics)} episode(s) ranked, most unusual first; {redo} to redo.")
             if on_done:
                 on_done(metrics)
 
-        self.jobs.start(lambda: outlier_metrics(self.home, ids), done, self.summary.setText)
+        self.jobs.start(lambda: outlier_metrics(self.home, ids, verdicts), done, self.summary.setText)
 
     def _open_selected(self) -> None:
         rows = self.e_table.selectionModel().selectedRows()
