@@ -270,8 +270,8 @@ class LivePanel(QWidget):
         theme.style_plot(self.gyro_plot, "s", "gyro [rad/s]")
         theme.style_plot(self.accel_plot, "s", "accel [m/s²]")
         colours = ("#ff6b6b", "#3ecf8e", "#4c9aff")
-        self.gyro_curves = [self.gyro_plot.plot(pen=pg.mkPen(c, width=1.5)) for c in colours]
-        self.accel_curves = [self.accel_plot.plot(pen=pg.mkPen(c, width=1.5)) for c in colours]
+        self.gyro_curves = [self.gyro_plot.plot(pen=pg.mkPen(c, width=1)) for c in colours]
+        self.accel_curves = [self.accel_plot.plot(pen=pg.mkPen(c, width=1)) for c in colours]
         for p in (self.gyro_plot, self.accel_plot):
             p.setMinimumHeight(140)
             il.addWidget(p)

@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 
 #: Frames decoded for scrubbing at most (longer episodes are decimated).
 MAX_FRAMES = 600
-SEVERITY_ROW = {"info": 0, "warn": 1, "error": 2}
 
 
 @dataclass
@@ -194,8 +193,9 @@ class ReviewPanel(QWidget):
         self.robot_top = theme.marker(self.top_plot, pen=pg.mkPen(theme.WARN, width=4), symbol="o", symbolSize=6,
                                       symbolBrush=theme.WARN)
         # The robot's reach over the whole episode sets the view range (the moving skeleton is ignored).
-        self.robot_extent_side = self.side_plot.plot(pen=None)
-        self.robot_extent_top = self.top_plot.plot(pen=None)
+        invisible = pg.mkPen((0, 0, 0, 0))
+        self.robot_extent_side = self.side_plot.plot(pen=invisible)
+        self.robot_extent_top = self.top_plot.plot(pen=invisible)
         grid.addWidget(scene_box, 0, 1)
 
         self.joint_plot = theme.style_plot(pg.PlotWidget(), "", "joint [rad]")
@@ -205,8 +205,9 @@ class ReviewPanel(QWidget):
         self.flag_plot = pg.PlotWidget()
         self.flag_plot.setFixedHeight(90)
         theme.style_plot(self.flag_plot, "episode time [s]")
-        self.flag_plot.getAxis("left").setTicks([[(0, "info"), (1, "warn"), (2, "error")]])
-        self.flag_plot.setYRange(-0.6, 2.6)
+        # Same axis width on both plots, so the time cursor lines up across them.
+        for p in (self.joint_plot, self.flag_plot):
+            p.getAxis("left").setWidth(120)
         self.flag_line = pg.InfiniteLine(angle=90, pen=pg.mkPen(theme.TEXT, width=1))
         self.flag_plot.addItem(self.flag_line)
         self.flag_plot.setXLink(self.joint_plot)
@@ -327,15 +328,23 @@ class ReviewPanel(QWidget):
         if d.joint_q is not None and d.joint_t_ns is not None and len(d.joint_q):
             ts = (d.joint_t_ns - t0) * 1e-9
             for j in range(d.joint_q.shape[1]):
-                self.joint_plot.plot(ts, d.joint_q[:, j], pen=pg.mkPen(pg.intColor(j, d.joint_q.shape[1]), width=1.5),
+                self.joint_plot.plot(ts, d.joint_q[:, j], pen=pg.mkPen(pg.intColor(j, d.joint_q.shape[1]), width=2),
                                      name=d.joint_names[j] if j < len(d.joint_names) else str(j))
         for item in list(self.flag_plot.listDataItems()):
             self.flag_plot.removeItem(item)
+        # One lane per flag kind, coloured by severity; each (kind, severity) is one item of segment pairs.
+        lanes = sorted({f.kind for f in d.flags})
+        segments: dict[tuple[str, str], list[float]] = {}
         for f in d.flags:
-            row = SEVERITY_ROW.get(f.severity, 0)
             a, b = (max(f.t0_ns, t0) - t0) * 1e-9, (min(f.t1_ns, ep.t1_ns) - t0) * 1e-9
-            self.flag_plot.plot([a, max(b, a + 0.02)], [row, row],
-                                pen=pg.mkPen(theme.status_colour(f.severity), width=10))
+            segments.setdefault((f.kind, f.severity), []).extend([a, max(b, a + 0.02)])
+        for (kind, severity), xs in segments.items():
+            row = lanes.index(kind)
+            self.flag_plot.plot(xs, [row] * len(xs), connect="pairs",
+                                pen=pg.mkPen(theme.status_colour(severity), width=8))
+        self.flag_plot.getAxis("left").setTicks([[(i, k.split(".")[-1]) for i, k in enumerate(lanes)]])
+        self.flag_plot.setYRange(-0.7, max(len(lanes), 1) - 0.3, padding=0)
+        self.flag_plot.setFixedHeight(int(np.clip(40 + 16 * len(lanes), 70, 150)))
         kinds = sorted({f"{f.kind} ({f.severity})" for f in d.flags})
         self.flag_text.setText(("Flags: " + ", ".join(kinds)) if kinds else "No flags in this episode.")
         self.joint_plot.setXRange(0, ep.duration_s, padding=0.02)

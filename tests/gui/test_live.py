@@ -78,3 +78,18 @@ def test_live_episode_check() -> None:
     assert live_episode_check((0, 0, 1), (0, 100, 2), [])[0] == "redo"
     status, reasons = live_episode_check((0, 0, 0), (0, 50, 0), [F("embodiment.unreachable", "error")])
     assert status == "redo" and "unreachable" in reasons[0]
+
+
+def test_drops_and_link_gaps_show_as_they_happen(window) -> None:
+    live = window.live
+    feed = live.feed
+    feed.frame_period_ns["rig0.cam0"] = 1e9 / 30
+    img = np.zeros((8, 8), np.uint8)
+    for k in (0, 1, 2, 6):
+        feed.observe(base.CameraFrame("rig0", "cam0", int(k * 1e9 / 30), -1, 0, img))
+    live._tick()
+    assert live.frames_light.status == "error" and "3 frame(s) dropped" in live.frames_light.text
+    assert live.m_dropped.value.text() == "3"
+    feed.observe(base.LinkGap("rig0", 100, 200_000_000, "rig silent"))
+    live._tick()
+    assert live.sync_light.status == "error" and "link gap" in live.sync_light.text
