@@ -192,11 +192,13 @@ def read_recording(path: Path, timeout_s: float = 120.0) -> RealSenseRecording:
             sd.data.append(value)
 
     sensors = dev.query_sensors()
+    pb.pause()  # playback starts with the first sensor; hold it until every sensor listens
     for s in sensors:
         if s.supports(rs.option.depth_units):
             depth_units = float(s.get_option(rs.option.depth_units))
         s.open(s.get_stream_profiles())
         s.start(on_frame)
+    pb.resume()
     t0 = time.monotonic()
     try:
         while time.monotonic() - t0 < timeout_s:

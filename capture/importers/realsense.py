@@ -50,7 +50,7 @@ def import_realsense(path: Path, home: Home, *, operator: str = "", lossless: bo
             first = sd.data[0]
             pix_fmt = "gray16le" if kind == "depth" else ("rgb24" if first.ndim == 3 else "gray")
             codec = "ffv1" if (lossless or pix_fmt == "gray16le") else "h264"
-            extra = {"intrinsics": asdict(sd.intrinsics) if sd.intrinsics else None}
+            extra: dict[str, object] = {"intrinsics": asdict(sd.intrinsics) if sd.intrinsics else None}
             if kind == "depth":
                 extra["depth_units_m"] = rec.depth_units_m
             sensor = sensor_names[kind]

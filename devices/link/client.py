@@ -411,8 +411,8 @@ class RigLinkSource:
                                         f"exposure_start_ns={m.exposure_start_us * 1000} "
                                         f"exposure_ns={m.exposure_us * 1000}")
                 elif isinstance(m, proto.TimeSyncResponse):
-                    t_send = pending.pop(m.exchange_id, None)
-                    if t_send is None or t_send != m.t_host_send_ns:
+                    t_send = pending.pop(m.exchange_id, -1)
+                    if t_send != m.t_host_send_ns:
                         continue  # duplicate or stale answer
                     ex = base.ClockExchange(self.rig, t_send, m.t_device_rx_ns, m.t_device_tx_ns, t_host)
                     self.clock.add(ex)

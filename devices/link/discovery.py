@@ -107,7 +107,7 @@ def browse_network_rigs(timeout: float = 2.0, interface: str | None = None) -> l
         def remove_service(self, zc_: Zeroconf, type_: str, name: str) -> None:
             pass
 
-    browser = ServiceBrowser(zc, SERVICE_TYPE, _Listener())
+    browser = ServiceBrowser(zc, SERVICE_TYPE, _Listener())  # type: ignore[arg-type]
     try:
         time.sleep(timeout)
         found = []

@@ -322,6 +322,7 @@ class VirtualFirmware:
         self._frame_counter = 0
         self.reboot_requested = False
         self.unpair_after_reply = False
+        self.accepted = False
         self._presses = sorted(x for span in motion.episodes() for x in span)
         self._press_index = 0
 
@@ -335,11 +336,13 @@ class VirtualFirmware:
     def handle(self, frame: proto.Frame, t_rx_dev_ns: int) -> list[proto.Message]:
         m = frame.message
         open_types = (proto.Hello, proto.PairRequest, proto.PairConfirm)
+        self.accepted = True
         if self.network:
             try:
                 self.auth.verify(frame)
             except AuthError:
-                if not (isinstance(m, open_types) and (self.pairing_mode or isinstance(m, proto.Hello))):
+                self.accepted = isinstance(m, proto.Hello) or (self.pairing_mode and isinstance(m, open_types))
+                if not self.accepted:
                     code = proto.ERR_NOT_PAIRED if self.key is None else proto.ERR_AUTH
                     return [proto.Nack(frame.type_id, frame.seq, code, "authenticate first")]
         try:
@@ -475,7 +478,8 @@ class _Link:
     def __init__(self, args: argparse.Namespace, faults: Faults, rng: random.Random) -> None:
         self.faults, self.rng = faults, rng
         self.udp = args.udp is not None
-        self.peer: tuple[str, int] | None = None
+        self.peer: tuple[str, int] | None = None  # where data goes: the last authentic host (or hello)
+        self.last_addr: tuple[str, int] | None = None
         if self.udp:
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.sock.bind(("127.0.0.1", args.udp))
@@ -494,7 +498,7 @@ class _Link:
             return b""
         try:
             if self.udp:
-                data, self.peer = self.sock.recvfrom(65536)
+                data, self.last_addr = self.sock.recvfrom(65536)
                 return data
             return os.read(self.fd, 65536)
         except (BlockingIOError, OSError):
@@ -567,9 +571,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="virtual-rig %(levelname)s %(message)s")
     state = args.state_dir or Path(tempfile.mkdtemp(prefix="democap-vrig-"))
     state.mkdir(parents=True, exist_ok=True)
-    version = tuple(int(x) for x in args.fw_version.split("."))
-    boot = Bootloader(state, args.hw_rev, version, [bytes.fromhex(k) for k in args.trusted_key],  # type: ignore[arg-type]
-                      args.brownout_at)
+    major, minor, patch = (int(x) for x in args.fw_version.split("."))
+    version = (major, minor, patch)
+    boot = Bootloader(state, args.hw_rev, version, [bytes.fromhex(k) for k in args.trusted_key], args.brownout_at)
     key_path = state / "pairing.key"
     key = bytes.fromhex(key_path.read_text()) if key_path.exists() else None
     motion = load_motion(args.seed)
@@ -630,7 +634,10 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 if t_connected is None:
                     t_connected = clock.true_s(time.monotonic_ns())
-                for reply in fw.handle(frame, t_rx):
+                replies = fw.handle(frame, t_rx)
+                if link.udp and fw.accepted:
+                    link.peer = link.last_addr  # a forged frame cannot redirect the stream
+                for reply in replies:
                     send(reply, clock.device_ns(time.monotonic_ns()) // 1000)
                 if fw.unpair_after_reply:
                     fw.forget_key()

@@ -118,11 +118,15 @@ def test_mdns_discovery_on_loopback() -> None:
 
     rig = spawn("--udp", "0", "--mdns", "--serial-number", "MDNS-1", "--duration", "20")
     try:
-        try:
-            found = browse_network_rigs(timeout=1.5, interface="127.0.0.1")
-        except OSError as e:
-            pytest.skip(f"multicast on loopback unavailable in this sandbox: {e}")
-        mine = [f for f in found if f.serial == "MDNS-1"]
+        mine = []
+        for _attempt in range(4):  # the rig registers its service just after it starts listening
+            try:
+                found = browse_network_rigs(timeout=1.5, interface="127.0.0.1")
+            except OSError as e:
+                pytest.skip(f"multicast on loopback unavailable in this sandbox: {e}")
+            mine = [f for f in found if f.serial == "MDNS-1"]
+            if mine:
+                break
         assert mine and mine[0].address == rig.address and mine[0].firmware == "1.0.0"
     finally:
         rig.stop()
