@@ -131,3 +131,41 @@ def trusted_keys_from(folder: Path) -> list[bytes]:
             except ValueError as e:
                 raise FirmwareError("not a hex Ed25519 public key", p) from e
     return keys
+
+
+def _main(argv: list[str] | None = None) -> int:
+    """Vendor side: ``keygen KEY`` writes a signing key (and KEY.pub); ``pack IMAGE ...`` writes a .dcfw."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m devices.link.firmware", description=_main.__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    k = sub.add_parser("keygen")
+    k.add_argument("key", type=Path)
+    p = sub.add_parser("pack")
+    p.add_argument("image", type=Path)
+    p.add_argument("--version", required=True, help="MAJOR.MINOR.PATCH")
+    p.add_argument("--hw", required=True, help="hardware revision the image is for")
+    p.add_argument("--key", required=True, type=Path)
+    p.add_argument("-o", "--output", required=True, type=Path)
+    args = ap.parse_args(argv)
+    if args.cmd == "keygen":
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        args.key.touch(mode=0o600)
+        args.key.write_bytes(pem)
+        args.key.with_suffix(".pub").write_text(public_key_bytes(key).hex() + "\n")
+        print(f"wrote {args.key} and {args.key.with_suffix('.pub')} (copy the .pub into <home>/firmware-keys/)")
+        return 0
+    key = serialization.load_pem_private_key(args.key.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SystemExit(f"{args.key}: not an Ed25519 key")
+    a, b, c = (int(x) for x in args.version.split("."))
+    pkg = build_package(args.image.read_bytes(), (a, b, c), args.hw, key)
+    args.output.write_bytes(pkg.to_bytes())
+    print(f"wrote {args.output}: firmware {args.version} for {args.hw}, {len(pkg.image)} bytes")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())
