@@ -51,6 +51,8 @@ def build(sessions: Sequence[Session], included: Sequence[tuple[int, EpisodeFram
                                                                   "codec", "count")}
                         for n, spec in sorted(m["streams"].items())},
             "episodes": len(m.get("episodes", [])),
+            "stages": sorted(str(p.parent.relative_to(session.path / "stages"))
+                             for p in (session.path / "stages").glob("**/stage.json")),
         })
     splits: dict[str, int] = {}
     for _, _, sp in included:
@@ -85,6 +87,8 @@ def to_markdown(ds: dict[str, Any]) -> str:
         for r, info in s["rigs"].items():
             desc = ", ".join(f"{k} {v}" for k, v in info.items() if k != "calibration")
             lines.append(f"  - {r}: {desc}; calibration `{info.get('calibration', 'none')}`")
+        if "flags" not in s.get("stages", []):
+            lines.append("  - **no observation flags were computed for this session**")
     e = ds["episodes"]
     lines += ["", "## Episodes", "", f"{e['included']} episodes ({e['frames']} frames) included, "
               f"{e['excluded']} excluded. Splits: " + ", ".join(f"{k} {v}" for k, v in sorted(e["splits"].items())),

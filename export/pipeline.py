@@ -152,6 +152,10 @@ def run(sessions: list[Session], fmt: str, out_dir: Path, policy: ExportPolicy |
     kept: list[EpisodeFrames] = []
     excluded: list[Exclusion] = []
     for s in sessions:
+        if not (s.path / "stages" / "flags" / "stage.json").exists():
+            # The policy can only act on flags that exist: say so rather than export silently unchecked.
+            log.warning("session %s has no observation flags yet (run `democap flags %s`); exporting without them",
+                        s.id, s.id)
         for item in session_episodes(s, policy, robot):
             if isinstance(item, Exclusion):
                 excluded.append(item)
