@@ -13,6 +13,7 @@ offset: ``t_imu = t_cam + time_offset_ns``, as in ``CameraCalibration``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterator
@@ -181,6 +182,14 @@ class SimGroundTruth:
                           np.ones(n, np.float32), np.zeros(n, np.float32), body="imu", world_anchor="tag")
 
 
+@functools.lru_cache(maxsize=2)
+def _tabletop(seed: int, texture_root: str | None, photos: bool) -> Scene:
+    """Scenes are read-only once built: rigs of the same seed share one (textures take ~2 s)."""
+    from devices.sim.scene import Scene
+
+    return Scene.tabletop(seed, texture_root, photos=photos)
+
+
 class SimRig:
     """A simulated recording of one rig. Same config (and host_start_ns), same data."""
 
@@ -195,6 +204,12 @@ class SimRig:
         self.seconds = min(c.seconds, self.motion.duration_s)
         offset = c.clock_offset_ns if c.clock_offset_ns is not None else int(rng.integers(10, 10_000)) * 1_000_000_007
         self.clock = DeviceClock(offset, c.clock_drift_ppm, tuple(c.clock_jumps))
+        self._scene: Scene | None = None
+        self._renderers: dict[str, Renderer] = {}
+        self._pose_memo: dict[tuple[int, bytes], NDArray[np.float64]] = {}
+        if c.host_start_ns is None:
+            # A live rig: build what rendering needs first, so the clock starts when frames can flow.
+            self.scene()
         start = c.host_start_ns if c.host_start_ns is not None else time.monotonic_ns()
         self.host = HostClock(start)
         self.camera_offset_ns = int(round(c.camera_time_offset_s * 1e9))
@@ -226,9 +241,6 @@ class SimRig:
         self.events += [(min(e.t1_s, self.seconds - 0.05), "episode", "stop") for e in self.motion.episodes
                         if e.t0_s < self.seconds]
         self.events.sort()
-        self._scene: Scene | None = None
-        self._renderers: dict[str, Renderer] = {}
-        self._pose_memo: dict[tuple[int, bytes], NDArray[np.float64]] = {}
 
     # ------------------------------------------------------------------ lighting
 
@@ -319,12 +331,10 @@ class SimRig:
     # ----------------------------------------------------------------- rendering
 
     def scene(self) -> Scene:
-        """The rendered world, built on first use (a couple of seconds: textures and atlas)."""
+        """The rendered world, built on first use (a couple of seconds; shared by rigs of the same seed)."""
         if self._scene is None:
-            from devices.sim.scene import Scene
-
             c = self.config
-            self._scene = Scene.tabletop(c.seed, c.texture_root, photos=c.photos)
+            self._scene = _tabletop(c.seed, c.texture_root, c.photos)
         return self._scene
 
     def renderer(self, camera: str) -> Renderer:
@@ -358,6 +368,16 @@ class SimRig:
             brightness=self.frame_brightness(i), gripper_width_m=float(self.motion.gripper_width(t)[0]),
             depth=depth, noise_seed=(c.seed * 16 + cam_index) * 1_000_003 + i if c.sensor_noise else None,
         )
+
+    def warm_up(self) -> None:
+        """Build the scene and every camera's renderer now rather than at the first frame.
+
+        A rig made with ``host_start_ns=None`` builds its scene before reading the host clock;
+        with an explicit start, a real-time source that warms up late delivers its first
+        samples in a burst.
+        """
+        for name, _, _ in self.cameras:
+            self.renderer(name)
 
     def source(self, realtime: bool = False) -> VirtualRigSource:
         return VirtualRigSource(self, realtime)
@@ -422,7 +442,12 @@ class VirtualRigSource:
 
     def samples(self) -> Iterator[Sample]:
         r, c = self.rig, self.rig.config
+        if self.realtime:
+            r.warm_up()  # textures and rays before the first frame is due, not while it is
         items = self._schedule()
+        if self.realtime and items and time.monotonic_ns() - items[0][0] > 100_000_000:
+            log.warning("virtual rig %s starts %.1f s behind its host clock; early samples arrive in a burst",
+                        r.serial, (time.monotonic_ns() - items[0][0]) * 1e-9)
         names = [name for name, _, _ in r.cameras]
         for arrival, _, kind, i in items:
             if self._stopped:
