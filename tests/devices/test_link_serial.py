@@ -128,3 +128,23 @@ def test_config_set_get_and_refusal() -> None:
         link.close()
     finally:
         rig.stop()
+
+
+def test_device_clock_jump_restarts_the_live_estimate() -> None:
+    rig = spawn("--pty", "--duration", "30", "--clock-jump-at", "2.5", "--clock-jump-ms", "400")
+    try:
+        src = RigLinkSource(lambda: RigLink(SerialTransport(rig.port)), rig="rig0")
+        samples = _collect(src, 5.0)
+    finally:
+        rig.stop()
+    from devices.link.clock_sync import exchanges_array, split_at_jumps
+
+    ex = [s for s in samples if isinstance(s, base.ClockExchange)]
+    segs = split_at_jumps(exchanges_array(ex))
+    assert len(segs) == 2
+    # The live window holds only post-jump exchanges, and maps post-jump device times to arrival times.
+    assert len(src.clock) == len(segs[1])
+    m = src.clock.mapping()
+    grip = [g for g in samples if isinstance(g, base.GripperSample)][-20:]
+    lag_ms = (np.array([g.t_host_ns for g in grip]) - m.to_host(np.array([g.t_device_ns for g in grip]))) / 1e6
+    assert -1 < np.median(lag_ms) < 20
