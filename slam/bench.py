@@ -46,8 +46,9 @@ class BenchRow:
     rpe_cm: float
     share_pose: float
     ok_bad: int  # frames marked OK with error > 2 cm
-    fps: float
+    fps: float  # wall clock
     note: str = ""
+    cpu_fps: float = float("nan")  # frames per CPU-second of this process (fair on a shared machine)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -55,13 +56,13 @@ class BenchRow:
 
 def evaluate(sequence: str, method: str, t_ns: NDArray[np.int64], T_est: NDArray[np.float64],
              state: NDArray[np.uint8], T_ref: NDArray[np.float64], tag_world: bool, seconds: float,
-             note: str = "") -> BenchRow:
+             note: str = "", cpu_seconds: float = float("nan")) -> BenchRow:
     """Metrics of one estimate against its reference (both (N, 4, 4), same times)."""
     has_pose = state != TrackState.LOST
     n = len(t_ns)
     if has_pose.sum() < 3:
         return BenchRow(sequence, method, n, _dur(t_ns), *[float("nan")] * 4, float(has_pose.mean()), 0,
-                        n / max(seconds, 1e-9), note or "too few poses")
+                        n / max(seconds, 1e-9), note or "too few poses", n / cpu_seconds)
     e = metrics.ate(T_est[has_pose], T_ref[has_pose], "4dof")
     unaligned = metrics.ate(T_est[has_pose], T_ref[has_pose], "none") if tag_world else None
     # RPE compares relative motions: unaffected by the global alignment, so the raw estimate is used.
@@ -70,7 +71,8 @@ def evaluate(sequence: str, method: str, t_ns: NDArray[np.int64], T_est: NDArray
     ok = state[has_pose] == TrackState.OK
     return BenchRow(sequence, method, n, _dur(t_ns), e.ate_rmse_m * 100, e.rot_rmse_deg,
                     unaligned.ate_rmse_m * 100 if unaligned else float("nan"), rpe_t * 100,
-                    float(has_pose.mean()), int(np.sum(ok & (err > OK_LIMIT_M))), n / max(seconds, 1e-9), note)
+                    float(has_pose.mean()), int(np.sum(ok & (err > OK_LIMIT_M))), n / max(seconds, 1e-9),
+                    note, n / cpu_seconds)
 
 
 def _dur(t_ns: NDArray[np.int64]) -> float:
@@ -85,14 +87,14 @@ def run_sim_features(camera: str, stereo: bool, seconds: float, seed: int = 0) -
 
     spec = synthetic.SimSpec(duration_s=seconds, camera=camera, stereo=stereo, seed=seed)
     seq = synthetic.simulate(spec)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     res = backend.run(seq.frames, seq.imu, seq.rig, known_tags={0: np.eye(4)})
-    took = time.perf_counter() - t0
+    took, cpu = time.perf_counter() - t0, time.process_time() - c0
     T_world_nav = geometry.se3_inverse(res.T_nav_tag[0]) if 0 in res.T_nav_tag else np.eye(4)
     name = f"sim-features-{'stereo' if stereo else 'mono'}-{camera}"
     return [evaluate(name, "vio (back end only)", res.t_ns, T_world_nav @ res.T_nav_imu, res.state,
                      seq.T_world_imu, 0 in res.T_nav_tag, took,
-                     f"online {res.stats['online_s']:.1f}s batch {res.stats['batch_s']:.1f}s")]
+                     f"online {res.stats['online_s']:.1f}s batch {res.stats['batch_s']:.1f}s", cpu)]
 
 
 def _reference(session: Any) -> tuple[NDArray[np.int64], NDArray[np.float64]] | None:
@@ -109,13 +111,13 @@ def run_session(name: str, session: Any, methods: Sequence[str]) -> list[BenchRo
     rows = []
     for method in methods:
         est = _estimator(method)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             traj, summary = est(session, "rig0", {})
         except Exception as e:  # noqa: BLE001 - a failing method is a row in the table, not a crash
             rows.append(BenchRow(name, method, 0, 0, *[float("nan")] * 4, 0.0, 0, 0.0, f"failed: {e}"))
             continue
-        took = time.perf_counter() - t0
+        took, cpu = time.perf_counter() - t0, time.process_time() - c0
         if ref is None:
             rows.append(BenchRow(name, method, len(traj), _dur(traj.t_ns), *[float("nan")] * 4,
                                  float(np.mean(traj.state != TrackState.LOST)), 0, len(traj) / took, "no reference"))
@@ -123,7 +125,7 @@ def run_session(name: str, session: Any, methods: Sequence[str]) -> list[BenchRo
         valid, T_ref = metrics.match_reference(traj.t_ns, ref[0], ref[1])
         note = summary.get("reason", "")
         rows.append(evaluate(name, method, traj.t_ns[valid], traj.T_world_body[valid], traj.state[valid],
-                             T_ref[valid], traj.world_anchor == "tag", took * valid.mean(), note))
+                             T_ref[valid], traj.world_anchor == "tag", took * valid.mean(), note, cpu * valid.mean()))
     return rows
 
 
@@ -213,13 +215,14 @@ def run_bench(sequences: Sequence[str], seconds: float, methods: Sequence[str], 
 
 def format_header() -> str:
     head = (f"{'sequence':30s} {'method':20s} {'frames':>6s} {'ATE cm':>7s} {'rot deg':>7s} {'unalgn cm':>9s} "
-            f"{'RPE1s cm':>8s} {'pose %':>6s} {'OK>2cm':>6s} {'fps':>6s}  note")
+            f"{'RPE1s cm':>8s} {'pose %':>6s} {'OK>2cm':>6s} {'fps':>6s} {'cpu fps':>7s}  note")
     return head + "\n" + "-" * len(head)
 
 
 def format_row(r: BenchRow) -> str:
     return (f"{r.sequence:30s} {r.method:20s} {r.frames:6d} {r.ate_cm:7.2f} {r.rot_deg:7.2f} "
-            f"{r.unaligned_cm:9.2f} {r.rpe_cm:8.2f} {100 * r.share_pose:6.1f} {r.ok_bad:6d} {r.fps:6.1f}  {r.note}")
+            f"{r.unaligned_cm:9.2f} {r.rpe_cm:8.2f} {100 * r.share_pose:6.1f} {r.ok_bad:6d} "
+            f"{r.fps:6.1f} {r.cpu_fps:7.1f}  {r.note}")
 
 
 def format_table(rows: Sequence[BenchRow]) -> str:
