@@ -48,6 +48,8 @@ class RotationOffsetResult:
     sigma_offset_ms: float
     rms_gyro_rad_s: float
     n_intervals: int
+    interval_start: NDArray[np.int64] | None = None  # (K,) index of each interval's first frame
+    interval_error: NDArray[np.float64] | None = None  # (K,) |gyro - R w_cam - b| in rad/s
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,6 +110,7 @@ def estimate_rotation_offset(
     R_tc = np.asarray(T_target_cam)[:, :3, :3]
     dt = np.diff(tc)
     ok = (dt > 0) & (dt < max_interval_s)
+    first = np.flatnonzero(ok)
     a, b, dt = tc[:-1][ok], tc[1:][ok], dt[ok]
     w_cam = geometry.so3_log(np.swapaxes(R_tc[:-1][ok], 1, 2) @ R_tc[1:][ok]) / dt[:, None]
     if len(w_cam) < 20:
@@ -123,7 +126,7 @@ def estimate_rotation_offset(
     inside = (a - max_offset_s > ti[0]) & (b + max_offset_s < ti[-1])
     if inside.sum() < 20:
         raise CalibrationError("camera and IMU records barely overlap in time")
-    a, b, dt, w_cam = a[inside], b[inside], dt[inside], w_cam[inside]
+    a, b, dt, w_cam, first = a[inside], b[inside], dt[inside], w_cam[inside], first[inside]
 
     # Coarse: correlate angular speeds (independent of the unknown rotation), 1 ms steps.
     mag_c = np.linalg.norm(w_cam, axis=1)
@@ -156,7 +159,8 @@ def estimate_rotation_offset(
         R_imu_cam=R, time_offset_ns=int(round(sol.x[3] * 1e9)), gyro_bias=sol.x[4:7].copy(),
         sigma_rotation_deg=float(np.degrees(np.sqrt(np.trace(cov[:3, :3])))),
         sigma_offset_ms=float(np.sqrt(cov[3, 3]) * 1e3), rms_gyro_rad_s=float(np.sqrt(np.mean(r**2))),
-        n_intervals=len(w_cam),
+        n_intervals=len(w_cam), interval_start=first,
+        interval_error=np.linalg.norm(r.reshape(-1, 3), axis=1),
     )  # fmt: skip
     log.info("camera-imu rotation/offset: offset %.3f ms (coarse %.0f ms), sigma %.3f ms, %.3f deg",
              res.time_offset_ns * 1e-6, d0 * 1e3, res.sigma_offset_ms, res.sigma_rotation_deg)  # fmt: skip
@@ -166,9 +170,17 @@ def estimate_rotation_offset(
 def estimate_translation(
     t_cam_ns: NDArray[np.int64], T_target_cam: NDArray[np.float64], t_imu_ns: NDArray[np.int64],
     gyro_imu: NDArray[np.float64], accel_imu: NDArray[np.float64], rot: RotationOffsetResult,
-    grid_hz: float = 100.0, cutoff_hz: float = 3.0,
+    grid_hz: float = 100.0, cutoff_hz: float = 3.0, gravity_target: NDArray[np.float64] | None = None,
+    anchor_cam: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray, NDArray, NDArray, NDArray, float]:  # fmt: skip
-    """Step 2. Returns (t_cam_imu (3,), its covariance (3, 3), accel bias, g_target, rms)."""
+    """Step 2. Returns (t_cam_imu (3,), its covariance (3, 3), accel bias, g_target, rms).
+
+    ``gravity_target``: gravity (3,) in the target frame when known (a level table of tags),
+    else estimated with the rest. ``anchor_cam``: a point (3,) in the camera frame whose position
+    PnP determines best (the middle of the observed target); its track replaces the optical
+    centre's, which carries the PnP rotation error times the viewing distance. The lever arm
+    is solved from that point and shifted back.
+    """
     t0 = int(t_imu_ns[0])
     ti = (np.asarray(t_imu_ns, np.int64) - t0) * 1e-9
     tc = (np.asarray(t_cam_ns, np.int64) - t0) * 1e-9
@@ -181,7 +193,8 @@ def estimate_translation(
     valid = near < 0.1
     if valid.sum() < 10 * grid_hz / cutoff_hz:
         raise CalibrationError("too few frames with the target for the camera-IMU translation")
-    p_tc = np.asarray(T_target_cam)[:, :3, 3]
+    c = np.zeros(3) if anchor_cam is None else np.asarray(anchor_cam, np.float64)
+    p_tc = np.asarray(T_target_cam)[:, :3, 3] + np.asarray(T_target_cam)[:, :3, :3] @ c
     acc_cam = CubicSpline(tc, p_tc, axis=0)(tg, 2)  # p''_cam in the target frame
     t_grid_ns = (np.round(tg * 1e9) + t0).astype(np.int64)
     R_tc = geometry.interpolate_poses(np.asarray(t_cam_ns, np.int64), np.asarray(T_target_cam), t_grid_ns)[:, :3, :3]
@@ -199,25 +212,54 @@ def estimate_translation(
     sos = butter(4, cutoff_hz, fs=grid_hz, output="sos")
     y_f = sosfiltfilt(sos, y, axis=0)[valid].reshape(-1)
     A_f = sosfiltfilt(sos, A, axis=0)[valid].reshape(-1, 9)
-    x, *_ = np.linalg.lstsq(A_f, y_f, rcond=None)
+    if gravity_target is not None:
+        g_known = np.asarray(gravity_target, np.float64)
+        y_f = y_f - A_f[:, :3] @ g_known
+        A_f = np.concatenate([np.zeros_like(A_f[:, :3]), A_f[:, 3:]], axis=1)
+        A_f[:, :3] = 0.0
+    sol_cols = slice(3, 9) if gravity_target is not None else slice(0, 9)
+    x = np.zeros(9)
+    x[sol_cols], *_ = np.linalg.lstsq(A_f[:, sol_cols], y_f, rcond=None)
+    if gravity_target is not None:
+        x[:3] = g_known
     r = y_f - A_f @ x
     # Filtered rows are correlated: about grid_hz / (2 cutoff) of them carry one sample's information.
-    s2 = float(r @ r) / max(len(r) - 9, 1) * (grid_hz / (2 * cutoff_hz))
-    cov = s2 * np.linalg.inv(A_f.T @ A_f)
-    g, t_ci, b_a = x[:3], x[3:6], x[6:9]
+    n_par = A_f[:, sol_cols].shape[1]
+    s2 = float(r @ r) / max(len(r) - n_par, 1) * (grid_hz / (2 * cutoff_hz))
+    cov = np.zeros((9, 9))
+    cov[sol_cols, sol_cols] = s2 * np.linalg.inv(A_f[:, sol_cols].T @ A_f[:, sol_cols])
+    g, t_ci, b_a = x[:3], x[3:6] + c, x[6:9]
     return t_ci, cov[3:6, 3:6], b_a, g, float(np.sqrt(np.mean(r**2)))
 
 
 def calibrate_camera_imu(
     t_cam_ns: NDArray[np.int64], T_target_cam: NDArray[np.float64], t_imu_ns: NDArray[np.int64],
     gyro_imu: NDArray[np.float64], accel_imu: NDArray[np.float64], max_offset_s: float = 0.2,
+    gravity_target: NDArray[np.float64] | None = None, anchor_cam: NDArray[np.float64] | None = None,
 ) -> CameraImuResult:  # fmt: skip
     """Both steps on arrays: camera poses (N, 4, 4) against a static target at t_cam_ns (N,) and
-    IMU samples (M, 3) in rad/s and m/s^2 at t_imu_ns (M,), all int ns on one clock."""
+    IMU samples (M, 3) in rad/s and m/s^2 at t_imu_ns (M,), all int ns on one clock.
+    ``gravity_target``: gravity in the target frame if known (e.g. (0, 0, -9.81) for tags on a
+    level table with z up); it makes the lever arm better determined. ``anchor_cam``: see
+    ``estimate_translation`` (``TargetTrack.anchor_cam`` gives it)."""
     order = np.argsort(t_cam_ns)
     t_cam_ns, T_target_cam = np.asarray(t_cam_ns)[order], np.asarray(T_target_cam)[order]
     rot = estimate_rotation_offset(t_cam_ns, T_target_cam, t_imu_ns, gyro_imu, max_offset_s)
-    t_ci, cov_t, b_a, g, rms_a = estimate_translation(t_cam_ns, T_target_cam, t_imu_ns, gyro_imu, accel_imu, rot)
+    # A wrong PnP pose (a planar target's mirror solution, a misread corner) shows as a burst of
+    # angular velocity the gyro did not see: drop the frames on both sides of such intervals.
+    err = rot.interval_error
+    assert err is not None and rot.interval_start is not None
+    limit = max(6.0 * 1.4826 * float(np.median(err)), 0.05)
+    bad_iv = rot.interval_start[err > limit]
+    if len(bad_iv):
+        keep = np.ones(len(t_cam_ns), bool)
+        keep[bad_iv] = False
+        keep[bad_iv + 1] = False
+        log.info("dropping %d of %d frames whose pose disagrees with the gyro", int((~keep).sum()), len(keep))
+        t_cam_ns, T_target_cam = t_cam_ns[keep], T_target_cam[keep]
+        rot = estimate_rotation_offset(t_cam_ns, T_target_cam, t_imu_ns, gyro_imu, max_offset_s)
+    t_ci, cov_t, b_a, g, rms_a = estimate_translation(t_cam_ns, T_target_cam, t_imu_ns, gyro_imu, accel_imu, rot,
+                                                      gravity_target=gravity_target, anchor_cam=anchor_cam)  # fmt: skip
     T_cam_imu = geometry.se3(rot.R_imu_cam.T, t_ci)
     T_imu_cam = geometry.se3_inverse(T_cam_imu)
     # t_imu_cam = -R_ic t_ci: rotate the covariance (the rotation's own error is far smaller).

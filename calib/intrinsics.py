@@ -235,6 +235,8 @@ def calibrate_intrinsics(
     if std_int is not None:
         for n, s in zip(("fx", "fy", "cx", "cy", "k1", "k2", "p1", "p2", "k3"), std_int, strict=False):
             std[n] = float(s)
+        if fix_aspect:  # OpenCV reports 0 for fx when it is tied to fy
+            std["fx"] = std.get("fy", 0.0)
     cov = coverage_of(used_corners, image_size)
     warnings = []
     if cov.poor:

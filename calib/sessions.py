@@ -76,16 +76,22 @@ def track_session_target(session: Session, target: Target, rig: str = "rig0", ca
 
 
 def camera_imu_from_session(session: Session, target: Target | None = None, rig: str = "rig0", cam: str = "cam0",
-                            camera: CameraModel | None = None) -> tuple[CameraImuResult, TargetTrack]:  # fmt: skip
+                            camera: CameraModel | None = None, gravity_target: NDArray[np.float64] | None = None
+                            ) -> tuple[CameraImuResult, TargetTrack]:  # fmt: skip
     """Camera-IMU calibration of a session in which the rig moved in front of a static target
-    (``None``: the session's workspace tags).
+    (``None``: the session's workspace tags, which lie on the level table: gravity is then
+    known, (0, 0, -9.81) in the world frame, unless ``gravity_target`` says otherwise).
 
     Uses the rig's device stamps when both streams carry them: both sensors tick on the
     rig's clock, so the offset is the sensors' own, free of transport latency and jitter.
     """
-    target = target or workspace_target(session)
+    if target is None:
+        target = workspace_target(session)
+        if gravity_target is None:
+            gravity_target = np.array([0.0, 0.0, -9.81])
     track = track_session_target(session, target, rig, cam, camera, device_time=True)
     if len(track.t_ns) < 30:
         raise CalibrationError(f"target seen in only {len(track.t_ns)} of {track.n_frames} frames", session.path)
     t_imu, gyro, accel = imu_samples(session, rig, device_time=True)
-    return calibrate_camera_imu(track.t_ns, track.T_target_cam, t_imu, gyro, accel), track
+    return calibrate_camera_imu(track.t_ns, track.T_target_cam, t_imu, gyro, accel, gravity_target=gravity_target,
+                                anchor_cam=track.anchor_cam), track  # fmt: skip

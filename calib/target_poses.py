@@ -28,6 +28,15 @@ class TargetTrack:
     detections: list[Detection]
     n_frames: int
 
+    @property
+    def anchor_cam(self) -> NDArray[np.float64]:
+        """Median (3,) over frames of the observed target points' centroid in the camera frame."""
+        if not self.detections:
+            return np.zeros(3)
+        c = [geometry.transform_points(geometry.se3_inverse(T), d.points_target).mean(0)
+             for T, d in zip(self.T_target_cam, self.detections, strict=True)]  # fmt: skip
+        return np.median(np.array(c), axis=0)
+
 
 def track_target(frames: Iterable[tuple[int, NDArray[Any]]], target: Target, camera: CameraModel,
                  max_rms_px: float = 2.0, min_points: int | None = None) -> TargetTrack:  # fmt: skip

@@ -207,9 +207,6 @@ class AprilGrid:
         params.markerBorderBits = 2  # Kalibr's tags: 2 black border bits
         params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_NONE
         params.useAruco3Detection = fast
-        # The grid's tags sit 0.3 tag sizes apart; ArUco's "markers too close" filter would
-        # throw away about 40 % of them (measured on the yac D435i images).
-        params.minMarkerDistanceRate = 0.0
         return cv2.aruco.ArucoDetector(_aruco_dict("DICT_APRILTAG_36h11"), params)
 
     def detect(self, image: NDArray[Any], refine: bool = True, fast: bool = False,
@@ -228,7 +225,6 @@ class AprilGrid:
             return None
         ids = ids.ravel()
         keep = ids < n_tags
-        # Without the distance filter a tag can come back twice (outer and inner border contour).
         keep[np.setdiff1d(np.arange(len(ids)), np.unique(ids, return_index=True)[1])] = False
         if keep.sum() * 4 < self.min_points():
             return None

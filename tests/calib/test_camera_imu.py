@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from calib.camera_imu import calibrate_camera_imu
-from calib.synthetic import camera_imu_sequence, render_aprilgrid_view
+from calib.synthetic import G_TARGET, camera_imu_sequence, render_aprilgrid_view
 from calib.targets import AprilGrid
 from democap import geometry
 from democap.errors import CalibrationError
@@ -50,7 +50,7 @@ def test_session_path_with_rendered_frames(tmp_path: Path) -> None:
 
     grid = AprilGrid(6, 6, 0.088, 0.3)
     cam = CameraModel("pinhole-radtan", 640, 480, 500.0, 500.0, 320.0, 240.0)
-    seq = camera_imu_sequence(seed=5, duration_s=20.0, time_offset_ns=-12_000_000)
+    seq = camera_imu_sequence(seed=5, duration_s=10.0, time_offset_ns=-12_000_000)
     w = SessionWriter(tmp_path, source={"kind": "synthetic"})
     w.add_calibration("rig0", RigCalibration("sim", (CameraCalibration("cam0", cam, np.eye(4)),)))
     video = w.add_video(StreamSpec("rig0.cam0", "video", "rig0", "cam0", 30.0), 640, 480, codec="h264")
@@ -63,7 +63,7 @@ def test_session_path_with_rendered_frames(tmp_path: Path) -> None:
         "accel_x": seq.accel[:, 0], "accel_y": seq.accel[:, 1], "accel_z": seq.accel[:, 2],
     })  # fmt: skip
     path = w.close()
-    res, track = camera_imu_from_session(Session(path), grid)
+    res, track = camera_imu_from_session(Session(path), grid, gravity_target=G_TARGET)
     assert len(track.t_ns) > 0.9 * len(seq.t_cam_ns)
     rot, trans, off = _errors(res, seq)
     assert rot < 0.5 and trans < 0.005 and off < 1.0, (rot, trans, off)
