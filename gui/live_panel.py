@@ -254,6 +254,7 @@ class LivePanel(QWidget):
         self.side_plot = pg.PlotWidget()
         for p, (xl, yl) in ((self.top_plot, ("x [m]", "y [m]")), (self.side_plot, ("x [m]", "z [m]"))):
             theme.style_plot(p, xl, yl, aspect=True)
+            p.getAxis("bottom").setTickDensity(0.5)  # narrow views: fewer labels, none overlapping
             p.setMinimumHeight(160)
             views.addWidget(p)
         self.top_curve = self.top_plot.plot(pen=pg.mkPen(theme.ACCENT, width=2))

@@ -206,6 +206,11 @@ class ReviewPanel(QWidget):
         self.flag_plot.setFixedHeight(90)
         theme.style_plot(self.flag_plot, "episode time [s]")
         # Same axis width on both plots, so the time cursor lines up across them.
+        from PySide6.QtGui import QFont
+
+        small = QFont()
+        small.setPointSize(8)
+        self.flag_plot.getAxis("left").setStyle(tickFont=small)
         for p in (self.joint_plot, self.flag_plot):
             p.getAxis("left").setWidth(120)
         self.flag_line = pg.InfiniteLine(angle=90, pen=pg.mkPen(theme.TEXT, width=1))
@@ -220,8 +225,9 @@ class ReviewPanel(QWidget):
         self.flag_text.setWordWrap(True)
         jl.addWidget(self.flag_text)
         grid.addWidget(jb, 1, 0, 1, 2)
-        video_box.setMinimumHeight(290)
-        scene_box.setMinimumHeight(290)
+        video_box.setMinimumHeight(240)
+        scene_box.setMinimumHeight(240)
+        self.joint_plot.setMinimumHeight(110)
         grid.setColumnStretch(0, 2)
         grid.setColumnStretch(1, 3)
         grid.setRowStretch(0, 3)
@@ -344,7 +350,7 @@ class ReviewPanel(QWidget):
                                 pen=pg.mkPen(theme.status_colour(severity), width=8))
         self.flag_plot.getAxis("left").setTicks([[(i, k.split(".")[-1]) for i, k in enumerate(lanes)]])
         self.flag_plot.setYRange(-0.7, max(len(lanes), 1) - 0.3, padding=0)
-        self.flag_plot.setFixedHeight(int(np.clip(40 + 16 * len(lanes), 70, 150)))
+        self.flag_plot.setFixedHeight(int(np.clip(44 + 19 * len(lanes), 70, 180)))
         kinds = sorted({f"{f.kind} ({f.severity})" for f in d.flags})
         self.flag_text.setText(("Flags: " + ", ".join(kinds)) if kinds else "No flags in this episode.")
         self.joint_plot.setXRange(0, ep.duration_s, padding=0.02)
