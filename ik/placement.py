@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+import pinocchio as pin
 from numpy.typing import NDArray
 
 from ik.checks import CollisionChecker
@@ -45,8 +46,9 @@ def feasible_mask(
     solver: IkSolver | None = None,
     settings: RetargetSettings | None = None,
     table: bool = True,
-) -> NDArray[np.bool_]:
-    """(N,) frames the robot at T_world_base reaches within tolerance without collision."""
+) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+    """Frames (N,) the robot at T_world_base reaches within tolerance, without collision,
+    off its joint limits and away from singularities; and the manipulability (N,) there."""
     p = robot.profile
     res = retarget_poses(
         robot,
@@ -56,11 +58,19 @@ def feasible_mask(
         solver=solver,
     )
     ok = (res.position_error_m <= p.position_tol_m) & (res.orientation_error_rad <= p.orientation_tol_rad)
+    margin = np.minimum(res.q_ik - robot.lower, robot.upper - res.q_ik).min(axis=1)
+    ok &= margin >= p.joint_limit_margin_rad
     cc = CollisionChecker(robot, T_world_base, table=table)
+    manip = np.zeros(len(t_ns))
     for i in np.flatnonzero(ok):
         s, tb = cc.check(res.q_ik[i])
-        ok[i] = s < 0 and tb < 0
-    return ok
+        J = pin.getFrameJacobian(robot.model, cc.data, robot.tcp_frame, pin.LOCAL) if False else None
+        del J
+        pin.computeJointJacobians(robot.model, cc.data, res.q_ik[i])
+        Jt = pin.getFrameJacobian(robot.model, cc.data, robot.tcp_frame, pin.LOCAL)
+        manip[i] = np.sqrt(max(np.linalg.det(Jt @ Jt.T), 0.0))
+        ok[i] = s < 0 and tb < 0 and manip[i] >= p.manipulability_min
+    return ok, manip
 
 
 def place_base(
@@ -82,10 +92,12 @@ def place_base(
     z = float(robot.profile.T_world_base[2, 3])
     centre = T_sub[:, :2, 3].mean(axis=0)
 
-    def score(T_wb: NDArray[np.float64]) -> float:
-        return float(feasible_mask(robot, T_wb, t_sub, T_sub, solver, table=table).mean())
+    def score(T_wb: NDArray[np.float64]) -> tuple[float, float]:
+        """(share of feasible frames, their mean manipulability): the second breaks ties."""
+        ok, manip = feasible_mask(robot, T_wb, t_sub, T_sub, solver, table=table)
+        return float(ok.mean()), float(manip[ok].mean()) if ok.any() else 0.0
 
-    scored: list[tuple[float, int, NDArray[np.float64]]] = []
+    scored: list[tuple[tuple[float, float], int, NDArray[np.float64]]] = []
     candidates = [robot.profile.T_world_base.copy()]
     for r in radii:
         for a in np.linspace(0, 2 * np.pi, n_angles, endpoint=False):
@@ -93,31 +105,29 @@ def place_base(
             candidates.append(base_pose(x, y, z, a + np.pi))  # facing the centre
     for k, T_wb in enumerate(candidates):
         scored.append((score(T_wb), -k, T_wb))
-        if scored[-1][0] == 1.0 and k == 0:
-            break  # the profile's own base already reaches everything
     scored.sort(key=lambda s: (s[0], s[1]), reverse=True)
-    best_share, _, best = scored[0]
+    best_score, _, best = scored[0]
     evaluated = len(scored)
-    if best_share < 1.0:
-        for share0, _, T0 in scored[:3]:
-            yaw0 = float(np.arctan2(T0[1, 0], T0[0, 0]))
-            for dx in (-0.07, 0.0, 0.07):
-                for dy in (-0.07, 0.0, 0.07):
-                    for dyaw in (-0.35, 0.0, 0.35):
-                        if dx == dy == dyaw == 0.0:
-                            continue
-                        T_wb = base_pose(T0[0, 3] + dx, T0[1, 3] + dy, z, yaw0 + dyaw)
-                        s = score(T_wb)
-                        evaluated += 1
-                        if s > best_share:
-                            best_share, best = s, T_wb
-            if best_share == 1.0 or share0 < best_share - 0.2:
-                break
+    # Refine the best few locally.
+    for score0, _, T0 in scored[:3]:
+        yaw0 = float(np.arctan2(T0[1, 0], T0[0, 0]))
+        for dx in (-0.07, 0.0, 0.07):
+            for dy in (-0.07, 0.0, 0.07):
+                for dyaw in (-0.35, 0.0, 0.35):
+                    if dx == dy == dyaw == 0.0:
+                        continue
+                    T_wb = base_pose(T0[0, 3] + dx, T0[1, 3] + dy, z, yaw0 + dyaw)
+                    sc = score(T_wb)
+                    evaluated += 1
+                    if sc > best_score:
+                        best_score, best = sc, T_wb
+        if score0[0] < best_score[0] - 0.2:
+            break
     log.info(
         "base placement for %s: %.0f %% of %d frames feasible (%d candidates)",
         robot.name,
-        100 * best_share,
+        100 * best_score[0],
         len(sel),
         evaluated,
     )
-    return Placement(best, best_share, evaluated)
+    return Placement(best, best_score[0], evaluated)

@@ -104,6 +104,7 @@ class RobotProfile:
     gripper_min_m: float = 0.0
     gripper_max_m: float = 0.08
     gripper_tolerance_m: float = 0.002  # width readings this far outside the range are sensor noise
+    gripper_symmetric: bool = True  # a parallel gripper turned half a turn about its approach axis grasps the same
     position_tol_m: float = 0.005
     orientation_tol_rad: float = 0.035
     joint_limit_margin_rad: float = 0.05
@@ -136,7 +137,7 @@ class RobotProfile:
             "rest_posture": self.rest_posture,
             "velocity_limits": self.velocity_limits,
             "acceleration_limits": self.acceleration_limits,
-            "gripper": [self.gripper_min_m, self.gripper_max_m, self.gripper_tolerance_m],
+            "gripper": [self.gripper_min_m, self.gripper_max_m, self.gripper_tolerance_m, self.gripper_symmetric],
             "tolerances": [self.position_tol_m, self.orientation_tol_rad],
             "checks": [self.joint_limit_margin_rad, self.manipulability_min, list(self.table_ignored_links)],
             "gripper_box": [self.gripper_box_size, self.T_flange_gripperbox],

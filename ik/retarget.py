@@ -67,6 +67,27 @@ def solve_start(
     return q, pe, re
 
 
+_HALF_TURN_Z = np.diag([-1.0, -1.0, 1.0, 1.0])  # TCP turned by pi about its approach axis
+
+
+def _choose_symmetric_grasp(solver: IkSolver, T_base_tcp: NDArray[np.float64], tol: float) -> NDArray[np.float64]:
+    """For a symmetric parallel gripper, the grasp turned half a turn about the approach axis
+    is the same grasp: follow whichever of the two the arm starts closest to its rest posture
+    in (kept for the whole trajectory, so no flip happens mid-episode)."""
+    robot = solver.robot
+    if not robot.profile.gripper_symmetric or len(T_base_tcp) == 0:
+        return T_base_tcp
+    p = robot.profile
+
+    def cost(T0: NDArray[np.float64]) -> float:
+        q, pe, re = solve_start(solver, T0, tol)
+        reached = pe <= p.position_tol_m and re <= p.orientation_tol_rad
+        return (0.0 if reached else 100.0) + float(np.linalg.norm(q - robot.q_rest))
+
+    flipped = T_base_tcp @ _HALF_TURN_Z
+    return flipped if cost(flipped[0]) < cost(T_base_tcp[0]) else T_base_tcp
+
+
 def retarget_poses(
     robot: Robot,
     t_ns: NDArray[np.int64],
@@ -76,7 +97,11 @@ def retarget_poses(
     solver: IkSolver | None = None,
     progress: bool = False,
 ) -> RetargetResult:
-    """Joint trajectory for TCP targets T_base_tcp (N, 4, 4) at times t_ns (N,)."""
+    """Joint trajectory for TCP targets T_base_tcp (N, 4, 4) at times t_ns (N,).
+
+    Without ``q_start``, a symmetric gripper may follow the targets turned half a turn
+    about the approach axis (``RetargetResult.T_base_tcp`` holds the targets followed).
+    """
     s = settings or RetargetSettings()
     solver = solver or IkSolver(robot)
     n = len(t_ns)
@@ -86,6 +111,7 @@ def retarget_poses(
     if n == 0:
         return RetargetResult(np.asarray(t_ns, np.int64), q_ik, q_ik, pos_err, rot_err, T_base_tcp)
     if q_start is None:
+        T_base_tcp = _choose_symmetric_grasp(solver, T_base_tcp, s.tol)
         q, pos_err[0], rot_err[0] = solve_start(solver, T_base_tcp[0], s.tol)
     else:
         q, pos_err[0], rot_err[0] = solver.track(

@@ -94,7 +94,7 @@ def test_gripper_box_joins_collision_checks_and_rig_bases_override(tmp_path):
     from ik.solver import IkSolver
 
     T = ur5.fk(ur5.q_rest)
-    T[:3, 3] = [0.45, 0.1, -0.02]  # the UR5 profile's base is the world origin: 2 cm below the table top
+    T[:3, 3] = [0.45, 0.1, -0.02]  # in the base frame; the base stands on the table plane: 2 cm below its top
     r = IkSolver(ur5).solve(T, ur5.q_rest, timeout_s=0.05)
     assert r.success
     _, table_hit = cc.check(r.q)

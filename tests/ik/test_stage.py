@@ -104,14 +104,15 @@ def test_stage_without_trajectory_is_a_clear_error(home, panda):
 @pytest.mark.slow
 def test_place_base_finds_a_feasible_base(home, panda):
     s, demo = _session(home, panda)
-    far = panda.profile.source.read_text().replace("base: {xyz: [0.0, 0.0, 0.0]", "base: {xyz: [-1.2, 0.0, 0.0]")
+    far = panda.profile.source.read_text().replace("base: {xyz: [-0.2, 0.0, 0.0]", "base: {xyz: [-1.4, 0.0, 0.0]")
     (home.robots / "farpanda.yaml").write_text(far.replace("name: panda", "name: farpanda"))
     rec = stage.run(s, "farpanda", home, progress=False)
     flags = read_flags(stage_dir(s, "retarget/farpanda") / "flags.json")
     assert any(f.kind == "embodiment.unreachable" for f in flags)
     rec = stage.run(s, "farpanda", home, place_base=True, progress=False)
     assert rec.summary["rigs"]["rig0"]["feasible_share"] == 1.0
-    assert np.linalg.norm(np.asarray(rec.summary["rigs"]["rig0"]["T_world_base"])[:2, 3]) < 1.0
+    base_xy = np.asarray(rec.summary["rigs"]["rig0"]["T_world_base"])[:2, 3]
+    assert np.linalg.norm(base_xy - demo.T_world_tcp[:, :2, 3].mean(axis=0)) < 0.9  # within the Panda's reach
     flags = read_flags(stage_dir(s, "retarget/farpanda") / "flags.json")
     assert not any(f.kind == "embodiment.unreachable" for f in flags)
 
