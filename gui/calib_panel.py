@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -67,12 +67,41 @@ def detect_folder(target: Any, folder: Path, on_view: Any = None, pattern: str =
                 dets.append(target.detect(img))
             names.append(p.name)
             if on_view:
-                on_view(dets[-1])
+                on_view(dets[-1], p.name, size)
+            bar.advance()
+    return dets, names, size
+
+
+def detect_session(target: Any, home: Home, session_id: str, stream: str | None = None, max_views: int = 80,
+                   on_view: Any = None) -> tuple[list[Any], list[str], tuple[int, int]]:
+    """Detect ``target`` in up to ``max_views`` evenly spaced frames of a recorded camera stream."""
+    from capture.session import Session
+    from democap.errors import CalibrationError
+    from democap.progress import Progress
+
+    s = Session(home.session_path(session_id))
+    cams = s.streams_of("video")
+    stream = stream or (cams[0] if cams else None)
+    if stream is None:
+        raise CalibrationError("this session has no camera stream to calibrate from", s.path)
+    n = len(s.columns(stream)["t_host_ns"])
+    step = max(1, n // max_views)
+    dets, names = [], []
+    size = (0, 0)
+    with Progress("detect target", (n + step - 1) // step) as bar:
+        for k, img in s.frames(stream, 0, None, step):
+            size = (img.shape[1], img.shape[0])
+            dets.append(target.detect(img))
+            names.append(f"{stream}#{k}")
+            if on_view:
+                on_view(dets[-1], names[-1], size)
             bar.advance()
     return dets, names, size
 
 
 class CalibrationPanel(QWidget):
+    view_found = Signal(object, str, object)  # detection or None, view name, (width, height); from the worker
+
     def __init__(self, home: Home, jobs: Jobs, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.home = home
@@ -119,7 +148,7 @@ class CalibrationPanel(QWidget):
         self.model = QComboBox()
         self.model.addItems(["pinhole-radtan", "fisheye-equidistant"])
         self.folder = QLineEdit()
-        self.folder.setPlaceholderText("folder of target photos")
+        self.folder.setPlaceholderText("folder of target photos, or session:<id> for a recording's camera")
         browse = QPushButton("Choose…")
         browse.clicked.connect(self._browse)
         fl = QHBoxLayout()
@@ -196,6 +225,7 @@ class CalibrationPanel(QWidget):
         lay.addLayout(grid, 1)
 
         self.detect_btn.clicked.connect(lambda: self.add_views())
+        self.view_found.connect(self._view)
         self.calib_btn.clicked.connect(lambda: self.calibrate())
         self.save_btn.clicked.connect(lambda: self.save())
         self.kind.currentIndexChanged.connect(self._kind_changed)
@@ -226,9 +256,21 @@ class CalibrationPanel(QWidget):
         return load_target(self.target_file.text())
 
     # ------------------------------------------------------------- capture
-    def add_views(self, folder: Path | None = None, on_done: Any = None, pattern: str = "*") -> None:
-        folder = folder or Path(self.folder.text()).expanduser()
-        self.folder.setText(str(folder))
+    def _view(self, det: Any, name: str, size: tuple[int, int]) -> None:
+        """One more view: the coverage map fills in while detection runs."""
+        self.detections.append(det)
+        self.names.append(name)
+        self.image_size = size
+        self.update_coverage()
+        found = sum(d is not None for d in self.detections)
+        self.calib_btn.setEnabled(found >= 3)
+
+    def add_views(self, folder: Path | str | None = None, on_done: Any = None, pattern: str = "*") -> None:
+        """Detect the target in a folder of images or (``session:<id>``) a recorded camera stream."""
+        text = str(folder) if folder is not None else self.folder.text().strip()
+        self.folder.setText(text)
+        session_id = text.split(":", 1)[1] if text.startswith("session:") else None
+        path = Path(text).expanduser()
         try:
             target = self.target()
         except Exception as e:  # noqa: BLE001
@@ -237,13 +279,9 @@ class CalibrationPanel(QWidget):
             self.message.set("error", error_text(e))
             return
         self._step(1)
-        self.message.set("info", f"Detecting the target in {folder.name}…")
+        self.message.set("info", f"Detecting the target in {session_id or path.name}…")
 
-        def done(res: tuple[list[Any], list[str], tuple[int, int]]) -> None:
-            dets, names, size = res
-            self.detections += dets
-            self.names += names
-            self.image_size = size
+        def done(_res: tuple[list[Any], list[str], tuple[int, int]]) -> None:
             self.update_coverage()
             found = sum(d is not None for d in self.detections)
             self.calib_btn.setEnabled(found >= 3)
@@ -257,9 +295,12 @@ class CalibrationPanel(QWidget):
             self.progress.setRange(0, max(total, 1))
             self.progress.setValue(done_n)
 
-        self.jobs.start(lambda: detect_folder(target, folder, pattern=pattern), done,
-                        lambda t: self.message.set("error", t),
-                        progress)
+        emit = self.view_found.emit
+        if session_id:
+            work = lambda: detect_session(target, self.home, session_id, on_view=emit)  # noqa: E731
+        else:
+            work = lambda: detect_folder(target, path, on_view=emit, pattern=pattern)  # noqa: E731
+        self.jobs.start(work, done, lambda t: self.message.set("error", t), progress)
 
     def update_coverage(self) -> None:
         from calib.intrinsics import coverage_of

@@ -38,11 +38,15 @@ def test_calibration_wizard_on_the_opencv_chessboard(window, qtbot, home, test_d
     from capture.catalog import Catalog
 
     panel = window.calibration
+    seen: list = []
+    panel.view_found.connect(lambda det, name, size: seen.append(panel.coverage_text.text()))
     done: list = []
     panel.add_views(test_data / "opencv_chessboard_stereo", pattern="left*.jpg", on_done=lambda: done.append(1))
     qtbot.waitUntil(lambda: bool(done) or panel.message.status == "error", timeout=60000)
     assert sum(d is not None for d in panel.detections) >= 10, panel.message.text
     assert "cells covered" in panel.coverage_text.text()
+    # Coverage was shown view by view while detection ran, not only at the end.
+    assert len(seen) == len(panel.detections) == len(list((test_data / "opencv_chessboard_stereo").glob("left*.jpg")))
     res: list = []
     panel.calibrate(on_done=res.append)
     qtbot.waitUntil(lambda: bool(res) or panel.message.status == "error", timeout=60000)
