@@ -64,10 +64,10 @@ class SkinHandDetector:
     max_hue: int = 25  # OpenCV hue 0..179; skin sits at red-orange, wrapping past 165
     min_hue_wrap: int = 168
     min_texture: float = 0.5  # a perfectly flat colour (print, paint) is not skin
-    max_gradient: float = 20.0  # wood grain and print are busy inside; skin is smoothly shaded
+    max_gradient: float = 16.0  # wood grain and print are busy inside; skin is smoothly shaded
     max_solidity: float = 0.97  # boxes and discs are convex; a hand with fingers is not
-    edge_low: int = 40
-    edge_high: int = 100  # skin is shaded; flat printed colour is not
+    edge_low: int = 30  # tuned on seed 99 of the generated set; bench_flags reports seed 2026
+    edge_high: int = 80  # Canny thresholds of the cuts that split a hand from what it overlaps
 
     def skin_mask(self, image: NDArray[np.uint8]) -> NDArray[np.uint8]:
         """Binary mask (h, w) uint8 {0, 255} of skin-coloured pixels at analysis size."""
@@ -93,7 +93,7 @@ class SkinHandDetector:
                           self.edge_low, self.edge_high)
         mask[edges > 0] = 0
         # Thin slivers left between edges (wood grain, cables) are not hands: open them away.
-        return cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+        return cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)))
 
     def detect(self, image: NDArray[np.uint8]) -> HandEvidence | None:
         if image.ndim != 3 or image.shape[2] != 3:
