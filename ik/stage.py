@@ -126,7 +126,7 @@ def retarget_rig(
     share = None
     table = traj.world_anchor == "tag"
     if not table:
-        log.warning(
+        log.info(
             "%s: world is anchored to %s, not the table tag: table collisions are not checked", rig, traj.world_anchor
         )
     if place:
