@@ -6,14 +6,16 @@ import logging
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from democap.home import Home
 
 log = logging.getLogger(__name__)
 
 
-def _app():  # type: ignore[no-untyped-def]
+def _app() -> Any:
     from PySide6.QtWidgets import QApplication
 
     from gui import theme
@@ -52,7 +54,7 @@ def run(home: Home, explicit_home: bool = True) -> int:
     return int(app.exec())
 
 
-def wait_for(predicate, timeout_s: float) -> bool:  # type: ignore[no-untyped-def]
+def wait_for(predicate: Callable[[], bool], timeout_s: float) -> bool:
     """Run the event loop (a real one: timers fire on time) until ``predicate()`` or the timeout."""
     from PySide6.QtCore import QEventLoop, QTimer
 

@@ -55,7 +55,8 @@ def detect_folder(target: Any, folder: Path, on_view: Any = None, pattern: str =
         from democap.errors import CalibrationError
 
         raise CalibrationError("no images (png/jpg/…) in this folder; choose the folder of target photos", folder)
-    dets, names = [], []
+    dets: list[Any] = []
+    names: list[str] = []
     size = (0, 0)
     with Progress("detect target", len(paths)) as bar:
         for p in paths:
@@ -86,7 +87,8 @@ def detect_session(target: Any, home: Home, session_id: str, stream: str | None 
         raise CalibrationError("this session has no camera stream to calibrate from", s.path)
     n = len(s.columns(stream)["t_host_ns"])
     step = max(1, n // max_views)
-    dets, names = [], []
+    dets: list[Any] = []
+    names: list[str] = []
     size = (0, 0)
     with Progress("detect target", (n + step - 1) // step) as bar:
         for k, img in s.frames(stream, 0, None, step):
@@ -326,7 +328,8 @@ class CalibrationPanel(QWidget):
     def calibrate(self, on_done: Any = None) -> None:
         from calib.intrinsics import calibrate_intrinsics
 
-        dets, names, size, model = list(self.detections), list(self.names), self.image_size, self.model.currentText()
+        dets, names, size = list(self.detections), list(self.names), self.image_size
+        model: Any = self.model.currentText()  # one of calib's CameraModelKind names
         self._step(2)
         self.message.set("info", "Calibrating…")
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
@@ -266,11 +267,13 @@ class DevicesPanel(QWidget):
                 log.info("mDNS browse failed: %s", e)
             return found
 
+        def done(found: list[FoundRig]) -> None:
+            self.set_rigs(found)
+            self._idle("ok" if self.rigs else "idle", f"{len(self.rigs)} rig(s) found." if self.rigs else
+                       "No rig found. Plug a rig in by USB, or Start virtual rig.")
+
         self._busy("Scanning USB and the network…")
-        self.jobs.start(work, lambda found: (self.set_rigs(found), self._idle(
-            "ok" if self.rigs else "idle",
-            f"{len(self.rigs)} rig(s) found." if self.rigs else
-            "No rig found. Plug a rig in by USB, or Start virtual rig.")), self._failed)
+        self.jobs.start(work, done, self._failed)
 
     def start_virtual_rig(self, *extra: str) -> None:
         from devices.link.virtual_firmware import spawn
@@ -287,9 +290,12 @@ class DevicesPanel(QWidget):
             info = probe_serial(proc.port, timeout=3.0)
             return FoundRig(proc.address, info.serial, info.hw_rev, info.fw_version_str, "virtual")
 
+        def done(rig: FoundRig) -> None:
+            self.set_rigs([rig])
+            self._idle("ok", f"Virtual rig {rig.serial} is running at {rig.address}. Pair it, then record.")
+
         self._busy("Starting the virtual rig…")
-        self.jobs.start(work, lambda rig: (self.set_rigs([rig]), self._idle(
-            "ok", f"Virtual rig {rig.serial} is running at {rig.address}. Pair it, then record.")), self._failed)
+        self.jobs.start(work, done, self._failed)
 
     def pair_selected(self, on_done: Callable[[str], None] | None = None) -> None:
         rig = self.selected()
@@ -416,7 +422,7 @@ class DevicesPanel(QWidget):
         self.virtual_rigs.clear()
 
 
-def theme_colour(status: str):  # type: ignore[no-untyped-def]
+def theme_colour(status: str) -> Any:
     from PySide6.QtGui import QColor
 
     return QColor(theme.status_colour(status))

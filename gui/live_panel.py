@@ -288,7 +288,7 @@ class LivePanel(QWidget):
         self.record_btn.clicked.connect(self.toggle_recording)
         self.episode_btn.clicked.connect(self.toggle_episode)
         self.robot_combo.currentTextChanged.connect(self._robot_changed)
-        QShortcut(QKeySequence(Qt.Key.Key_Space), self, activated=self.toggle_episode)
+        QShortcut(QKeySequence(Qt.Key.Key_Space), self).activated.connect(self.toggle_episode)
         self.timer = QTimer(self)
         self.timer.timeout.connect(self._tick)
         self.started.connect(self._on_started)
@@ -690,7 +690,7 @@ def _robot(name: str, home: Home) -> Any:
     return _ROBOTS[name]
 
 
-def theme_qcolor(status: str):  # type: ignore[no-untyped-def]
+def theme_qcolor(status: str) -> Any:
     from PySide6.QtGui import QColor
 
     return QColor(theme.status_colour(status))

@@ -173,7 +173,7 @@ class MainWindow(QMainWindow):
             SCREENS.index("Live") if not self.sessions.sessions else SCREENS.index("Sessions")))
         sid = self.settings.value("last/session")
         if sid and (self.home.session_path(str(sid)) / "manifest.json").exists():
-            self.review.open(str(sid), int(self.settings.value("last/episode", 0)), self.live.robot)
+            self.review.open(str(sid), int(str(self.settings.value("last/episode", 0))), self.live.robot)
 
     def save_state(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())

@@ -148,7 +148,7 @@ class ReviewPanel(QWidget):
         self.home = home
         self.jobs = jobs
         self.data: EpisodeData | None = None
-        self.pos = 0
+        self.frame_pos = 0
         self.trim_in: int | None = None
         self.trim_out: int | None = None
         self.operator = ""
@@ -306,6 +306,7 @@ class ReviewPanel(QWidget):
         ep = d.episode
         title = self.title.findChild(QLabel, "title")
         sub = self.title.findChild(QLabel, "subtitle")
+        assert title is not None and sub is not None
         title.setText(f"Episode {ep.index} of {d.session.id}")
         sub.setText(f"{ep.task or 'no task text'} · {ep.duration_s:.1f} s · "
                     f"{len(d.frames)} frames from {d.camera or 'no camera'}"
@@ -376,7 +377,7 @@ class ReviewPanel(QWidget):
         d = self.data
         if d is None:
             return
-        self.pos = pos
+        self.frame_pos = pos
         t = self.time_at(pos)
         ts = (t - d.episode.t0_ns) * 1e-9
         self.time_label.setText(f"{ts:6.2f} / {d.episode.duration_s:.2f} s")

@@ -97,9 +97,10 @@ def outlier_metrics(home: Home, session_ids: list[str],
             flags = session_flags(s)
             try:
                 traj = load_trajectory(s, (s.rigs or ["rig0"])[0])
-                t, p = traj.t_ns, traj.T_world_body[:, :3, 3]
+                t: Any = traj.t_ns
+                p: Any = traj.T_world_body[:, :3, 3]
             except Exception:  # noqa: BLE001 - not processed yet: ranked on flags only
-                t = p = None
+                t, p = None, None
             out += [episode_metrics(sid, e, t, p, flags) for e in s.episodes]
             if verdicts is not None:
                 for e in s.episodes:
@@ -221,7 +222,10 @@ class SessionsPanel(QWidget):
         rows = self.s_table.selectionModel().selectedRows()
         if not rows:
             return
-        sid = self.s_table.item(rows[0].row(), 0).text()
+        item = self.s_table.item(rows[0].row(), 0)
+        if item is None:
+            return
+        sid = item.text()
         self._fill_episodes([e for e in self.episodes if e["session_id"] == sid])
 
     def rank_outliers(self, on_done: Any = None) -> None:
@@ -253,7 +257,7 @@ class SessionsPanel(QWidget):
             self.open_episode.emit(shown[row]["session_id"], int(shown[row]["idx"]))
 
 
-def _qcolor(status: str):  # type: ignore[no-untyped-def]
+def _qcolor(status: str) -> Any:
     from PySide6.QtGui import QColor
 
     return QColor(theme.status_colour(status))

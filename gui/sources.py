@@ -50,7 +50,7 @@ class SimulatedRigSource:
 
         from devices.sim.rig import SimRig, SimRigConfig
 
-        size = {"width": 320, "height": 240, "fps": 15.0, "motion_blur": False} if small else {}
+        size: dict[str, Any] = {"width": 320, "height": 240, "fps": 15.0, "motion_blur": False} if small else {}
         cfg = SimRigConfig(seconds=seconds, seed=seed, cameras="mono-pinhole", host_start_ns=time.monotonic_ns(),
                            dropped_frame_rate=dropped_frame_rate, link_gaps_s=link_gaps_s, **size)
         self.rig = SimRig(cfg)

@@ -6,6 +6,8 @@ so they are named by meaning, not by hue.
 
 from __future__ import annotations
 
+from typing import Any
+
 from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import QApplication
 
@@ -111,7 +113,7 @@ def apply(app: QApplication) -> None:
     pg.setConfigOptions(background=PANEL, foreground=MUTED, antialias=False)
 
 
-def style_plot(plot, x: str = "", y: str = "", aspect: bool = False):  # type: ignore[no-untyped-def]
+def style_plot(plot: Any, x: str = "", y: str = "", aspect: bool = False) -> Any:
     """Grid, axis labels in their own units (no automatic "x0.001" prefixes), optional equal aspect."""
     from PySide6.QtWidgets import QGraphicsItem
 
@@ -128,7 +130,7 @@ def style_plot(plot, x: str = "", y: str = "", aspect: bool = False):  # type: i
     return plot
 
 
-def marker(plot, **style):  # type: ignore[no-untyped-def]
+def marker(plot: Any, **style: Any) -> Any:
     """A data item that moves often (cursor, current pose, robot): kept out of auto-range so moving it
     does not rescale (and repaint) the axes."""
     import pyqtgraph as pg
