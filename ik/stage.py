@@ -124,15 +124,16 @@ def retarget_rig(
     search to frames in ``[t0, t1)`` (one episode) instead of the whole trajectory.
     """
     share = None
+    T_world_tcp, finite = _hold_missing_poses(T_world_tcp)
     table = traj.world_anchor == "tag"
     if not table:
         log.info(
             "%s: world is anchored to %s, not the table tag: table collisions are not checked", rig, traj.world_anchor
         )
     if place:
-        sel = np.ones(len(traj), bool)
+        sel = finite.copy()
         if place_span_ns is not None:
-            sel = (traj.t_ns >= place_span_ns[0]) & (traj.t_ns < place_span_ns[1])
+            sel &= (traj.t_ns >= place_span_ns[0]) & (traj.t_ns < place_span_ns[1])
         pl = place_base(robot, traj.t_ns[sel], T_world_tcp[sel], table=table)
         T_world_base, share = pl.T_world_base, pl.feasible_share
     elif T_world_base is None:
@@ -147,13 +148,25 @@ def retarget_rig(
         res.position_error_m,
         res.orientation_error_rad,
         gripper_m,
-        valid=traj.state != TrackState.LOST,
+        valid=(traj.state != TrackState.LOST) & finite,
         collisions=cc,
         smooth=traj.state != TrackState.RELOCALISED,
     )
     flags = embodiment_flags(robot, checks, rig=rig, collisions=cc)
     jt = JointTrajectory(robot.name, robot.joint_names, traj.t_ns, res.q, gripper_m, T_world_base)
     return RigRetarget(jt, flags, share, table)
+
+
+def _hold_missing_poses(T_world_tcp: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """Non-finite poses replaced by the nearest earlier finite one (the first by the next):
+    the arm holds still there, and those frames are not checked. Returns (poses, finite mask)."""
+    finite = np.isfinite(T_world_tcp).all(axis=(1, 2))
+    if finite.all() or not finite.any():
+        return T_world_tcp, finite
+    idx = np.where(finite, np.arange(len(finite)), -1)
+    idx = np.maximum.accumulate(idx)
+    idx[idx < 0] = int(np.flatnonzero(finite)[0])
+    return T_world_tcp[idx], finite
 
 
 def _rigs_with_trajectories(session: Session) -> list[str]:

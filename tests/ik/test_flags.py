@@ -140,3 +140,16 @@ def test_close_gaps_merges_short_breaks_only():
     m[[2, 4, 5, 12]] = True
     out = close_gaps(t, m, 0.1)
     assert out[2:6].all() and not out[6:12].any() and out[12] and out.sum() == 5
+
+
+def test_missing_poses_are_held_and_not_checked(panda):
+    T_wb = panda.profile.T_world_base
+    demo = clean_demo(panda, T_wb, seed=7)
+    T = demo.T_world_tcp.copy()
+    T[50:60] = np.nan  # a tracker that writes no pose for lost frames
+    T[:3] = np.nan
+    n = len(T)
+    traj = Trajectory(demo.t_ns, demo.T_world_tcp, np.zeros(n, np.uint8), np.ones(n, np.float32), body="tcp")
+    res = retarget_rig(panda, traj, T, demo.gripper_m, "rig0", T_world_base=T_wb)
+    assert np.isfinite(res.joints.q).all() and res.flags == []
+    assert np.allclose(res.joints.q[50:60], res.joints.q[49], atol=0.05)  # held (smoothing blurs the edges)
