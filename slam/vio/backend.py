@@ -49,7 +49,7 @@ class BackendSettings:
     tag_sigma_scale: float = 2.0
     max_tag_ambiguity: float = 0.6  # IPPE best/second error ratio above this: flip not resolved
     lag_s: float = 2.0  # online fixed-lag smoother window (1.5-3 s give the same accuracy on the sim)
-    covariance_every: int = 10  # keyframes between position-covariance evaluations
+    covariance_every: int = 20  # keyframes between position-covariance evaluations (each costs ~2 updates)
     batch: bool = True
     batch_iterations: int = 15
     max_landmark_depth_m: float = 20.0

@@ -46,14 +46,14 @@ class FrontendSettings:
         return cls(**{k: v for k, v in m.items() if k in names})
 
 
-def normalised(camera: CameraModel, px: NDArray[np.float64], pixel_sigma: float
-               ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Normalised coordinates (K, 2) of pixels (K, 2) and their 1-sigma noise (K,)."""
+def normalised(camera: CameraModel, px: NDArray[np.float64], pixel_sigma: float,
+               rays: NDArray[np.float64] | None = None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Normalised coordinates (K, 2) of pixels (K, 2) and their 1-sigma noise (K,); rays (K, 3) if known."""
     if len(px) == 0:
         return np.zeros((0, 2)), np.zeros(0)
-    rays = camera.unproject(px)
+    rays = camera.unproject(px) if rays is None else rays
     xy = rays[:, :2] / np.maximum(rays[:, 2:3], 1e-9)
-    return xy, pixel_sigma / local_focal(camera, px)
+    return xy, pixel_sigma / local_focal(camera, px, rays)
 
 
 class Frontend:
@@ -72,6 +72,7 @@ class Frontend:
         self.static_mask = np.where(wide_full > 0, 0, self.static_mask).astype(np.uint8)
         self.prev_img: NDArray[np.uint8] | None = None
         self.prev_px = np.zeros((0, 2), np.float32)
+        self.prev_rays = np.zeros((0, 3))  # unit bearings of prev_px (unprojection is iterative: done once)
         self.prev_ids = np.zeros(0, np.int64)
         # Per track: where it was born, and how far the gyro says the scene should have moved since.
         self.birth_px = np.zeros((0, 2), np.float32)
@@ -81,11 +82,12 @@ class Frontend:
         self.lk = dict(winSize=(settings.klt_window, settings.klt_window), maxLevel=settings.klt_levels,
                        criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01))
 
-    def _predict(self, px: NDArray[np.float32], R_cur_prev: NDArray[np.float64] | None) -> NDArray[np.float32]:
+    def _predict(self, px: NDArray[np.float32], rays_prev: NDArray[np.float64],
+                 R_cur_prev: NDArray[np.float64] | None) -> NDArray[np.float32]:
         """Where a pure rotation (from the gyro) moves the features: keeps KLT locked in fast turns."""
         if R_cur_prev is None or len(px) == 0:
             return px.copy()
-        rays = self.cam0.unproject(px.astype(np.float64)) @ R_cur_prev.T
+        rays = rays_prev @ R_cur_prev.T
         pred = self.cam0.project(rays)
         bad = ~np.isfinite(pred).all(axis=1)
         pred[bad] = px[bad]
@@ -98,7 +100,7 @@ class Frontend:
         px, ids = np.zeros((0, 2), np.float32), np.zeros(0, np.int64)
         n_tracked_raw = 0
         if self.prev_img is not None and len(self.prev_px):
-            guess = self._predict(self.prev_px, R_cam_cur_prev)
+            guess = self._predict(self.prev_px, self.prev_rays, R_cam_cur_prev)
             nxt, st, _ = cv2.calcOpticalFlowPyrLK(self.prev_img, img0, self.prev_px, guess.copy(),
                                                   flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **self.lk)
             back, st2, _ = cv2.calcOpticalFlowPyrLK(img0, self.prev_img, nxt, self.prev_px.copy(),
@@ -106,21 +108,25 @@ class Frontend:
             ok = (st.ravel() == 1) & (st2.ravel() == 1) & (np.linalg.norm(back - self.prev_px, axis=1) < s.fb_max_px)
             ok &= self._inside(nxt)
             n_tracked_raw = int(ok.sum())
-            ok &= self._epipolar_inliers(self.prev_px, nxt, ok)
+            rays_nxt = np.zeros((len(nxt), 3))
+            rays_nxt[ok] = self.cam0.unproject(nxt[ok].astype(np.float64))
+            ok &= self._epipolar_inliers(self.prev_rays, rays_nxt, ok)
             expected = self.expected_px + np.linalg.norm(guess - self.prev_px, axis=1)
             ok &= ~self._rig_fixed(nxt, self.birth_px, expected)
-            px, ids = nxt[ok], self.prev_ids[ok]
+            px, ids, rays = nxt[ok], self.prev_ids[ok], rays_nxt[ok]
             birth, expected = self.birth_px[ok], expected[ok]
         else:
-            birth, expected = px.copy(), np.zeros(0)
+            birth, expected, rays = px.copy(), np.zeros(0), np.zeros((0, 3))
         n_old = len(px)
         px, ids = self._top_up(img0, px, ids)
+        if len(px) > n_old:
+            rays = np.concatenate([rays, self.cam0.unproject(px[n_old:].astype(np.float64))])
         self.birth_px = np.concatenate([birth, px[n_old:]])
         self.expected_px = np.concatenate([expected, np.zeros(len(px) - n_old)])
-        xy0, sig0 = normalised(self.cam0, px.astype(np.float64), s.pixel_sigma)
+        xy0, sig0 = normalised(self.cam0, px.astype(np.float64), s.pixel_sigma, rays)
         xy1 = self._stereo(img0, img1, px) if keyframe and img1 is not None and self.cam1 is not None else None
         tags = tuple(detect_tags(img0, self.cam0, s.tag_size_m)) if s.tags and keyframe else ()
-        self.prev_img, self.prev_px, self.prev_ids = img0, px, ids
+        self.prev_img, self.prev_px, self.prev_ids, self.prev_rays = img0, px, ids, rays
         stats = {"tracked": float(n_tracked_raw), "features": float(len(ids)), "rig_fixed": float(self.rig_fixed),
                  "stereo": float(np.isfinite(xy1[:, 0]).sum()) if xy1 is not None else 0.0}
         return FrameObservations(int(t_ns), ids.copy(), xy0, sig0, xy1, tags, stats)
@@ -142,16 +148,16 @@ class Frontend:
         yi = np.clip(y.astype(int), 0, self.cam0.height - 1)
         return ok & (self.static_mask[yi, xi] > 0)
 
-    def _epipolar_inliers(self, p0: NDArray[np.float32], p1: NDArray[np.float32], ok: NDArray[np.bool_]
+    def _epipolar_inliers(self, rays0: NDArray[np.float64], rays1: NDArray[np.float64], ok: NDArray[np.bool_]
                           ) -> NDArray[np.bool_]:
-        """RANSAC on the essential matrix between the previous and current normalised points."""
+        """RANSAC on the essential matrix between the previous and current bearings (K, 3)."""
         idx = np.flatnonzero(ok)
         out = np.zeros(len(ok), bool)
         if len(idx) < 12:
             out[idx] = True
             return out
-        a = normalised(self.cam0, p0[idx].astype(np.float64), 1.0)[0]
-        b = normalised(self.cam0, p1[idx].astype(np.float64), 1.0)[0]
+        a = rays0[idx, :2] / np.maximum(rays0[idx, 2:3], 1e-9)
+        b = rays1[idx, :2] / np.maximum(rays1[idx, 2:3], 1e-9)
         if np.max(np.linalg.norm(a - b, axis=1)) < 2.0 / self.cam0.fx:
             out[idx] = True  # no motion: the essential matrix is undefined and every track agrees
             return out

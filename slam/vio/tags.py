@@ -109,9 +109,12 @@ def tag_from_corners(tag_id: int, corners_px: NDArray[np.float64], camera: Camer
     return TagObservation(tag_id, T, 0.5 * (cov + cov.T), rms_px, ambiguity)
 
 
-def local_focal(camera: CameraModel, pixels: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Pixels per unit of normalised coordinate at each pixel (fisheye images stretch less at the edge)."""
-    rays = camera.unproject(pixels)
+def local_focal(camera: CameraModel, pixels: NDArray[np.float64], rays: NDArray[np.float64] | None = None
+                ) -> NDArray[np.float64]:
+    """Pixels per unit of normalised coordinate at each pixel (fisheye images stretch less at the edge).
+
+    rays: the pixels' unit bearings when already known (saves the iterative unprojection)."""
+    rays = camera.unproject(pixels) if rays is None else rays
     xy = rays[:, :2] / rays[:, 2:3]
     step = 1e-4
     shifted = np.concatenate([xy + [step, 0.0], np.ones((len(xy), 1))], axis=1)
