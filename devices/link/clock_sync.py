@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 MAX_DRIFT = 2000e-6  # crystals are within ~100 ppm; 2000 ppm bounds the search generously
 MIN_SPAN_FOR_DRIFT_NS = 2_000_000_000
-JUMP_NS = 5_000_000  # a step in the fastest exchanges' offset larger than this is a clock jump
+JUMP_NS = 5_000_000  # an offset step larger than this (and than the round trips) may be a clock jump
+JUMP_CONFIRM = 3  # ... if that many exchanges in a row agree on it
 
 
 def exchanges_array(exchanges: Sequence[ClockExchange] | NDArray[np.int64]) -> NDArray[np.int64]:
@@ -81,8 +82,27 @@ def _fit_line(ex: NDArray[np.int64], dev_ref: int, host_ref: int) -> tuple[float
     return (bottom + top) / 2, c, margin
 
 
+def _drop_violators(ex: NDArray[np.int64], dev_ref: int, host_ref: int,
+                    max_fraction: float = 0.05) -> NDArray[np.int64]:
+    """Remove exchanges that break causality for the best line (a corrupt or mis-stamped exchange).
+
+    A correct exchange can never be violated by the true line, so while the bounds are
+    inconsistent the worst offender goes, up to ``max_fraction`` of the exchanges.
+    """
+    for _ in range(int(len(ex) * max_fraction)):
+        a, c, margin = _fit_line(ex, dev_ref, host_ref)
+        if margin >= 0:
+            break
+        x2, x3, lo, hi = _bounds(ex, dev_ref, host_ref)
+        violation = np.maximum(lo - (a + c * x2), (a + c * x3) - hi)
+        ex = np.delete(ex, int(np.argmax(violation)), axis=0)
+    return ex
+
+
 def _mapping(ex: NDArray[np.int64], method: str) -> ClockMapping:
     dev_ref, host_ref = int(ex[len(ex) // 2, 1]), int(ex[len(ex) // 2, 0])
+    if len(ex) >= 20:
+        ex = _drop_violators(ex, dev_ref, host_ref)
     a, c, margin = _fit_line(ex, dev_ref, host_ref)
     spread = 0.0
     if len(ex) >= 8:
@@ -100,17 +120,37 @@ def _mapping(ex: NDArray[np.int64], method: str) -> ClockMapping:
                         uncertainty_ns=unc, method=method)
 
 
-def split_at_jumps(ex: NDArray[np.int64], jump_ns: int = JUMP_NS) -> list[NDArray[np.int64]]:
-    """Cut an exchange log where the device clock stepped (reboot, glitch, injected jump)."""
-    if len(ex) < 2:
-        return [ex]
+def _offsets(ex: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Per exchange: midpoint offset host - device (ns) and round-trip delay (ns), which bounds its error."""
     mid_offset = (ex[:, 0] + ex[:, 3]) // 2 - (ex[:, 1] + ex[:, 2]) // 2
     rtt = (ex[:, 3] - ex[:, 0]) - (ex[:, 2] - ex[:, 1])
-    # A step bigger than the round trips on both sides can only be a clock step.
-    step = np.abs(np.diff(mid_offset))
-    limit = np.maximum(jump_ns, np.maximum(rtt[1:], rtt[:-1]))
-    cuts = np.flatnonzero((step > limit) | (np.diff(ex[:, 1]) <= 0)) + 1
-    return [s for s in np.split(ex, cuts) if len(s)]
+    return mid_offset, rtt
+
+
+def split_at_jumps(ex: NDArray[np.int64], jump_ns: int = JUMP_NS,
+                   confirm: int = JUMP_CONFIRM) -> list[NDArray[np.int64]]:
+    """Cut an exchange log where the device clock stepped (reboot, glitch, injected jump).
+
+    A step is a shift of the offset larger than the round trips that persists for
+    ``confirm`` exchanges; a single mis-stamped exchange is not a step (the fit drops it).
+    """
+    n = len(ex)
+    if n < 2:
+        return [ex]
+    mid, rtt = _offsets(ex)
+    cuts: list[int] = []
+    i = 1
+    while i < n:
+        lo = max(cuts[-1] if cuts else 0, i - confirm)
+        before = np.median(mid[lo:i])
+        after = mid[i:i + confirm]
+        limit = max(jump_ns, float(np.median(rtt[lo:i + confirm])))
+        if len(after) and np.all(np.abs(after - before) > limit) and abs(np.median(after) - before) > limit:
+            cuts.append(i)
+            i += confirm
+        else:
+            i += 1
+    return [seg for seg in np.split(ex, cuts) if len(seg)]
 
 
 def fit_clock(exchanges: Sequence[ClockExchange] | NDArray[np.int64]) -> ClockMapping:
@@ -133,19 +173,30 @@ class LiveClockSync:
         self.window_ns = int(window_s * 1e9)
         self._ex: deque[tuple[int, int, int, int]] = deque()
         self._cached: ClockMapping | None = None
+        self._suspects: list[tuple[int, int, int, int]] = []
 
     def add(self, e: ClockExchange) -> None:
         row = (e.t_host_send_ns, e.t_device_rx_ns, e.t_device_tx_ns, e.t_host_recv_ns)
-        if self._ex:
-            last = self._ex[-1]
-            ex2 = np.array([last, row], dtype=np.int64)
-            if len(split_at_jumps(ex2)) > 1:
+        if len(self._ex) >= 2 and self._is_step(row):
+            # Hold exchanges that disagree with the window; JUMP_CONFIRM in a row is a clock step.
+            self._suspects.append(row)
+            if len(self._suspects) >= JUMP_CONFIRM:
                 log.warning("device clock jumped; restarting the live clock estimate")
-                self._ex.clear()
+                self._ex = deque(self._suspects)
+                self._suspects = []
+                self._cached = None
+            return
+        self._suspects = []  # they were isolated mis-stamped exchanges: dropped
         self._ex.append(row)
         while self._ex and self._ex[-1][0] - self._ex[0][0] > self.window_ns:
             self._ex.popleft()
         self._cached = None
+
+    def _is_step(self, row: tuple[int, int, int, int]) -> bool:
+        recent = np.array(list(self._ex)[-JUMP_CONFIRM:], dtype=np.int64)
+        mid, rtt = _offsets(np.vstack([recent, np.array([row], dtype=np.int64)]))
+        limit = max(JUMP_NS, float(np.median(rtt)))
+        return bool(abs(mid[-1] - np.median(mid[:-1])) > limit)
 
     def __len__(self) -> int:
         return len(self._ex)

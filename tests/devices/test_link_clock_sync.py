@@ -72,3 +72,18 @@ def test_empty_and_single_exchange() -> None:
     assert m.drift_ppm == 0.0
     # Midway between the causal bounds: host(5000) >= 1000 and host(5100) <= 3000.
     assert m.to_host(np.array([5000]))[0] >= 1000 and m.to_host(np.array([5100]))[0] <= 3000
+
+
+def test_mis_stamped_exchanges_are_dropped() -> None:
+    ex, dev, host = bench.simulate(seed=8)
+    bad = {50: 30_000_000, 300: -25_000_000, 420: 40_000_000}  # device stamps off by tens of ms
+    ex = [ClockExchange(e.rig, e.t_host_send_ns, e.t_device_rx_ns + bad.get(i, 0), e.t_device_tx_ns + bad.get(i, 0),
+                        e.t_host_recv_ns) for i, e in enumerate(ex)]
+    assert len(split_at_jumps(exchanges_array(ex))) == 1  # isolated spikes are not clock steps
+    m = fit_clock(ex)
+    t = np.linspace(0, 60, 601)
+    assert np.percentile(np.abs(m.to_host(dev.device_ns(t)) - host.host_ns(t)), 95) < 0.5e6
+    live = LiveClockSync(window_s=100)
+    for e in ex:
+        live.add(e)
+    assert len(live) == len(ex) - len(bad)  # the live window skipped them

@@ -143,7 +143,7 @@ def test_device_clock_jump_restarts_the_live_estimate() -> None:
     segs = split_at_jumps(exchanges_array(ex))
     assert len(segs) == 2
     # The live window holds only post-jump exchanges, and maps post-jump device times to arrival times.
-    assert len(src.clock) == len(segs[1])
+    assert len(segs[1]) - 3 <= len(src.clock) <= len(segs[1])  # exchanges around the step may be dropped
     m = src.clock.mapping()
     grip = [g for g in samples if isinstance(g, base.GripperSample)][-20:]
     lag_ms = (np.array([g.t_host_ns for g in grip]) - m.to_host(np.array([g.t_device_ns for g in grip]))) / 1e6
