@@ -88,12 +88,16 @@ class IkSolver:
         self.damping = damping
         self.damping_per_error = damping_per_error
         self.clock = clock  # what timeouts are measured in (wall time; process time for benchmarks)
+        self._eye6 = np.eye(6)
 
     # ------------------------------------------------------------------ core loop
     def _descend(
         self, target: pin.SE3, q: NDArray[np.float64], tol2: float, iters: int
     ) -> tuple[NDArray[np.float64], bool, int, float]:
-        """Damped Gauss-Newton from q; the damping grows with the squared error (Sugihara-style LM)."""
+        """Damped Gauss-Newton from q; the damping grows with the squared error (Sugihara-style LM).
+
+        The loop is written for few Python-level operations per iteration (it dominates solve time).
+        """
         model, data, frame, lo, hi = self.model, self.data, self.frame, self.lo, self.hi
         cjj, ufp, gfj, log6, solve = (
             pin.computeJointJacobians,
@@ -102,24 +106,23 @@ class IkSolver:
             pin.log6,
             np.linalg.solve,
         )
-        lam0, lamk = self.damping, self.damping_per_error
+        lam0, lamk, eye6, local = self.damping, self.damping_per_error, self._eye6, pin.LOCAL
+        lower, upper = np.maximum, np.minimum
+        err2 = np.inf
         for k in range(iters):
             cjj(model, data, q)
             e = log6(ufp(model, data, frame).actInv(target)).vector
-            err2 = e @ e
+            err2 = e.dot(e)
             if err2 < tol2:
                 return q, True, k, err2
-            J = gfj(model, data, frame, pin.LOCAL)
-            A = J @ J.T
-            A.flat[::7] += lam0 + lamk * err2
-            q_new = q + J.T @ solve(A, e)
-            q_clamped = np.minimum(np.maximum(q_new, lo), hi)
+            J = gfj(model, data, frame, local)
+            Jt = J.T  # a view: zeroed columns of J below show in it too
+            q_new = q + Jt.dot(solve(J.dot(Jt) + (lam0 + lamk * err2) * eye6, e))
+            q_clamped = upper(lower(q_new, lo), hi)
             if (q_clamped != q_new).any():
                 # Joints pushed past a limit stop there; the others take up their share of the motion.
                 J[:, q_clamped != q_new] = 0.0
-                A = J @ J.T
-                A.flat[::7] += lam0 + lamk * err2
-                q_clamped = np.minimum(np.maximum(q + J.T @ solve(A, e), lo), hi)
+                q_clamped = upper(lower(q + Jt.dot(solve(J.dot(Jt) + (lam0 + lamk * err2) * eye6, e)), lo), hi)
             q = q_clamped
         return q, False, iters, err2
 

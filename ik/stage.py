@@ -160,7 +160,7 @@ def retarget_rig(
 def _hold_missing_poses(T_world_tcp: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """Non-finite poses replaced by the nearest earlier finite one (the first by the next):
     the arm holds still there, and those frames are not checked. Returns (poses, finite mask)."""
-    finite = np.isfinite(T_world_tcp).all(axis=(1, 2))
+    finite: NDArray[np.bool_] = np.asarray(np.isfinite(T_world_tcp).all(axis=(1, 2)), dtype=bool)
     if finite.all() or not finite.any():
         return T_world_tcp, finite
     idx = np.where(finite, np.arange(len(finite)), -1)
