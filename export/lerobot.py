@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,7 @@ from numpy.typing import NDArray
 
 from democap.errors import ExportError
 from democap.progress import Progress
-from export.episodes import FLAG_COLUMNS, EpisodeFrames
+from export.episodes import FLAG_COLUMNS, EpisodeFrames, RigFrames
 from export.images import prefetch
 from export.privacy import FaceBlurrer
 from export.video import Mp4Writer, VideoSettings, video_info
@@ -222,6 +224,10 @@ class LeRobotWriter:
     n_episode_files: int = 0
     splits: dict[str, list[int]] = field(default_factory=dict)
     faces_blurred: int = 0
+    #: Episodes' videos are encoded in parallel, each by a single-threaded (reproducible) encoder.
+    workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
+    _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+    _pending: list[tuple[dict[str, Any], dict[str, Any], str, Path, Future]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         info_p = self.root / "meta" / "info.json"
@@ -310,31 +316,13 @@ class LeRobotWriter:
             k = self.n_video_files.get(key, 0)
             v_chunk, v_file = _chunk_file(k)
             path = self.root / VIDEO_PATH.format(video_key=key, chunk_index=v_chunk, file_index=v_file)
-            h, w = r.image_size
-            im_stats = ImageStats()
-            blur = FaceBlurrer() if self.blur_faces == "all" or (self.blur_faces == "head" and "head" in r.rig) \
-                else None
-            with Mp4Writer(path, w, h, self.fps, self.video) as mp4:
-                for img in prefetch(ep.images(r)):
-                    if blur is not None:
-                        img = blur(img)
-                    mp4.write(img)
-                    im_stats.add(img)
-                    if bar is not None and r is ep.rigs[0]:
-                        bar.advance()
-            if blur is not None:
-                self.faces_blurred += blur.frames_with_faces
-            if mp4._n != n:
-                raise ExportError(f"{r.camera}: decoded {mp4._n} frames for {n} rows", ep.session.path)
             self.n_video_files[key] = k + 1
-            if self.features[key].get("info") is None:
-                self.features[key]["info"] = video_info(path)
-            stats[key] = im_stats.stats()
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="export-encode")
+            fut = self._pool.submit(self._encode, ep, r, path, n, bar if r is ep.rigs[0] else None)
+            self._pending.append((row, stats, key, path, fut))
             row.update({f"videos/{key}/chunk_index": v_chunk, f"videos/{key}/file_index": v_file,
                         f"videos/{key}/from_timestamp": 0.0, f"videos/{key}/to_timestamp": n / self.fps})
-        for fk, st in stats.items():
-            for sk, v in st.items():
-                row[f"stats/{fk}/{sk}"] = np.asarray(v).tolist()
         row["democap/session"] = ep.session.id
         row["democap/episode"] = ep.episode.index
         row["democap/split"] = split
@@ -345,10 +333,48 @@ class LeRobotWriter:
         self.n_frames += n
         return index
 
+    def _encode(self, ep: EpisodeFrames, r: RigFrames, path: Path, n: int, bar: Progress | None
+                ) -> tuple[dict[str, Any], int]:
+        """Encode one camera of one episode (runs in the writer's thread pool): (image stats, frames with faces)."""
+        h, w = r.image_size
+        im_stats = ImageStats()
+        blur = FaceBlurrer() if self.blur_faces == "all" or (self.blur_faces == "head" and "head" in r.rig) else None
+        with Mp4Writer(path, w, h, self.fps, self.video) as mp4:
+            for img in prefetch(ep.images(r)):
+                if blur is not None:
+                    img = blur(img)
+                mp4.write(img)
+                im_stats.add(img)
+                if bar is not None:
+                    bar.advance()
+        if mp4._n != n:
+            raise ExportError(f"{r.camera}: decoded {mp4._n} frames for {n} rows", ep.session.path)
+        return im_stats.stats(), blur.frames_with_faces if blur is not None else 0
+
+    def _collect(self) -> None:
+        """Wait for the encoders, in submission order, and file their statistics."""
+        assert self.features is not None
+        try:
+            for _row, stats, key, path, fut in self._pending:
+                stats[key], faces = fut.result()
+                self.faces_blurred += faces
+                if self.features[key].get("info") is None:
+                    self.features[key]["info"] = video_info(path)
+            for row, stats, *_ in self._pending:
+                for fk, st in stats.items():
+                    for sk, v in st.items():
+                        row[f"stats/{fk}/{sk}"] = np.asarray(v).tolist()
+        finally:
+            self._pending = []
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
+
     def finish(self) -> dict[str, Any]:
         """Write meta/episodes, tasks, stats and info; returns info.json's content."""
         if self.features is None:
             raise ExportError("no episode to write (all were excluded?)", self.root)
+        self._collect()
         meta = self.root / "meta"
         if self.episode_rows:
             e_chunk, e_file = _chunk_file(self.n_episode_files)
