@@ -271,6 +271,7 @@ class CalibrationPanel(QWidget):
         """Detect the target in a folder of images or (``session:<id>``) a recorded camera stream."""
         text = str(folder) if folder is not None else self.folder.text().strip()
         self.folder.setText(text)
+        self.folder.setCursorPosition(0)
         session_id = text.split(":", 1)[1] if text.startswith("session:") else None
         path = Path(text).expanduser()
         try:

@@ -249,13 +249,12 @@ class LivePanel(QWidget):
         self.track_label = QLabel("Tracking: –")
         self.track_label.setObjectName("subtitle")
         tl.addWidget(self.track_label)
-        views = QHBoxLayout()
+        views = QVBoxLayout()  # stacked: each view gets the box's full width for its x labels
         self.top_plot = pg.PlotWidget()
         self.side_plot = pg.PlotWidget()
         for p, (xl, yl) in ((self.top_plot, ("x [m]", "y [m]")), (self.side_plot, ("x [m]", "z [m]"))):
             theme.style_plot(p, xl, yl, aspect=True)
-            p.getAxis("bottom").setTickDensity(0.5)  # narrow views: fewer labels, none overlapping
-            p.setMinimumHeight(160)
+            p.setMinimumHeight(110)
             views.addWidget(p)
         self.top_curve = self.top_plot.plot(pen=pg.mkPen(theme.ACCENT, width=2))
         self.side_curve = self.side_plot.plot(pen=pg.mkPen(theme.ACCENT, width=2))
@@ -613,8 +612,10 @@ class LivePanel(QWidget):
         T_world_body = np.array(self.trail_T)[idx]
         t_ns = np.array(self.trail_t, dtype=np.int64)[-n:][idx]
 
+        calib = self.recorder.descriptions[0].calibration if self.recorder is not None else None
+
         def work() -> list:
-            return live_feasibility(robot, self.home, t_ns, T_world_body)
+            return live_feasibility(robot, self.home, t_ns, T_world_body, calib)
 
         def done(flags: list) -> None:
             self._feasibility_job = None
@@ -665,12 +666,24 @@ def live_episode_check(start: tuple[int, int, int], end: tuple[int, int, int], f
     return status, reasons
 
 
-def live_feasibility(robot_name: str, home: Home, t_ns: np.ndarray, T_world_tcp: np.ndarray) -> list:
-    """Embodiment flags of ``ik`` on a decimated live window of TCP poses (N, 4, 4)."""
+def live_feasibility(robot_name: str, home: Home, t_ns: np.ndarray, T_world_imu: np.ndarray,
+                     calibration: Any = None) -> list:
+    """Embodiment flags of ``ik`` on a decimated live window of rig IMU poses (N, 4, 4).
+
+    The rig's TCP follows as in the retarget stage: IMU -> camera (calibration) -> TCP (the
+    calibration's T_cam_tcp, else the profile's default) -> robot TCP (profile).
+    """
     from democap.model import TrackState, Trajectory
     from ik.stage import retarget_rig
 
     robot = _robot(robot_name, home)
+    prof = robot.profile
+    T_imu_tcp = np.eye(4)
+    if calibration is not None and calibration.cameras:
+        cam = calibration.cameras[0]
+        T_cam_tcp = calibration.T_cam_tcp if calibration.T_cam_tcp is not None else prof.T_cam_tcp_default
+        T_imu_tcp = cam.T_imu_cam @ T_cam_tcp
+    T_world_tcp = T_world_imu @ T_imu_tcp @ prof.T_rigtcp_tcp
     n = len(t_ns)
     traj = Trajectory(t_ns=np.asarray(t_ns, np.int64), T_world_body=T_world_tcp,
                       state=np.full(n, TrackState.OK, np.uint8), quality=np.ones(n, np.float32), body="tcp")

@@ -93,3 +93,15 @@ def test_drops_and_link_gaps_show_as_they_happen(window) -> None:
     feed.observe(base.LinkGap("rig0", 100, 200_000_000, "rig silent"))
     live._tick()
     assert live.sync_light.status == "error" and "link gap" in live.sync_light.text
+
+
+def test_live_feasibility_flags_a_window_out_of_reach(home) -> None:
+    from gui.live_panel import live_feasibility
+
+    n = 20
+    t_ns = np.arange(n, dtype=np.int64) * 50_000_000
+    T = np.repeat(np.eye(4)[None], n, axis=0)
+    T[:, :3, 3] = [3.0, 0.0, 0.5]  # 3 m from the Panda's base: no arm follows that
+    T[:, 0, 3] += np.linspace(0, 0.1, n)
+    flags = live_feasibility("panda", home, t_ns, T)
+    assert any(f.kind == "embodiment.unreachable" and f.severity == "error" for f in flags)
