@@ -50,6 +50,7 @@ class BackendSettings:
     max_tag_ambiguity: float = 0.6  # IPPE best/second error ratio above this: flip not resolved
     lag_s: float = 2.0  # online fixed-lag smoother window (1.5-3 s give the same accuracy on the sim)
     covariance_every: int = 20  # keyframes between position-covariance evaluations (each costs ~2 updates)
+    max_imu_gap_s: float = 0.05  # a longer hole in the IMU stream is a link drop, not bridged
     batch: bool = True
     batch_iterations: int = 15
     max_landmark_depth_m: float = 20.0
@@ -103,6 +104,17 @@ def integrate(pim: Any, imu: ImuSamples, t_a: int, t_b: int) -> None:
     dts = np.diff(edges) * 1e-9
     for k in range(len(dts)):
         pim.integrateMeasurement(a[k], g[k], float(dts[k]))
+
+
+def imu_gap_s(imu: ImuSamples, t_a: int, t_b: int) -> float:
+    """Longest stretch (s) of [t_a, t_b] not covered by IMU samples (edges included)."""
+    inner = imu.t_ns[(imu.t_ns > t_a) & (imu.t_ns < t_b)]
+    before = imu.t_ns[imu.t_ns <= t_a]
+    after = imu.t_ns[imu.t_ns >= t_b]
+    a = before[-1] if len(before) else t_a - 10**10
+    b = after[0] if len(after) else t_b + 10**10
+    edges = np.concatenate([[a], inner, [b]])
+    return float(np.max(np.diff(edges)) * 1e-9)
 
 
 def initial_attitude(imu: ImuSamples, t0_ns: int, window_s: float = 0.3) -> tuple[NDArray[np.float64], bool, NDArray]:
@@ -175,6 +187,7 @@ class VioBackend:
         self.graph_all = gtsam.NonlinearFactorGraph()
         self.values_all = gtsam.Values()
         self.update_s: list[float] = []
+        self.kf_gap: set[int] = set()  # keyframes reached across an IMU gap (link drop)
         self.kf_sigma: list[float] = []  # online 1-sigma position (m), relative to the first keyframe
         self.kf_visual: dict[int, int] = {}  # keyframe -> landmarks observed in it (final graph)
         self.failed: str | None = None
@@ -204,6 +217,16 @@ class VioBackend:
             graph.add(gtsam.PriorFactorConstantBias(B(0), self.bias, gtsam.noiseModel.Diagonal.Sigmas(
                 np.array([0.2, 0.2, 0.2] + [gyro_bias_sigma] * 3))))
             predicted = self.nav
+        elif imu_gap_s(self.imu, self.kf_t[-1], frame.t_ns) > self.s.max_imu_gap_s:
+            # A link drop: no IMU to bridge it. Weak factors keep the graph well-posed; the pose after
+            # the gap is fixed again only by what is seen (tags, re-observed landmarks).
+            self.kf_gap.add(k)
+            predicted = self.nav
+            graph.add(gtsam.BetweenFactorPose3(X(k - 1), X(k), gtsam.Pose3(), gtsam.noiseModel.Diagonal.Sigmas(
+                np.array([1.0, 1.0, 1.0, 2.0, 2.0, 2.0]))))
+            graph.add(gtsam.PriorFactorVector(V(k), np.zeros(3), gtsam.noiseModel.Isotropic.Sigma(3, 2.0)))
+            bias_walk = gtsam.noiseModel.Diagonal.Sigmas(np.array([0.05] * 3 + [0.005] * 3))
+            graph.add(gtsam.BetweenFactorConstantBias(B(k - 1), B(k), gtsam.imuBias.ConstantBias(), bias_walk))
         else:
             pim = gtsam.PreintegratedCombinedMeasurements(self.params, self.bias)
             integrate(pim, self.imu, self.kf_t[-1], frame.t_ns)
@@ -454,8 +477,8 @@ def _keyframe_states(backend: VioBackend, est: gtsam.Values, n_kf: int) -> NDArr
     only trusted again through a tag (RELOCALISED), otherwise frames stay LOST."""
     s = backend.s
     # Counted over the final graph: a landmark triangulated later also constrains earlier keyframes.
-    good = np.array([backend.kf_visual.get(k, 0) >= s.min_inliers or backend.kf_stats[k]["tags"] > 0
-                     for k in range(n_kf)])
+    good = np.array([(backend.kf_visual.get(k, 0) >= s.min_inliers or backend.kf_stats[k]["tags"] > 0)
+                     and k not in backend.kf_gap for k in range(n_kf)])
     state = np.where(good, TrackState.OK, TrackState.LOST).astype(np.uint8)
     t = np.array(backend.kf_t, dtype=np.int64)
     k = 0
@@ -478,7 +501,8 @@ def _keyframe_states(backend: VioBackend, est: gtsam.Values, n_kf: int) -> NDArr
         while j < n_kf and not good[j]:
             j += 1
         span_s = (t[min(j, n_kf - 1)] - t[max(k - 1, 0)]) * 1e-9
-        if k > 0 and j < n_kf and span_s <= s.max_bridge_s:
+        across_gap = any(kk in backend.kf_gap for kk in range(k, j))  # no IMU bridged it: continuity broken
+        if k > 0 and j < n_kf and span_s <= s.max_bridge_s and not across_gap:
             state[k:j] = TrackState.INTERPOLATED
         else:
             state[k:j] = TrackState.LOST

@@ -37,6 +37,7 @@ class SimSpec:
     tag_size_m: float | None = 0.12
     outlier_share: float = 0.0
     occlusion_s: tuple[float, float] | None = None  # a span with no features and no tags
+    link_gap_s: tuple[float, float] | None = None  # a span with no IMU samples and no frames (link drop)
     seed: int = 0
 
 
@@ -174,6 +175,13 @@ def simulate(spec: SimSpec) -> SimSequence:
                     tags.append(obs)
         frames.append(FrameObservations(int(t0_ns + round(t * 1e9)), ids.astype(np.int64), xy0, sig0, xy1,
                                         tuple(tags)))
+    if spec.link_gap_s is not None:
+        g0, g1 = (t0_ns + int(v * 1e9) for v in spec.link_gap_s)
+        keep_imu = (imu.t_ns < g0) | (imu.t_ns >= g1)
+        imu = ImuSamples(imu.t_ns[keep_imu], imu.gyro_imu[keep_imu], imu.accel_imu[keep_imu])
+        keep = np.array([not (g0 <= f.t_ns < g1) for f in frames])
+        frames = [f for f, k in zip(frames, keep, strict=True) if k]
+        T_world_imu = T_world_imu[keep]
     return SimSequence(spec, rig, camera, frames, imu, T_world_imu, pts)
 
 

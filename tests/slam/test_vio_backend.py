@@ -74,3 +74,17 @@ def test_untrackable_session_says_why() -> None:
     res = backend.run(empty, seq.imu, seq.rig)
     assert np.all(res.state == TrackState.LOST)
     assert "too little texture" in diagnose(empty, seq.imu, res)
+
+
+def test_link_drop_breaks_continuity_until_a_tag_reanchors() -> None:
+    """0.6 s without IMU or frames: no factor bridges it; frames after are re-anchored by the tag."""
+    spec = synthetic.SimSpec(duration_s=7.0, camera="pinhole", stereo=True, link_gap_s=(3.0, 3.6), seed=12)
+    seq, res, T_world = _run(spec)
+    t_s = (res.t_ns - res.t_ns[0]) * 1e-9
+    assert not np.any((t_s >= 3.0) & (t_s < 3.6))  # the frames really are missing
+    assert np.all(res.state[t_s < 2.8] == TrackState.OK)
+    after = t_s > 3.9
+    assert np.all(res.state[after] == TrackState.RELOCALISED)
+    trusted = (res.state == TrackState.OK) | (res.state == TrackState.RELOCALISED)
+    err = np.linalg.norm(T_world[:, :3, 3] - seq.T_world_imu[:, :3, 3], axis=1)
+    assert err[trusted].max() < 0.02
