@@ -273,7 +273,11 @@ def solve_pnp(camera: CameraModel, det: Detection) -> tuple[bool, NDArray[np.flo
         return False, np.eye(4)
     rvec, tvec = cv2.solvePnPRefineLM(obj, img, np.eye(3), None, rvec, tvec)
     # Final polish in pixels with the camera's own model: the normalised-plane fit above
-    # weights wide-angle corners wrongly.
+    # weights wide-angle corners wrongly. OpenCV's LM does it for radtan (its own model).
+    if camera.model == "pinhole-radtan":
+        px_good = det.corners_px[good].astype(np.float64)
+        rvec, tvec = cv2.solvePnPRefineLM(obj, px_good, camera.K, camera.D, rvec, tvec)
+        return True, pose_matrix(rvec, tvec)
     from scipy.optimize import least_squares
 
     pts, px = det.points_target, det.corners_px
