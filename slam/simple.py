@@ -44,9 +44,12 @@ log = logging.getLogger(__name__)
 class SimpleSettings:
     max_features: int = 300
     min_inliers: int = 25
+    ok_inliers: int = 60  # fewer PnP inliers than this between tag frames: 'interpolated', not 'ok'
+    max_blur_px: float = 2.0  # tags are not used as anchors when rotation smears the image more than this
     keyframe_min_ratio: float = 0.5
     reprojection_px: float = 1.5
     tag_size_m: float = 0.08
+    tag_max_px: float = 0.8  # a tag pose with a larger RMS corner residual (blur, glancing view) is not used
     table_tag_id: int | None = None
     max_bridge_s: float = 0.5  # gyro-only gaps longer than this are 'lost'
     agree_m: float = 0.02  # bracketing tag frames must agree with odometry within this
@@ -67,7 +70,8 @@ class TagSighting:
     T_cam_tag: NDArray[np.float64]
     reproj_px: float
     area_px: float
-    corners_px: NDArray[np.float64]  # (4, 2) in the order of TAG_CORNERS
+    corners_px: NDArray[np.float64]  # (4, 2) in the order of tag_corners()
+    ambiguity: float = np.inf  # residual ratio of the second planar pose solution to the best one
 
 
 def _tag_detector() -> cv2.aruco.ArucoDetector:
@@ -89,6 +93,8 @@ def pose_from_tags(
     usable = [x for x in sightings if x.tag_id in T_world_tags and x.reproj_px < 2.0]
     if not usable:
         return None
+    if len(usable) == 1 and usable[0].ambiguity < 5.0:
+        return None  # one tag whose mirrored pose fits almost as well: centimetres of error, refuse it
     obj = tag_corners(size_m)
     pts_w = np.concatenate([geometry.transform_points(T_world_tags[x.tag_id], obj) for x in usable])
     px = np.concatenate([x.corners_px for x in usable])
@@ -97,7 +103,8 @@ def pose_from_tags(
     best = max(usable, key=lambda x: x.area_px)
     T_cam_world0 = best.T_cam_tag @ geometry.se3_inverse(T_world_tags[best.tag_id])
     rvec0, _ = cv2.Rodrigues(T_cam_world0[:3, :3])
-    rvec, tvec = cv2.solvePnPRefineLM(pts_w, norm, np.eye(3), None, rvec0, T_cam_world0[:3, 3].copy())
+    # OpenCV wants tvec as (3, 1): a (3,) array is silently mis-refined.
+    rvec, tvec = cv2.solvePnPRefineLM(pts_w, norm, np.eye(3), None, rvec0, T_cam_world0[:3, 3].reshape(3, 1).copy())
     T_cam_world = geometry.se3(cv2.Rodrigues(rvec)[0], tvec.ravel())
     reproj = camera.project(geometry.transform_points(T_cam_world, pts_w))
     err = float(np.sqrt(np.mean(np.sum((reproj - px) ** 2, axis=1))))
@@ -117,13 +124,24 @@ def detect_tags(
         px = c.reshape(4, 2).astype(np.float64)
         rays = camera.unproject(px)
         norm = rays[:, :2] / rays[:, 2:3]
-        ok, rvec, tvec = cv2.solvePnP(obj, norm, np.eye(3), None, flags=cv2.SOLVEPNP_IPPE_SQUARE)
-        if not ok:
+        # A planar square has two pose solutions; keep both residuals to judge the ambiguity.
+        n, rvecs, tvecs, _ = cv2.solvePnPGeneric(obj, norm, np.eye(3), None, flags=cv2.SOLVEPNP_IPPE_SQUARE)
+        if n == 0:
             continue
-        T = geometry.se3(cv2.Rodrigues(rvec)[0], tvec.ravel())
-        reproj = camera.project(geometry.transform_points(T, obj))
-        err = float(np.sqrt(np.mean(np.sum((reproj - px) ** 2, axis=1))))
-        out.append(TagSighting(int(i), T, err, float(cv2.contourArea(px.astype(np.float32))), px))
+        errs, poses = [], []
+        for rvec, tvec in zip(rvecs, tvecs, strict=True):
+            T = geometry.se3(cv2.Rodrigues(rvec)[0], np.asarray(tvec).ravel())
+            reproj = camera.project(geometry.transform_points(T, obj))
+            errs.append(float(np.sqrt(np.mean(np.sum((reproj - px) ** 2, axis=1)))))
+            poses.append(T)
+        order = np.argsort(errs)
+        best = int(order[0])
+        ambiguity = errs[int(order[1])] / max(errs[best], 1e-3) if len(errs) > 1 else np.inf
+        out.append(
+            TagSighting(
+                int(i), poses[best], errs[best], float(cv2.contourArea(px.astype(np.float32))), px, float(ambiguity)
+            )
+        )
     return out
 
 
@@ -238,6 +256,21 @@ def _imu(session: Session, rig: str) -> tuple[NDArray[np.int64], NDArray[np.floa
     )
 
 
+def _rotation_blur_px(
+    imu: tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]] | None,
+    t_cam: NDArray[np.int64],
+    exposure_ns: NDArray[np.int64] | None,
+    focal_px: float,
+) -> NDArray[np.float64]:
+    """Image smear (px) from rotation during each frame's exposure: |gyro| * exposure * f."""
+    if imu is None or exposure_ns is None or not np.any(exposure_ns > 0):
+        return np.zeros(len(t_cam))
+    t, gyro, _ = imu
+    rate = np.linalg.norm(gyro, axis=1)
+    rate = np.where(np.isfinite(rate), rate, 0.0)
+    return np.interp(t_cam.astype(np.float64), t.astype(np.float64), rate) * exposure_ns * 1e-9 * focal_px
+
+
 def _gyro_rotation(imu: tuple, t0: int, t1: int) -> NDArray[np.float64]:
     """Integrated body rotation R_imu(t0)_imu(t1) from gyro samples in [t0, t1]."""
     t, gyro, _ = imu
@@ -342,9 +375,12 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
             med = np.median(Ts_a[:, :3, 3], axis=0)
             T_world_tags[tid] = Ts_a[int(np.argmin(np.linalg.norm(Ts_a[:, :3, 3] - med, axis=1)))]
     if world_anchor == "tag":
+        blur = _rotation_blur_px(imu, t_cam, ft.get("exposure_ns"), c0.camera.fx)
         for k, sl in enumerate(sightings):
+            if blur[k] > s.max_blur_px:
+                continue  # a blurred tag still fits a square, just in the wrong place: no residual warns
             found = pose_from_tags(sl, T_world_tags, c0.camera, tag_size)
-            if found is not None and found[1] < 1.5:
+            if found is not None and found[1] < s.tag_max_px:
                 T_world_cam[k], abs_err[k] = found
                 abs_ok[k] = True
 
@@ -368,7 +404,8 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
             between = np.zeros(n, bool)
             if len(A):
                 between[A[0] : A[-1] + 1] = True
-            good_vo = vo_ok & between & (jump < s.agree_m)
+            # Trust odometry only when it is well constrained and the bracketing tags agree with it.
+            good_vo = vo_ok & between & (jump < s.agree_m) & (inliers >= s.ok_inliers)
             state[good_vo] = TrackState.OK
             state[~good_vo & between] = TrackState.INTERPOLATED
             quality[good_vo] = np.clip(inliers[good_vo] / 100.0, 0.2, 1.0)
@@ -382,7 +419,7 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
                 state[gap_ok] = TrackState.INTERPOLATED
                 quality[gap_ok] = 0.3
         state[abs_ok] = TrackState.OK
-        quality[abs_ok] = np.clip(1.0 - abs_err[abs_ok] / 2.0, 0.3, 1.0)
+        quality[abs_ok] = np.clip(1.0 - abs_err[abs_ok] / (2 * s.tag_max_px), 0.3, 1.0)
         # Before the first and after the last sighting there is no anchor: extrapolated poses are lost.
         if vo is None:
             T_world_cam[~np.isfinite(T_world_cam).all(axis=(1, 2))] = np.eye(4)
