@@ -124,7 +124,9 @@ def retarget_poses(
         )
     q_ik[0] = q
     with Progress(f"retarget {robot.name}", n) if progress else contextlib.nullcontext() as bar:
-        q_good = q if pos_err[0] <= robot.profile.position_tol_m else robot.q_rest
+        ptol, rtol = robot.profile.position_tol_m, robot.profile.orientation_tol_rad
+        q_good = q if pos_err[0] <= ptol else robot.q_rest
+        failing = False
         for i in range(1, n):
             q, pe, re = solver.track(
                 T_base_tcp[i],
@@ -134,11 +136,11 @@ def retarget_poses(
                 step_max=s.step_max_rad,
                 posture_gain=s.posture_gain,
             )
-            if pe > robot.profile.position_tol_m or re > robot.profile.orientation_tol_rad:
+            if pe > ptol or re > rtol:
                 # Out of reach, the arm ends stretched at a limit or singularity, from which a
                 # returning target cannot pull it back: also try from the last good solution.
-                # The last good solution may itself be stretched at the edge of the workspace,
-                # so the rest posture is the second fallback.
+                # That may itself be stretched at the edge of the workspace, so the rest
+                # posture is the second fallback.
                 for q_from in (q_good, robot.q_rest):
                     q2, pe2, re2 = solver.track(
                         T_base_tcp[i],
@@ -150,10 +152,26 @@ def retarget_poses(
                     )
                     if pe2 + re2 < pe + re:
                         q, pe, re = q2, pe2, re2
-                    if pe <= robot.profile.position_tol_m and re <= robot.profile.orientation_tol_rad:
+                    if pe <= ptol and re <= rtol:
                         break
-            else:
+            if pe <= ptol and re <= rtol:
+                if failing:
+                    # Back in reach after passing the workspace edge (a singularity), where the arm
+                    # may have switched branch (elbow, wrist): return to the branch it was on.
+                    q2, pe2, re2 = solver.track(
+                        T_base_tcp[i],
+                        q_good,
+                        tol=s.tol,
+                        max_iters=4 * s.track_iters,
+                        step_max=s.step_max_rad,
+                        posture_gain=s.posture_gain,
+                    )
+                    if pe2 <= ptol and re2 <= rtol and np.linalg.norm(q2 - q_good) < np.linalg.norm(q - q_good):
+                        q, pe, re = q2, pe2, re2
+                    failing = False
                 q_good = q
+            else:
+                failing = True
             q_ik[i], pos_err[i], rot_err[i] = q, pe, re
             if bar is not None and i % 256 == 0:
                 bar.advance(256)
