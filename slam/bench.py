@@ -61,8 +61,8 @@ def evaluate(sequence: str, method: str, t_ns: NDArray[np.int64], T_est: NDArray
     has_pose = state != TrackState.LOST
     n = len(t_ns)
     if has_pose.sum() < 3:
-        return BenchRow(sequence, method, n, _dur(t_ns), *[float("nan")] * 4, float(has_pose.mean()), 0,
-                        n / max(seconds, 1e-9), note or "too few poses", n / cpu_seconds)
+        return _no_metrics(sequence, method, note or "too few poses", n, _dur(t_ns), float(has_pose.mean()),
+                           n / max(seconds, 1e-9), n / cpu_seconds)
     e = metrics.ate(T_est[has_pose], T_ref[has_pose], "4dof")
     unaligned = metrics.ate(T_est[has_pose], T_ref[has_pose], "none") if tag_world else None
     # RPE compares relative motions: unaffected by the global alignment, so the raw estimate is used.
@@ -73,6 +73,12 @@ def evaluate(sequence: str, method: str, t_ns: NDArray[np.int64], T_est: NDArray
                     unaligned.ate_rmse_m * 100 if unaligned else float("nan"), rpe_t * 100,
                     float(has_pose.mean()), int(np.sum(ok & (err > OK_LIMIT_M))), n / max(seconds, 1e-9),
                     note, n / cpu_seconds)
+
+
+def _no_metrics(sequence: str, method: str, note: str, frames: int = 0, duration_s: float = 0.0,
+                share_pose: float = 0.0, fps: float = 0.0, cpu_fps: float = float("nan")) -> BenchRow:
+    nan = float("nan")
+    return BenchRow(sequence, method, frames, duration_s, nan, nan, nan, nan, share_pose, 0, fps, note, cpu_fps)
 
 
 def _dur(t_ns: NDArray[np.int64]) -> float:
@@ -115,12 +121,12 @@ def run_session(name: str, session: Any, methods: Sequence[str]) -> list[BenchRo
         try:
             traj, summary = est(session, "rig0", {})
         except Exception as e:  # noqa: BLE001 - a failing method is a row in the table, not a crash
-            rows.append(BenchRow(name, method, 0, 0, *[float("nan")] * 4, 0.0, 0, 0.0, f"failed: {e}"))
+            rows.append(_no_metrics(name, method, f"failed: {e}"))
             continue
         took, cpu = time.perf_counter() - t0, time.process_time() - c0
         if ref is None:
-            rows.append(BenchRow(name, method, len(traj), _dur(traj.t_ns), *[float("nan")] * 4,
-                                 float(np.mean(traj.state != TrackState.LOST)), 0, len(traj) / took, "no reference"))
+            rows.append(_no_metrics(name, method, "no reference", len(traj), _dur(traj.t_ns),
+                                    float(np.mean(traj.state != TrackState.LOST)), len(traj) / took, len(traj) / cpu))
             continue
         valid, T_ref = metrics.match_reference(traj.t_ns, ref[0], ref[1])
         note = summary.get("reason", "")
@@ -156,27 +162,16 @@ def default_sequences(seconds: float, quick: bool) -> list[str]:
     return seqs
 
 
-class _Rows(list):  # type: ignore[type-arg]
-    """A list of rows that reports each row as it arrives (long benches show progress)."""
-
-    def __init__(self, on_row: Callable[[BenchRow], None] | None) -> None:
-        super().__init__()
-        self.on_row = on_row
-
-    def __iadd__(self, rows):  # type: ignore[no-untyped-def, override]
-        for r in rows:
-            self.append(r)
-        return self
-
-    def append(self, r: BenchRow) -> None:  # type: ignore[override]
-        super().append(r)
-        if self.on_row is not None:
-            self.on_row(r)
-
-
 def run_bench(sequences: Sequence[str], seconds: float, methods: Sequence[str], data_root: Path | None,
               on_row: Callable[[BenchRow], None] | None = None) -> list[BenchRow]:
-    rows: list[BenchRow] = _Rows(on_row)
+    rows: list[BenchRow] = []
+
+    def emit(new: list[BenchRow]) -> None:
+        for r in new:
+            rows.append(r)
+            if on_row is not None:
+                on_row(r)
+
     with tempfile.TemporaryDirectory(prefix="democap-bench-slam-") as tmp:
         from democap.home import Home
 
@@ -185,15 +180,15 @@ def run_bench(sequences: Sequence[str], seconds: float, methods: Sequence[str], 
             log.info("bench slam: %s", name)
             if name.startswith("sim-features-"):
                 _, _, mode, camera = name.split("-", 3)
-                rows += run_sim_features(camera, mode == "stereo", seconds)
+                emit(run_sim_features(camera, mode == "stereo", seconds))
             elif name == "euroc-micro":
                 folder = (data_root or Path()) / "euroc_v1_01_easy_micro"
                 if not folder.is_dir():
-                    rows.append(BenchRow(name, "-", 0, 0, *[float("nan")] * 4, 0, 0, 0, f"skipped: no {folder}"))
+                    emit([_no_metrics(name, "-", f"skipped: no {folder}")])
                     continue
                 from capture.importers.euroc import import_euroc
 
-                rows += run_session(name, import_euroc(folder, home), methods)
+                emit(run_session(name, import_euroc(folder, home), methods))
             elif name.startswith("virtual-"):
                 from capture.virtual import record_virtual
 
@@ -202,15 +197,15 @@ def run_bench(sequences: Sequence[str], seconds: float, methods: Sequence[str], 
                     gt = {"fr1_xyz": "freiburg1_xyz-groundtruth.txt", "fr2_desk": "fr2_desk_groundtruth.txt"}[rest[4:]]
                     motion = (data_root or Path()) / "trajectory_eval_tum_rgbd" / gt
                     if not motion.is_file():
-                        rows.append(BenchRow(name, "-", 0, 0, *[float("nan")] * 4, 0, 0, 0, f"skipped: no {motion}"))
+                        emit([_no_metrics(name, "-", f"skipped: no {motion}")])
                         continue
                     session = record_virtual(home, seconds=seconds, motion=str(motion), cameras="stereo-pinhole")
                 else:
                     session = record_virtual(home, seconds=seconds, motion="pick_place", cameras=rest)
-                rows += run_session(name, session, methods)
+                emit(run_session(name, session, methods))
             else:
                 raise ValueError(f"unknown sequence {name!r}")
-    return list(rows)
+    return rows
 
 
 def format_header() -> str:

@@ -119,9 +119,8 @@ def imu_gap_s(imu: ImuSamples, t_a: int, t_b: int) -> float:
 
 def initial_attitude(imu: ImuSamples, t0_ns: int, window_s: float = 0.3) -> tuple[NDArray[np.float64], bool, NDArray]:
     """R_nav_imu from the mean specific force near t0, whether the rig rests, and the mean gyro."""
-    sel = (imu.t_ns >= t0_ns - int(0.05e9)) & (imu.t_ns <= t0_ns + int(window_s * 1e9))
-    if sel.sum() < 3:
-        sel = np.argsort(np.abs(imu.t_ns - t0_ns))[:10]
+    near = (imu.t_ns >= t0_ns - int(0.05e9)) & (imu.t_ns <= t0_ns + int(window_s * 1e9))
+    sel = np.flatnonzero(near) if near.sum() >= 3 else np.argsort(np.abs(imu.t_ns - t0_ns))[:10]
     a, g = imu.accel_imu[sel], imu.gyro_imu[sel]
     a_mean = a.mean(axis=0)
     still = bool(np.linalg.norm(g, axis=1).max() < 0.15 and np.abs(np.linalg.norm(a, axis=1) - GRAVITY).max() < 0.8)
@@ -174,7 +173,8 @@ class VioBackend:
         self.cal = gtsam.Cal3_S2(1.0, 1.0, 0.0, 0.0, 0.0)
         self.body_P_cam0 = _pose3(rig.T_imu_cam0)
         self.body_P_cam1 = _pose3(rig.T_imu_cam1) if rig.T_imu_cam1 is not None else None
-        self.T_cam0_cam1 = (geometry.se3_inverse(rig.T_imu_cam0) @ rig.T_imu_cam1) if rig.stereo else None
+        self.T_cam0_cam1 = (geometry.se3_inverse(rig.T_imu_cam0) @ rig.T_imu_cam1
+                            if rig.T_imu_cam1 is not None else None)
         self.kf_t: list[int] = []
         self.kf_stats: list[dict[str, float]] = []
         self.tracks: dict[int, _Track] = {}
@@ -217,6 +217,8 @@ class VioBackend:
             graph.add(gtsam.PriorFactorConstantBias(B(0), self.bias, gtsam.noiseModel.Diagonal.Sigmas(
                 np.array([0.2, 0.2, 0.2] + [gyro_bias_sigma] * 3))))
             predicted = self.nav
+        elif self.nav is None:
+            raise RuntimeError("keyframe before the first one was initialised")
         elif imu_gap_s(self.imu, self.kf_t[-1], frame.t_ns) > self.s.max_imu_gap_s:
             # A link drop: no IMU to bridge it. Weak factors keep the graph well-posed; the pose after
             # the gap is fixed again only by what is seen (tags, re-observed landmarks).
@@ -242,7 +244,7 @@ class VioBackend:
         n_in, n_out, n_new = self._add_features(k, frame, T_nav_imu_pred, graph, values)
 
         t_s = self._t_s(frame.t_ns)
-        stamps = {key: t_s for key in values.keys()}  # noqa: SIM118 - gtsam.Values is not iterable
+        stamps: dict[Any, Any] = {key: t_s for key in values.keys()}  # noqa: SIM118 - Values is not iterable
         for j in range(graph.size()):
             for key in graph.at(j).keys():  # noqa: SIM118
                 stamps[key] = t_s  # landmarks seen now stay inside the window
@@ -345,7 +347,7 @@ class VioBackend:
                     tr.dead = True  # a track that jumps off its landmark is not trusted again
                     n_out += 1
                     continue
-                if xy1 is not None and \
+                if xy1 is not None and rig.T_imu_cam1 is not None and \
                         self._residual_sigmas(T_nav_imu, p, xy1, sig, rig.T_imu_cam1) > self.s.gate_sigmas:
                     xy1 = None
                 tr.recent = [*tr.recent[-(self.s.split_overlap - 1):], (k, xy0, sig, xy1)] if self.s.split_overlap > 1 \
@@ -409,7 +411,7 @@ class VioBackend:
 
     def _observe(self, k: int, lm: int, xy0: NDArray, sig: float, xy1: NDArray | None, graph: Any) -> None:
         graph.add(self._factor(k, lm, xy0, sig, self.body_P_cam0))
-        if xy1 is not None:
+        if xy1 is not None and self.body_P_cam1 is not None:
             graph.add(self._factor(k, lm, xy1, sig, self.body_P_cam1))
 
     def _new_landmark(self, tr: _Track, p_nav: NDArray, obs: Sequence[tuple[int, NDArray, float, NDArray | None]],

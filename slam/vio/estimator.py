@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from capture.session import Session
 from democap import geometry
 from democap.errors import StageError
-from democap.model import ImuNoise, TimeCorrections, TrackState, Trajectory, corrected_times
+from democap.model import ImuNoise, TimeCorrections, TrackState, Trajectory, WorldAnchor, corrected_times
 from democap.progress import Progress
 from slam.vio import backend
 from slam.vio.frontend import Frontend, FrontendSettings
@@ -140,7 +140,7 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
 
 def world_from_nav(res: backend.BackendResult, table_tag: int | None,
                    known_tags: Mapping[int, NDArray[np.float64]] | None = None
-                   ) -> tuple[NDArray[np.float64], str, int | None]:
+                   ) -> tuple[NDArray[np.float64], WorldAnchor, int | None]:
     """T_world_nav: the workspace frame when a surveyed tag was seen (T_world_tag known), else the
     table tag's (or the most-seen tag's) own frame, else the first pose with its yaw zeroed."""
     known_tags = known_tags or {}

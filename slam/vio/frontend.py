@@ -79,7 +79,7 @@ class Frontend:
         self.expected_px = np.zeros(0, np.float64)
         self.rig_fixed = 0
         self.next_id = 0
-        self.lk = dict(winSize=(settings.klt_window, settings.klt_window), maxLevel=settings.klt_levels,
+        self.lk: dict[str, Any] = dict(winSize=(settings.klt_window, settings.klt_window), maxLevel=settings.klt_levels,
                        criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01))
 
     def _predict(self, px: NDArray[np.float32], rays_prev: NDArray[np.float64],

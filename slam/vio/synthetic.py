@@ -166,7 +166,7 @@ def simulate(spec: SimSpec) -> SimSequence:
             if inside.any():
                 xy1[inside] = normalised(camera, px1[inside], spec.pixel_sigma)[0]
         tags = []
-        if corners_world is not None and not hidden:
+        if corners_world is not None and spec.tag_size_m is not None and not hidden:
             c_cam = geometry.transform_points(T_cam0_world, corners_world)
             cpx = camera.project(c_cam)
             if np.all(c_cam[:, 2] > 0.05) and np.all(_inside(camera, cpx)):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
+from typing import Any
 
 import cv2
 import numpy as np
@@ -30,7 +31,7 @@ def tag_corners_tag(tag_size_m: float) -> NDArray[np.float64]:
 
 
 @lru_cache(maxsize=2)
-def _detector(threads: int = 1):  # type: ignore[no-untyped-def]
+def _detector(threads: int = 1) -> Any:
     import pupil_apriltags
 
     # Decimating the quad search halves the cost; refine_edges fits the corners on full-resolution edges.
