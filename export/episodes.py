@@ -53,6 +53,7 @@ class RigFrames:
     joints: NDArray[np.float64] | None = None  # (N, nq) when a robot is given
     joint_names: tuple[str, ...] = ()
     image_size: tuple[int, int] = (0, 0)  # (height, width)
+    tracked: bool = True  # False: a camera without a trajectory (e.g. a head camera), images only
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,6 +75,11 @@ class EpisodeFrames:
         return len(self.t_ns)
 
     @property
+    def tracked_rigs(self) -> tuple[RigFrames, ...]:
+        """Rigs with poses (grippers); untracked cameras contribute images only."""
+        return tuple(r for r in self.rigs if r.tracked)
+
+    @property
     def task(self) -> str:
         return self.episode.task or self.session.manifest.get("task", "") or "demonstration"
 
@@ -86,8 +92,8 @@ class EpisodeFrames:
         """
         cols: list[NDArray] = []
         names: list[str] = []
-        for r in self.rigs:
-            pre = f"{r.rig}_" if len(self.rigs) > 1 else ""
+        for r in self.tracked_rigs:
+            pre = f"{r.rig}_" if len(self.tracked_rigs) > 1 else ""
             if r.joints is not None:
                 cols += [r.joints, r.gripper_m[:, None]]
                 names += [f"{pre}{n}" for n in r.joint_names] + [f"{pre}gripper_width_m"]
@@ -113,8 +119,8 @@ class EpisodeFrames:
 
     def ee_pose(self) -> tuple[NDArray[np.float32], list[str]]:
         cols, names = [], []
-        for r in self.rigs:
-            pre = f"{r.rig}_" if len(self.rigs) > 1 else ""
+        for r in self.tracked_rigs:
+            pre = f"{r.rig}_" if len(self.tracked_rigs) > 1 else ""
             cols.append(self.ee_pose_of(r))
             names += [f"{pre}{n}" for n in ("x", "y", "z", "qw", "qx", "qy", "qz")]
         return np.concatenate(cols, axis=1).astype(np.float32), names
@@ -122,8 +128,8 @@ class EpisodeFrames:
     def ee_delta(self) -> tuple[NDArray[np.float32], list[str]]:
         """(N, 6) motion to the next frame in the current TCP frame: dx, dy, dz, rx, ry, rz (rotation vector)."""
         cols, names = [], []
-        for r in self.rigs:
-            pre = f"{r.rig}_" if len(self.rigs) > 1 else ""
+        for r in self.tracked_rigs:
+            pre = f"{r.rig}_" if len(self.tracked_rigs) > 1 else ""
             T = r.T_world_tcp
             d = np.zeros((len(T), 6))
             if len(T) > 1:
@@ -193,6 +199,12 @@ def export_rigs(session: Session) -> list[str]:
     return [r for r in rigs if trajectory_path(session, r).exists()]
 
 
+def camera_only_rigs(session: Session, tracked: list[str]) -> list[str]:
+    """Rigs with a camera but no trajectory (head cameras): exported as extra images."""
+    rigs = {s["rig"] for s in session.streams.values() if s["kind"] == "video" and s["rig"] != "reference"}
+    return sorted(rigs - set(tracked))
+
+
 def _T_imu_tcp(session: Session, rig: str, camera: str) -> NDArray[np.float64]:
     cal = session.calibration(rig) if rig in session.rigs else None
     if cal is None:
@@ -221,6 +233,12 @@ def session_episodes(session: Session, policy: ExportPolicy, robot: str | None =
     t_host_all = np.asarray(ftab["t_host_ns"], dtype=np.int64)
     t_all = stream_times(session, cam0, ftab)
     per_rig: dict[str, dict[str, Any]] = {}
+    extra_cams = camera_only_rigs(session, rigs)
+    for rig in extra_cams:
+        cam = camera_of(session, rig)
+        spec = session.streams[cam]
+        per_rig[rig] = {"camera": cam, "t_cam": stream_times(session, cam),
+                        "size": (int(spec.get("height", 0)), int(spec.get("width", 0)))}
     for rig in rigs:
         cam = camera_of(session, rig)
         spec = session.streams[cam]
@@ -277,6 +295,15 @@ def session_episodes(session: Session, policy: ExportPolicy, robot: str | None =
                 grip = np.where(np.isfinite(jgrip), jgrip, grip)
             rig_frames.append(RigFrames(rig, d["camera"], nums, T_world_tcp, np.nan_to_num(grip, nan=0.0), joints,
                                         names, d["size"]))
+        for rig in extra_cams:
+            d = per_rig[rig]
+            tc = d["t_cam"]
+            if len(tc) < 2:
+                continue
+            j = np.clip(np.searchsorted(tc, t), 1, len(tc) - 1)
+            nums = np.where(np.abs(tc[j - 1] - t) <= np.abs(tc[j] - t), j - 1, j).astype(np.int64)
+            rig_frames.append(RigFrames(rig, d["camera"], nums, np.repeat(np.eye(4)[None], len(t), 0),
+                                        np.zeros(len(t)), None, (), d["size"], tracked=False))
         fl = np.stack([flag_mask(all_flags, t, kinds=[k]) for k in FLAG_COLUMNS], axis=1)
         ep_flags = tuple(f for f in all_flags if f.t1_ns > t[0] and f.t0_ns <= t[-1])
         out.append(EpisodeFrames(session, ep, sel, review, t, t_host_all[idx], tuple(rig_frames), fl,

@@ -35,7 +35,7 @@ def write(path: Path, episodes: Sequence[EpisodeFrames], splits: Sequence[str], 
         for i, (ep, sp) in enumerate(zip(episodes, splits, strict=True)):
             g = data.create_group(f"demo_{i}")
             obs = g.create_group("obs")
-            for k, r in enumerate(ep.rigs):
+            for k, r in enumerate(ep.tracked_rigs):
                 pre = f"robot{k}_"
                 pose = ep.ee_pose_of(r)
                 obs.create_dataset(pre + "eef_pos", data=pose[:, :3])
@@ -43,6 +43,7 @@ def write(path: Path, episodes: Sequence[EpisodeFrames], splits: Sequence[str], 
                 obs.create_dataset(pre + "gripper_width", data=r.gripper_m[:, None])
                 if r.joints is not None:
                     obs.create_dataset(pre + "joint_pos", data=r.joints)
+            for r in ep.rigs:
                 img = image_stack(ep, r, image_size, blur_faces, bar)
                 obs.create_dataset(f"{r.rig}_{r.camera.split('.', 1)[1]}_image", data=img,
                                    chunks=(1,) + img.shape[1:], compression="lzf")

@@ -28,12 +28,12 @@ def write(path: Path, episodes: Sequence[EpisodeFrames], fps: int, bar: Progress
     from zarr.storage import ZipStore
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    n_rigs = len(episodes[0].rigs)
+    n_rigs = len(episodes[0].tracked_rigs)
     cols: dict[str, list[np.ndarray]] = {}
     ends = []
     total = 0
     for ep in episodes:
-        for k, r in enumerate(ep.rigs[:n_rigs]):
+        for k, r in enumerate(ep.tracked_rigs[:n_rigs]):
             T = r.T_world_tcp
             pos = T[:, :3, 3]
             rot = geometry.so3_log(T[:, :3, :3])

@@ -150,14 +150,16 @@ def make_session(root: Path, *, seed: int = 0, session_id: str = "20260101-00000
                  episodes: int = 2, tasks: tuple[str, ...] = ("pick the cup",), blur: tuple[int, ...] = (),
                  dark: tuple[int, ...] = (), hand: tuple[int, ...] = (), dropped: tuple[int, ...] = (),
                  lost: tuple[int, ...] = (), fiducials_hidden: tuple[int, ...] = (), imu_saturated: bool = False,
-                 robot: str | None = None, codec: str = "ffv1") -> Path:
+                 robot: str | None = None, codec: str = "ffv1", head_camera: NDArray[np.uint8] | None = None
+                 ) -> Path:
     """A complete recorded-and-tracked session with known defects at known frames.
 
     Camera frames are crops of one textured scene sliding with the motion; ``blur``,
     ``dark``, ``hand`` and ``dropped`` list frame numbers to degrade, drop or draw a hand
     on; ``lost`` marks trajectory samples LOST; ``fiducials_hidden`` frames have an unknown
     gripper width. With ``robot``, a joint trajectory (7 joints) is written as the
-    retarget stage would.
+    retarget stage would. ``head_camera``: an RGB picture (e.g. a portrait) shown, sliding,
+    by an extra untracked ``head.cam0`` camera.
     """
     from capture.artifacts import JointTrajectory, commit_stage, trajectory_path, write_joints, write_trajectory
     from capture.session import SessionWriter, StreamSpec
@@ -179,6 +181,8 @@ def make_session(root: Path, *, seed: int = 0, session_id: str = "20260101-00000
     clock = ClockPair(t_start - 1_000_000_000, 1_767_225_600_000_000_000)
     rig_info = {r: {"serial": f"DC-{seed:02d}{i}", "firmware": "1.4.2", "model": "democap-rig-v1"}
                 for i, r in enumerate(rigs)}
+    if head_camera is not None:
+        rig_info["head"] = {"serial": "HC-01", "firmware": "0.9.0", "model": "head-camera"}
     w = SessionWriter(root, source={"kind": "synthetic", "seed": seed}, operator="op-7f3a", rigs=rig_info,
                       session_id=session_id, clock=clock)
     period = int(round(1e9 / rate_hz))
@@ -226,6 +230,19 @@ def make_session(root: Path, *, seed: int = 0, session_id: str = "20260101-00000
             gyro[len(ti) // 2: len(ti) // 2 + 20, 0] = 34.9
         imu.append_many({"t_host_ns": ti, "t_device_ns": ti - t_start, "gyro_x": gyro[:, 0], "gyro_y": gyro[:, 1],
                          "gyro_z": gyro[:, 2], "accel_x": acc[:, 0], "accel_y": acc[:, 1], "accel_z": acc[:, 2]})
+    if head_camera is not None:
+        hv = w.add_video(StreamSpec("head.cam0", "video", "head", "cam0", rate_hz), width, height, "rgb24", codec)
+        bench = np.zeros((height * 2, width * 2, 3), np.uint8)
+        bench[:] = (90, 120, 100)
+        import cv2
+
+        ph = min(height * 2, head_camera.shape[0])
+        pw = min(width * 2, round(head_camera.shape[1] * ph / head_camera.shape[0]))
+        bench[:ph, :pw] = cv2.resize(head_camera, (pw, ph), interpolation=cv2.INTER_AREA)
+        for i, t in enumerate(t_frames):
+            ox = int(width / 2 + width / 8 * np.sin(i / 25.0))
+            img = np.ascontiguousarray(bench[height // 4: height // 4 + height, ox - width // 2: ox + width // 2])
+            hv.append(img, int(t) + 3_000_000, -1, 4_000_000)
     t_end = int(t_frames[-1]) + period
     bounds = np.linspace(t_start, t_end, episodes + 1).astype(np.int64)
     eps = [Episode(k, int(bounds[k]), int(bounds[k + 1]), "trigger", tasks[k % len(tasks)]) for k in range(episodes)]
