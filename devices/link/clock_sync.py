@@ -145,7 +145,7 @@ def split_at_jumps(ex: NDArray[np.int64], jump_ns: int = JUMP_NS,
         before = np.median(mid[lo:i])
         after = mid[i:i + confirm]
         limit = max(jump_ns, float(np.median(rtt[lo:i + confirm])))
-        if len(after) and np.all(np.abs(after - before) > limit) and abs(np.median(after) - before) > limit:
+        if len(after) == confirm and np.all(np.abs(after - before) > limit):
             cuts.append(i)
             i += confirm
         else:

@@ -157,11 +157,11 @@ def _main(argv: list[str] | None = None) -> int:
         args.key.with_suffix(".pub").write_text(public_key_bytes(key).hex() + "\n")
         print(f"wrote {args.key} and {args.key.with_suffix('.pub')} (copy the .pub into <home>/firmware-keys/)")
         return 0
-    key = serialization.load_pem_private_key(args.key.read_bytes(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
+    loaded = serialization.load_pem_private_key(args.key.read_bytes(), password=None)
+    if not isinstance(loaded, Ed25519PrivateKey):
         raise SystemExit(f"{args.key}: not an Ed25519 key")
     a, b, c = (int(x) for x in args.version.split("."))
-    pkg = build_package(args.image.read_bytes(), (a, b, c), args.hw, key)
+    pkg = build_package(args.image.read_bytes(), (a, b, c), args.hw, loaded)
     args.output.write_bytes(pkg.to_bytes())
     print(f"wrote {args.output}: firmware {args.version} for {args.hw}, {len(pkg.image)} bytes")
     return 0
