@@ -69,17 +69,13 @@ def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from capture.importers.euroc import import_euroc
-    from capture.importers.tum import detect_format, import_tum_rgbd
+    from capture.importers import detect_format, importer
 
     path = Path(args.path)
     if not path.exists():
         raise DemocapError("no such file or folder", path)
     fmt = args.format or detect_format(path)
-    if fmt == "euroc":
-        s = import_euroc(path, args.home, operator=args.operator, lossless=not args.lossy)
-    else:
-        s = import_tum_rgbd(path, args.home, operator=args.operator, lossless=not args.lossy)
+    s = importer(fmt)(path, args.home, operator=args.operator, lossless=not args.lossy)
     for name, spec in s.streams.items():
         print(f"  {name:<16} {spec['kind']:<7} {spec['count']:>6} samples")
     print(s.id)
@@ -248,9 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"democap {democap.__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    sp = sub.add_parser("import", help="import a recording folder (EuRoC, TUM RGB-D) as a session")
+    sp = sub.add_parser("import", help="import a recording (EuRoC, TUM RGB-D, GoPro MP4, RealSense) as a session")
     sp.add_argument("path")
-    sp.add_argument("--format", choices=["euroc", "tum"])
+    sp.add_argument("--format", choices=["euroc", "tum", "gopro", "realsense"])
     sp.add_argument("--operator", default="", help="pseudonymous operator id")
     sp.add_argument("--lossy", action="store_true", help="store video as H.264 instead of lossless FFV1")
     sp.set_defaults(func=cmd_import)

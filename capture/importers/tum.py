@@ -138,16 +138,3 @@ def import_tum_rgbd(path: Path, home: Home, *, operator: str = "", lossless: boo
     refresh_session(home, session)
     log.info("imported %s as session %s", path, session.id)
     return session
-
-
-def detect_format(path: Path) -> str:
-    p = Path(path)
-    if (p / "mav0").is_dir() or (p / "cam0" / "data.csv").exists() or (p / "imu0" / "data.csv").exists():
-        return "euroc"
-    if (p / "rgb.txt").exists():
-        return "tum"
-    raise ImportFormatError(
-        "cannot tell the format: expected an EuRoC folder (mav0/cam0/data.csv) or a TUM "
-        "RGB-D folder (rgb.txt); pass --format",
-        p,
-    )
