@@ -56,6 +56,18 @@ case "$MODE" in
     ;;
   test)
     export QT_QPA_PLATFORM=offscreen MPLBACKEND=Agg
+    # lerobot (for the export compatibility test) pins torch < 2.11: it gets its own cached venv,
+    # never the app's. The name must match tests/export/test_lerobot_compat.py.
+    LEROBOT_REQ="lerobot==0.4.4"
+    LEROBOT_VENV="$CACHE/lerobot-venv-$(printf %s "$LEROBOT_REQ" | sha256sum | cut -c1-10)"
+    if ! "$LEROBOT_VENV/bin/python" -c "import lerobot" >/dev/null 2>&1; then
+      phase "lerobot: creating $LEROBOT_VENV (first run: several GB, a few minutes)"
+      "$PY" -m venv "$LEROBOT_VENV"
+      "$LEROBOT_VENV/bin/pip" install -q --upgrade pip
+      "$LEROBOT_VENV/bin/pip" install -q "$LEROBOT_REQ"
+    fi
+    export DEMOCAP_LEROBOT_VENV_CREATE=1
+    phase "lerobot compatibility venv ready"
     phase "running the test suite"
     cd "$ROOT"
     python -m pytest -q "$@"
