@@ -311,10 +311,13 @@ class RigLinkSource:
         self.info: proto.DeviceInfo | None = None
         self.imu_rate_hz = 200.0
         self._stop = False
+        self._closed = False
         self.gaps: list[base.LinkGap] = []
 
     def _ensure(self) -> RigLink:
-        if self.link is None:
+        if self.link is None or self._closed:
+            self._closed = False
+            self._stop = False
             self.link = self._connect()
             self.info = self.link.hello()
             try:
@@ -431,3 +434,4 @@ class RigLinkSource:
             self.gaps.append(gap)
             yield gap
         link.close()
+        self._closed = True  # a later samples() reconnects; self.link keeps its statistics
