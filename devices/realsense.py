@@ -218,3 +218,143 @@ def read_recording(path: Path, timeout_s: float = 120.0) -> RealSenseRecording:
         sd.data = [sd.data[i] for i in order]
     info = dev.get_info
     return RealSenseRecording(info(rs.camera_info.serial_number), info(rs.camera_info.name), depth_units, streams)
+
+
+# ------------------------------------------------------------------------------------------- live source
+
+_VIDEO_SENSORS = {"color": ("cam0", "rgb24"), "depth": ("depth0", "gray16le"), "infrared": ("ir0", "gray")}
+
+
+class RealSenseSource:
+    """A ``devices.base.RigSource`` for a RealSense camera (or a recording replayed as one).
+
+    Frames are copied out in per-sensor callbacks and stamped with the host's
+    ``CLOCK_MONOTONIC`` on arrival; the RealSense hardware timestamp is the device time.
+    Gyro samples become ``ImuBatch`` rows with the latest accelerometer reading held
+    (the two run at different rates). ``target`` is a serial number, a recording path,
+    or ``None`` for the first connected camera.
+    """
+
+    def __init__(self, target: str | Path | None = None, rig: str = "rig0",
+                 color: tuple[int, int, int] = (640, 480, 30), depth: tuple[int, int, int] = (640, 480, 30)) -> None:
+        import queue
+
+        rs = _rs()
+        self.rs, self.rig = rs, rig
+        self.ctx = rs.context()
+        self.playback = target is not None and Path(str(target)).is_file()
+        if self.playback:
+            self.dev = self.ctx.load_device(str(target))
+            self.dev.as_playback().set_real_time(False)
+        else:
+            devices = list(self.ctx.query_devices())
+            match = [d for d in devices if target is None or d.get_info(rs.camera_info.serial_number) == str(target)]
+            if not match:
+                raise ImportFormatError(f"no RealSense camera {target or ''} connected".strip())
+            self.dev = match[0]
+        self.want = {"color": color, "depth": depth}
+        self.q: queue.Queue[Any] = queue.Queue()
+        self._stop = False
+        self._profiles: dict[Any, list[Any]] = {}
+        for s in self.dev.query_sensors():
+            chosen = [p for p in s.get_stream_profiles() if self._wanted(p)]
+            if chosen:
+                self._profiles[s] = chosen
+
+    def _wanted(self, p: Any) -> bool:
+        if self.playback:
+            return True
+        kind = str(p.stream_type()).split(".")[-1]
+        if kind in ("gyro", "accel"):
+            return True
+        if kind not in self.want or not p.is_video_stream_profile():
+            return False
+        v = p.as_video_stream_profile()
+        w, h, fps = self.want[kind]
+        fmt = self.rs.format.rgb8 if kind == "color" else self.rs.format.z16
+        return (v.width(), v.height(), p.fps(), p.format()) == (w, h, fps, fmt)
+
+    def describe(self) -> Any:
+        from devices import base
+
+        rs = self.rs
+        cams, imu_rate = [], None
+        for profiles in self._profiles.values():
+            for p in profiles:
+                kind = str(p.stream_type()).split(".")[-1]
+                if kind in _VIDEO_SENSORS and p.is_video_stream_profile():
+                    v = p.as_video_stream_profile()
+                    sensor, fmt = _VIDEO_SENSORS[kind]
+                    cams.append(base.CameraStreamInfo(sensor, v.width(), v.height(), fmt, float(p.fps())))
+                elif kind == "gyro":
+                    imu_rate = float(p.fps())
+        info = base.DeviceInfo(self.dev.get_info(rs.camera_info.serial_number), self.dev.get_info(rs.camera_info.name),
+                               self.dev.get_info(rs.camera_info.firmware_version)
+                               if self.dev.supports(rs.camera_info.firmware_version) else "unknown",
+                               "realsense", tuple(c.sensor for c in cams) + (("imu",) if imu_rate else ()))
+        return base.SourceDescription(self.rig, info, cams, imu_rate, gripper=False, events=False)
+
+    def stop(self) -> None:
+        self._stop = True
+
+    def _on_frame(self, f: Any) -> None:
+        t_host = time.monotonic_ns()
+        kind = str(f.profile.stream_type()).split(".")[-1]
+        t_dev = int(round(f.get_timestamp() * 1e6))
+        if f.is_motion_frame():
+            d = f.as_motion_frame().get_motion_data()
+            self.q.put((kind, t_host, t_dev, np.array([d.x, d.y, d.z]), 0))
+        else:
+            exp = 0
+            if f.supports_frame_metadata(self.rs.frame_metadata_value.actual_exposure):
+                exp = int(f.get_frame_metadata(self.rs.frame_metadata_value.actual_exposure)) * 1000  # us -> ns
+            self.q.put((kind, t_host, t_dev, np.asanyarray(f.get_data()).copy(), exp))
+
+    def samples(self) -> Any:
+        import queue
+
+        from devices import base
+
+        pb = self.dev.as_playback() if self.playback else None
+        if pb is not None:
+            pb.pause()
+        for s, profiles in self._profiles.items():
+            s.open(profiles)
+            s.start(self._on_frame)
+        if pb is not None:
+            pb.resume()
+        accel = np.array([np.nan, np.nan, np.nan])
+        gyro_rows: list[tuple[int, int, Any]] = []
+        t_flush = time.monotonic()
+        try:
+            while not self._stop:
+                try:
+                    kind, t_host, t_dev, value, exp = self.q.get(timeout=0.05)
+                except queue.Empty:
+                    if pb is not None and pb.current_status() == self.rs.playback_status.stopped:
+                        break
+                    continue
+                if kind == "accel":
+                    accel = value
+                elif kind == "gyro":
+                    if np.all(np.isfinite(accel)):
+                        gyro_rows.append((t_host, t_dev, np.concatenate([value, accel])))
+                elif kind in _VIDEO_SENSORS:
+                    yield base.CameraFrame(self.rig, _VIDEO_SENSORS[kind][0], t_host, t_dev, exp, value)
+                if gyro_rows and (time.monotonic() - t_flush > 0.02 or len(gyro_rows) >= 64):
+                    yield self._batch(gyro_rows)
+                    gyro_rows, t_flush = [], time.monotonic()
+            if gyro_rows:
+                yield self._batch(gyro_rows)
+        finally:
+            for s in self._profiles:
+                s.stop()
+                s.close()
+
+    def _batch(self, rows: list[tuple[int, int, Any]]) -> Any:
+        from devices import base
+
+        v = np.array([r[2] for r in rows])
+        t_host = np.array([r[0] for r in rows], dtype=np.int64)
+        t_host = np.maximum.accumulate(t_host + np.arange(len(t_host)))  # strictly increasing
+        return base.ImuBatch(self.rig, t_host, np.array([r[1] for r in rows], dtype=np.int64), v[:, :3], v[:, 3:])

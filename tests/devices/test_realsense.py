@@ -59,3 +59,25 @@ def test_import_as_session(tmp_path, home) -> None:
     assert np.all(np.diff(imu["t_device_ns"]) > 0)
     np.testing.assert_allclose(imu["accel_y"], -9.81, atol=1e-5)
     assert s.manifest["streams"]["rig0.depth0"]["depth_units_m"] == pytest.approx(0.001)
+
+
+def test_recording_replays_as_a_rig_source(tmp_path) -> None:
+    from devices import base
+    from devices.realsense import RealSenseSource
+
+    path = tmp_path / "rig.db3"
+    depth, _color, t_ms, gyro, t_imu = _make(path, seed=2)
+    src = RealSenseSource(path, rig="rs0")
+    desc = src.describe()
+    assert {c.sensor for c in desc.cameras} == {"cam0", "depth0"} and desc.imu_rate_hz == 200.0
+    assert desc.info.serial == "SW-42"
+    samples = list(src.samples())
+    depth_frames = [s for s in samples if isinstance(s, base.CameraFrame) and s.sensor == "depth0"]
+    np.testing.assert_array_equal(np.stack([f.image for f in depth_frames]), depth)
+    assert [f.t_device_ns for f in depth_frames] == [int(round(t * 1e6)) for t in t_ms]
+    imu = [s for s in samples if isinstance(s, base.ImuBatch)]
+    t_dev = np.concatenate([b.t_device_ns for b in imu])
+    # Every gyro sample after the first accelerometer reading, with that reading held.
+    assert len(t_dev) >= len(gyro) - 1 and np.all(np.diff(t_dev) > 0)
+    np.testing.assert_allclose(np.concatenate([b.accel for b in imu])[:, 1], -9.81, atol=1e-5)
+    assert all(np.all(np.diff(b.t_host_ns) > 0) for b in imu)
