@@ -47,7 +47,19 @@ def clock_mapping(session: Session, rig: str) -> ClockMapping | None:
     return _clock_for(str(session.path), session.fingerprint([name]), rig)
 
 
-def stream_corrections(session: Session, stream: str) -> TimeCorrections:
+def stream_corrections(session: Session, stream: str, recorded: bool = True) -> TimeCorrections:
+    """The corrections for a stream's timestamps.
+
+    With ``recorded`` (every stage after tracking), the corrections the trajectory stage
+    applied to this stream are reused, so that poses, joints, flags and exports share one
+    timeline. The trajectory stage itself asks with ``recorded=False`` to compute them anew.
+    """
+    if recorded:
+        from capture.artifacts import read_stage
+
+        rec = read_stage(session, "trajectory")
+        if rec is not None and isinstance(rec.corrections.get(stream), dict):
+            return TimeCorrections.from_dict(rec.corrections[stream])
     spec = session.streams.get(stream, {})
     rig, _, sensor = stream.partition(".")
     cal = session.calibration(rig) if rig in session.rigs else None
@@ -59,12 +71,12 @@ def stream_corrections(session: Session, stream: str) -> TimeCorrections:
 
 
 def stream_times(
-    session: Session, stream: str, columns: dict[str, NDArray[Any]] | None = None
-) -> tuple[NDArray[np.int64], TimeCorrections]:
-    """Corrected host times (N,) int64 ns of a stream's rows, and the corrections applied."""
+    session: Session, stream: str, columns: dict[str, NDArray[Any]] | None = None, recorded: bool = True
+) -> NDArray[np.int64]:
+    """Corrected host times (N,) int64 ns of a stream's rows (``stream_corrections`` tells what was applied)."""
     c = columns if columns is not None else session.columns(stream)
-    corr = stream_corrections(session, stream)
     t_dev = c.get("t_device_ns")
     if t_dev is not None and np.any(np.asarray(t_dev) < 0):
         t_dev = None  # -1: the device gave no timestamp
-    return corrected_times(np.asarray(c["t_host_ns"], dtype=np.int64), t_dev, corr), corr
+    corr = stream_corrections(session, stream, recorded)
+    return corrected_times(np.asarray(c["t_host_ns"], dtype=np.int64), t_dev, corr)

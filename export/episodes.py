@@ -2,7 +2,7 @@
 
 The timeline is the first rig's camera (``<rig>.cam0``): one row per camera frame the
 review and the export policy kept, stamped with its latency-corrected time
-(``democap.model.corrected_times`` via ``flags.timing``). Every other stream is
+(``democap.model.corrected_times`` via ``capture.timebase``). Every other stream is
 interpolated to those times: positions and joints linearly, rotations by SLERP
 (``Trajectory.at``), the gripper width linearly over its known samples. A second rig's
 camera contributes its nearest frame. Nothing here writes files.
@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from capture.artifacts import JointTrajectory, load_trajectory, read_joints, session_flags, trajectory_path
 from capture.session import Session
+from capture.timebase import stream_times
 from democap import geometry
 from democap.errors import ExportError
 from democap.model import (
@@ -33,7 +34,6 @@ from democap.model import (
     review_of,
     select_frames,
 )
-from flags.timing import stream_times
 
 log = logging.getLogger(__name__)
 

@@ -32,13 +32,13 @@ from capture.artifacts import (
 )
 from capture.artifacts import read_trajectory as _read_trajectory
 from capture.session import Session, atomic_write_bytes
+from capture.timebase import stream_corrections, stream_times
 from democap import geometry
 from democap.model import CameraModel, Flag, ImuNoise
 from democap.progress import Progress
 from flags import detectors
 from flags.hands import HandDetector, SkinHandDetector
 from flags.image import ImageThresholds, blurred_mask, frame_metrics, is_overexposed, is_underexposed
-from flags.timing import stream_corrections, stream_times
 
 log = logging.getLogger(__name__)
 

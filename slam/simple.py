@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from capture.session import Session
-from capture.timebase import stream_times
+from capture.timebase import stream_corrections, stream_times
 from democap import geometry
 from democap.errors import StageError
 from democap.model import CameraModel, TrackState, Trajectory
@@ -248,7 +248,7 @@ def _imu(session: Session, rig: str) -> tuple[NDArray[np.int64], NDArray[np.floa
     if name not in session.streams:
         return None
     c = session.columns(name)
-    t, _ = stream_times(session, name, c)
+    t = stream_times(session, name, c, recorded=False)
     return (
         t,
         np.stack([c["gyro_x"], c["gyro_y"], c["gyro_z"]], 1),
@@ -299,7 +299,7 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
     c1 = calib.camera(cam_names[1]) if len(cam_names) > 1 else None
     s0 = f"{rig}.{c0.name}"
     ft = session.columns(s0)
-    t_cam, corr = stream_times(session, s0, ft)
+    t_cam, corr = stream_times(session, s0, ft, recorded=False), stream_corrections(session, s0, recorded=False)
     n = len(t_cam)
     if n == 0:
         raise StageError(f"{s0} has no frames", session.path)
@@ -480,6 +480,9 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
         "stereo": vo is not None,
         "reason": reason,
         "settings": asdict(s),
-        "corrections": {s0: corr.to_dict()},
+        "corrections": {
+            s0: corr.to_dict(),
+            **({f"{rig}.imu": stream_corrections(session, f"{rig}.imu", recorded=False).to_dict()} if imu else {}),
+        },
     }
     return traj, summary
