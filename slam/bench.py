@@ -158,7 +158,7 @@ def orbslam3_status() -> str:
 def default_sequences(seconds: float, quick: bool) -> list[str]:
     seqs = ["sim-features-mono-fisheye", "sim-features-stereo-pinhole", "euroc-micro"]
     if not quick:
-        seqs += ["virtual-stereo-pinhole", "virtual-mono-fisheye", "virtual-tum-fr1_xyz"]
+        seqs += ["virtual-stereo-pinhole", "virtual-mono-fisheye", "virtual-tum-fr1_xyz", "virtual-tum-fr2_desk"]
     return seqs
 
 
