@@ -97,15 +97,16 @@ def coverage_of(corners_px: Sequence[NDArray[np.float64]], image_size: tuple[int
 def _solve(obj: list[NDArray], img: list[NDArray], size: tuple[int, int], model: CameraModelKind,
            fix_aspect: bool, n_dist: int, guess: CameraModel | None) -> tuple[Any, ...]:  # fmt: skip
     if model == "fisheye-equidistant":
-        flags = cv2.fisheye.CALIB_RECOMPUTE_EXTRINSIC | cv2.fisheye.CALIB_FIX_SKEW
+        flags = cv2.CALIB_RECOMPUTE_EXTRINSIC | cv2.CALIB_FIX_SKEW
         K = np.eye(3)
         D = np.zeros((4, 1))
         if guess is not None:
             K, D = guess.K.copy(), guess.D.reshape(4, 1).copy()
-            flags |= cv2.fisheye.CALIB_USE_INTRINSIC_GUESS
+            flags |= cv2.CALIB_USE_INTRINSIC_GUESS
         rms, K, D, rvecs, tvecs = cv2.fisheye.calibrate(
-            [o.reshape(-1, 1, 3) for o in obj],
-            [i.reshape(-1, 1, 2) for i in img],
+            # OpenCV 5 accepts only (1, N, 3) / (1, N, 2) float32 here.
+            [o.reshape(1, -1, 3).astype(np.float32) for o in obj],
+            [i.reshape(1, -1, 2).astype(np.float32) for i in img],
             size,
             K,
             D,

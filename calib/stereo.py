@@ -69,11 +69,8 @@ def calibrate_stereo(
     size = (cam_left.width, cam_left.height)
     crit = (cv2.TERM_CRITERIA_COUNT + cv2.TERM_CRITERIA_EPS, 100, 1e-9)
     if cam_left.model == "fisheye-equidistant":
-        rms, _, _, _, _, R, t, *_ = cv2.fisheye.stereoCalibrate(
-            [o.reshape(-1, 1, 3).astype(np.float64) for o in obj], [p.reshape(-1, 1, 2).astype(np.float64) for p in pl],
-            [p.reshape(-1, 1, 2).astype(np.float64) for p in pr], cam_left.K, cam_left.D, cam_right.K, cam_right.D,
-            size, flags=cv2.fisheye.CALIB_FIX_INTRINSIC, criteria=crit,
-        )  # fmt: skip
+        # cv2.fisheye.stereoCalibrate rejects valid input in OpenCV 5.0; our own bundle works for any model.
+        rms, R, t = _stereo_bundle(obj, pl, pr, cam_left, cam_right)
     else:
         rms, _, _, _, _, R, t, _, _ = cv2.stereoCalibrate(
             obj, pl, pr, cam_left.K, cam_left.D, cam_right.K, cam_right.D, size,
@@ -83,6 +80,48 @@ def calibrate_stereo(
     epi = rectified_epipolar_errors(cam_left, cam_right, T, pl, pr)
     log.info("stereo: baseline %.4f m, rms %.3f px, epipolar rms %.3f px", np.linalg.norm(t), rms, epi_rms(epi))
     return StereoResult(T, float(rms), epi_rms(epi), float(np.max(np.abs(epi))), len(obj))
+
+
+def _stereo_bundle(obj: list[NDArray], pl: list[NDArray], pr: list[NDArray], cam_left: CameraModel,
+                   cam_right: CameraModel) -> tuple[float, NDArray, NDArray]:  # fmt: skip
+    """T_right_left by least squares over both cameras' reprojections, intrinsics fixed.
+
+    Start: per-pair PnP in each camera, the rotation-averaged T_right_left. Unknowns: T_right_left
+    and every pair's T_left_target.
+    """
+    from scipy.optimize import least_squares
+
+    from calib.intrinsics import solve_pnp
+    from calib.targets import Detection
+    from democap import geometry
+
+    def pnp(cam: CameraModel, o: NDArray, p: NDArray) -> NDArray:
+        ok, T = solve_pnp(cam, Detection(np.arange(len(o)), p.astype(np.float64), o.astype(np.float64), (0, 0)))
+        if not ok:
+            raise CalibrationError("PnP failed on a stereo pair")
+        return T
+
+    T_l = [pnp(cam_left, o, a) for o, a in zip(obj, pl, strict=True)]
+    T_rl = [pnp(cam_right, o, b) @ geometry.se3_inverse(Tl) for o, b, Tl in zip(obj, pr, T_l, strict=True)]
+    U, _, Vt = np.linalg.svd(np.sum([T[:3, :3] for T in T_rl], axis=0))
+    R0 = U @ np.diag([1.0, 1.0, np.linalg.det(U @ Vt)]) @ Vt
+    x0 = np.concatenate([geometry.so3_log(R0), np.median([T[:3, 3] for T in T_rl], axis=0)]
+                        + [np.concatenate([geometry.so3_log(T[:3, :3]), T[:3, 3]]) for T in T_l])  # fmt: skip
+
+    def residual(x: NDArray) -> NDArray:
+        T_rl_ = geometry.se3(geometry.so3_exp(x[:3]), x[3:6])
+        out = []
+        for k, (o, a, b) in enumerate(zip(obj, pl, pr, strict=True)):
+            v = x[6 + 6 * k : 12 + 6 * k]
+            T = geometry.se3(geometry.so3_exp(v[:3]), v[3:])
+            pc = geometry.transform_points(T, o)
+            out.append((cam_left.project(pc) - a).ravel())
+            out.append((cam_right.project(geometry.transform_points(T_rl_, pc)) - b).ravel())
+        return np.nan_to_num(np.concatenate(out), nan=1e3)
+
+    sol = least_squares(residual, x0, loss="huber", f_scale=2.0, x_scale="jac")
+    r = residual(sol.x).reshape(-1, 2)
+    return float(np.sqrt(np.mean(np.sum(r**2, 1)))), geometry.so3_exp(sol.x[:3]), sol.x[3:6].reshape(3, 1)
 
 
 def epi_rms(e: NDArray) -> float:

@@ -9,6 +9,7 @@ convention of ``CameraCalibration.time_offset_ns``).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -100,7 +101,8 @@ def camera_imu_sequence(
 def render_aprilgrid_view(grid: AprilGrid, camera: CameraModel, T_cam_target: NDArray[np.float64],
                          px_per_m: float = 2500.0, margin_m: float = 0.02,
                          _cache: dict | None = None) -> NDArray[np.uint8]:  # fmt: skip
-    """Undistorted pinhole image of an AprilGrid seen from ``T_cam_target``."""
+    """Image of an AprilGrid seen from ``T_cam_target`` through ``camera`` (distortion included:
+    an undistorted pinhole is one homography; otherwise every pixel's ray meets the board)."""
     key = (grid, px_per_m, margin_m)
     cache = _RENDERS if _cache is None else _cache
     if key not in cache:
@@ -112,9 +114,30 @@ def render_aprilgrid_view(grid: AprilGrid, camera: CameraModel, T_cam_target: ND
     # Render pixel (u, v) -> target (x, y): row 0 of tags sits at the bottom of the print.
     A = np.array([[s, 0, -off], [0, -s, (art.shape[0] - 0.5) * s - off], [0, 0, 1]])
     A[0, 2] += 0.5 * s  # pixel centres
-    H_plane = camera.K @ np.column_stack([T_cam_target[:3, 0], T_cam_target[:3, 1], T_cam_target[:3, 3]])
-    return cv2.warpPerspective(art, H_plane @ A, (camera.width, camera.height), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=160)  # fmt: skip
+    if camera.model == "pinhole-radtan" and not any(camera.distortion):
+        H_plane = camera.K @ np.column_stack([T_cam_target[:3, 0], T_cam_target[:3, 1], T_cam_target[:3, 3]])
+        return cv2.warpPerspective(art, H_plane @ A, (camera.width, camera.height), flags=cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_CONSTANT, borderValue=160)  # fmt: skip
+    rays_cam = _pixel_rays(camera)
+    shape = (camera.height, camera.width)
+    R, t = T_cam_target[:3, :3], T_cam_target[:3, 3]
+    origin = -R.T @ t  # camera centre in the target frame
+    rays = rays_cam @ R  # = (R^T d) per row
+    with np.errstate(divide="ignore", invalid="ignore"):
+        depth = -origin[2] / rays[:, 2]
+    X = origin + depth[:, None] * rays
+    px = np.linalg.solve(A, np.stack([X[:, 0], X[:, 1], np.ones(len(X))]))
+    bad = ~(depth > 0)
+    map_x = np.where(bad, -1.0, px[0]).reshape(shape).astype(np.float32)
+    map_y = np.where(bad, -1.0, px[1]).reshape(shape).astype(np.float32)
+    return cv2.remap(art, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=160)
 
 
 _RENDERS: dict = {}
+
+
+@functools.lru_cache(maxsize=4)
+def _pixel_rays(camera: CameraModel) -> NDArray[np.float64]:
+    """Unit rays (H*W, 3) of every pixel, row-major."""
+    u, v = np.meshgrid(np.arange(camera.width, dtype=np.float64), np.arange(camera.height, dtype=np.float64))
+    return camera.unproject(np.stack([u.ravel(), v.ravel()], 1))
