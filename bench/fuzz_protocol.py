@@ -80,7 +80,7 @@ def _decode(b: bytes, framed: bool = False) -> None:
 def report() -> None:
     dt = time.monotonic() - STATE["t0"]
     print(f"fuzz_protocol: {STATE['inputs']} inputs, {STATE['crashes']} crashes, "
-          f"{STATE['frames']} inputs decoded to a valid frame, {dt:.0f} s ({STATE['inputs'] / dt:.0f}/s)",
+          f"{STATE['frames']} valid frames decoded, {dt:.0f} s ({STATE['inputs'] / dt:.0f}/s)",
           flush=True)
 
 
