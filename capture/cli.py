@@ -21,7 +21,7 @@ def cmd_record(args: argparse.Namespace) -> int:
             realtime=args.realtime,
         )
     else:
-        from devices.link.record import record_from_rig  # the rig link's recording entry point
+        from capture.rig import record_from_rig
 
         if not args.rig:
             raise DemocapError("give --virtual, or --rig SERIAL|ADDRESS of a paired rig (see `democap devices list`)")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,14 +30,13 @@ log = logging.getLogger(__name__)
 
 @functools.lru_cache(maxsize=32)
 def _clock_for(session_path: str, fingerprint: str, rig: str) -> ClockMapping | None:
-    from devices.link.clock_sync import fit_clock
+    # fingerprint is part of the cache key: a changed clock-sync log is fitted again.
+    from devices.link.record import clock_mapping_from_columns
 
-    s = Session(session_path)  # type: ignore[arg-type]
-    c = s.columns(f"{rig}.clocksync")
+    c = Session(Path(session_path)).columns(f"{rig}.clocksync")
     if len(c["t_host_send_ns"]) < 3:
         return None
-    ex = np.column_stack([c["t_host_send_ns"], c["t_device_rx_ns"], c["t_device_tx_ns"], c["t_host_recv_ns"]])
-    return fit_clock(ex.astype(np.int64))
+    return clock_mapping_from_columns(c)
 
 
 def clock_mapping(session: Session, rig: str) -> ClockMapping | None:

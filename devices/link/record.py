@@ -1,10 +1,4 @@
-"""Recording from a paired rig: open its link as a ``RigSource``, and the lead's entry point.
-
-``open_rig_source`` is the devices-side piece (no capture import). ``record_from_rig`` wires
-it into ``capture.recorder.Recorder`` for ``democap record --rig``; it imports capture
-lazily, which breaks the devices -> capture direction, so it belongs in capture and lives
-here only until the lead moves it.
-"""
+"""A paired rig's link as a ``RigSource`` (``capture.rig.record_from_rig`` records from it)."""
 
 from __future__ import annotations
 
@@ -50,14 +44,3 @@ def clock_mapping_from_columns(cols: dict[str, Any]) -> ClockMapping:
     ex = np.column_stack([cols["t_host_send_ns"], cols["t_device_rx_ns"], cols["t_device_tx_ns"],
                           cols["t_host_recv_ns"]]).astype(np.int64)
     return fit_clock(ex)
-
-
-def record_from_rig(home: Home, target: str, seconds: float | None = None, operator: str = "") -> Any:
-    """Record a session from a rig until ``seconds`` pass or Ctrl-C; returns the capture Session."""
-    from capture.recorder import Recorder  # see module docstring: to move into capture
-
-    src = open_rig_source(home, target)
-    desc = src.describe()
-    rec = Recorder(home, [src], operator=operator,
-                   source_info={"kind": "rig", "serial": desc.info.serial, "firmware": desc.info.firmware})
-    return rec.run(seconds=seconds)

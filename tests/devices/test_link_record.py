@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from devices.link.record import clock_mapping_from_columns, record_from_rig
+from capture.rig import record_from_rig
+from devices.link.record import clock_mapping_from_columns
 from devices.link.virtual_firmware import spawn
 
 
