@@ -18,6 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from calib.targets import Target
 from democap.errors import CalibrationError
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def _target_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tag-spacing", type=float, default=0.3, help="aprilgrid gap / tag size")
 
 
-def target_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def target_from_args(args: argparse.Namespace) -> Target:
     from calib.targets import AprilGrid, Charuco, Chessboard, load_target
 
     if getattr(args, "target_yaml", None):
@@ -65,7 +66,7 @@ def _is_folder(source: str) -> bool:
     return p.is_dir() and not (p / "manifest.json").exists()
 
 
-def _session(args: argparse.Namespace, source: str):  # type: ignore[no-untyped-def]
+def _session(args: argparse.Namespace, source: str):
     from capture.session import Session
 
     p = Path(source)
@@ -102,7 +103,7 @@ def _images(args: argparse.Namespace, source: str, cam: str) -> Iterator[tuple[s
         yield str(t), t, img
 
 
-def _base_rig(args: argparse.Namespace, source: str):  # type: ignore[no-untyped-def]
+def _base_rig(args: argparse.Namespace, source: str):
     from calib.rig import empty_rig
 
     if not _is_folder(source):
@@ -112,7 +113,7 @@ def _base_rig(args: argparse.Namespace, source: str):  # type: ignore[no-untyped
     return empty_rig(args.serial or "unknown")
 
 
-def _save(args: argparse.Namespace, rig) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _save(args: argparse.Namespace, rig) -> dict[str, Any]:
     from capture.calibrations import store_calibration
 
     path = store_calibration(args.home, rig)
@@ -220,7 +221,7 @@ def cmd_imu(args: argparse.Namespace) -> int:
     from calib.sessions import camera_of, imu_samples, track_session_target, workspace_target
 
     session = _session(args, args.source)
-    target = target_from_args(args) if (args.target or args.target_yaml) else workspace_target(session)
+    target: Target = target_from_args(args) if (args.target or args.target_yaml) else workspace_target(session)
     camera = camera_of(session, args.rig, args.camera, None)
     track = track_session_target(session, target, args.rig, args.camera, camera, device_time=not args.host_time)
     t_imu, gyro, accel = imu_samples(session, args.rig, device_time=not args.host_time)

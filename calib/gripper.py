@@ -139,8 +139,9 @@ def tcp_from_fingers(observations: Sequence[FingerObservation], markers: FingerM
     for o in observations:
         if not o.complete:
             continue
-        pl = (o.T_cam_left @ tip)[:3]  # type: ignore[operator]
-        pr = (o.T_cam_right @ tip)[:3]  # type: ignore[operator]
+        assert o.T_cam_left is not None and o.T_cam_right is not None
+        pl = (o.T_cam_left @ tip)[:3]
+        pr = (o.T_cam_right @ tip)[:3]
         centres.append(0.5 * (pl + pr))
         xs.append((pr - pl) / np.linalg.norm(pr - pl))
     if len(centres) < 3:

@@ -99,7 +99,7 @@ def _solve(obj: list[NDArray], img: list[NDArray], size: tuple[int, int], model:
     if model == "fisheye-equidistant":
         flags = cv2.CALIB_RECOMPUTE_EXTRINSIC | cv2.CALIB_FIX_SKEW
         K = np.eye(3)
-        D = np.zeros((4, 1))
+        D: NDArray[Any] = np.zeros((4, 1))
         if guess is not None:
             K, D = guess.K.copy(), guess.D.reshape(4, 1).copy()
             flags |= cv2.CALIB_USE_INTRINSIC_GUESS
@@ -166,7 +166,7 @@ def calibrate_intrinsics(
     usable = [i for i, d in enumerate(dets) if d is not None]
     if len(usable) < 3:
         raise CalibrationError(f"target found in only {len(usable)} of {len(detections)} images; need at least 3")
-    keep_pts = {i: np.ones(len(dets[i]), bool) for i in usable}  # type: ignore[arg-type]
+    keep_pts: dict[int, NDArray[np.bool_]] = {i: np.ones(len(dets[i]), dtype=np.bool_) for i in usable}  # type: ignore[arg-type]
     active = list(usable)
     guess: CameraModel | None = None
     for _round in range(3 if reject_outliers else 1):
@@ -224,9 +224,10 @@ def calibrate_intrinsics(
                 continue
         res = _project(model, d.points_target, rvec, tvec, K, D) - d.corners_px
         used = i in active
-        kp = keep_pts[i] if used else np.zeros(len(d), bool)
+        kp: NDArray[np.bool_] = keep_pts[i] if used else np.zeros(len(d), dtype=np.bool_)
         rms_v = float(np.sqrt(np.mean(np.sum(res[kp] ** 2, 1)))) if used else float(np.sqrt(np.mean(np.sum(res**2, 1))))
-        views.append(ViewFit(i, names[i], used, rms_v, len(d), int((~kp).sum()), pose_matrix(rvec, tvec),
+        n_rejected = int(len(kp) - np.count_nonzero(kp))
+        views.append(ViewFit(i, names[i], used, rms_v, len(d), n_rejected, pose_matrix(rvec, tvec),
                              d.corners_px, res))  # fmt: skip
         if used:
             used_corners.append(d.corners_px[kp])

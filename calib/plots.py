@@ -9,7 +9,7 @@ import numpy as np
 from calib.intrinsics import IntrinsicsResult
 
 
-def _plt():  # type: ignore[no-untyped-def]
+def _plt():  # noqa: ANN202 - matplotlib.pyplot, imported lazily
     import matplotlib
 
     matplotlib.use("Agg")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -138,7 +139,7 @@ def rectified_epipolar_errors(
     if cam_left.model == "fisheye-equidistant":
         R1, R2, P1, P2, _ = cv2.fisheye.stereoRectify(cam_left.K, cam_left.D, cam_right.K, cam_right.D, size, R, t,
                                                       flags=cv2.CALIB_ZERO_DISPARITY)  # fmt: skip
-        und = cv2.fisheye.undistortPoints
+        und: Any = cv2.fisheye.undistortPoints
     else:
         R1, R2, P1, P2, *_ = cv2.stereoRectify(cam_left.K, cam_left.D, cam_right.K, cam_right.D, size, R, t)
         und = cv2.undistortPoints

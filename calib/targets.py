@@ -50,7 +50,8 @@ class Detection:
 
 
 class Target(Protocol):
-    kind: str
+    @property
+    def kind(self) -> str: ...
 
     def points(self) -> tuple[NDArray[np.int64], NDArray[np.float64]]: ...
     def detect(self, image: NDArray[Any], refine: bool = True) -> Detection | None: ...
@@ -216,7 +217,8 @@ class AprilGrid:
         it misses small tags); the exhaustive detector runs when it finds less than half the grid."""
         gray = _gray(image)
         n_tags = self.tag_rows * self.tag_cols
-        corners, ids = (), None
+        corners: Any = ()
+        ids = None
         if fast:
             corners, ids, _ = self._detector(True).detectMarkers(gray)
         if ids is None or np.sum(ids < n_tags) < n_tags // 2:

@@ -92,22 +92,20 @@ def _camera_model(d: Mapping[str, Any], path: Path) -> CameraModel:
         )
     coeffs = d.get("distortion_coefficients", d.get("distortion_coeffs", [])) or []
     return CameraModel(
-        model=model,
+        model=model,  # type: ignore[arg-type]
         width=width,
         height=height,
         fx=fu,
         fy=fv,
         cx=cu,
-        cy=cv,  # type: ignore[arg-type]
+        cy=cv,
         distortion=tuple(float(c) for c in coeffs),
     )
 
 
 def _camera_fields(cam: CameraModel, *, euroc: bool) -> dict[str, Any]:
     equi = cam.model == "fisheye-equidistant"
-    dist = (
-        ("equidistant" if equi else "radial-tangential") if euroc else ("equidistant" if equi else "radtan")
-    )
+    dist = ("equidistant" if equi else "radial-tangential") if euroc else ("equidistant" if equi else "radtan")
     return {
         "camera_model": "pinhole",
         "intrinsics": [float(cam.fx), float(cam.fy), float(cam.cx), float(cam.cy)],
@@ -234,9 +232,7 @@ def read_kalibr_camchain(path: str | Path) -> list[KalibrCamera]:
     return out
 
 
-def rig_from_camchain(
-    cams: list[KalibrCamera], rig_serial: str, imu: ImuNoise | None = None
-) -> RigCalibration:
+def rig_from_camchain(cams: list[KalibrCamera], rig_serial: str, imu: ImuNoise | None = None) -> RigCalibration:
     """A RigCalibration from camchain entries. Cameras without ``T_cam_imu`` are chained from cam0 by
     ``T_cn_cnm1``; if cam0 has none either, the IMU frame is taken to be cam0's."""
     T_imu_cams: list[NDArray[np.float64]] = []

@@ -54,7 +54,7 @@ def test_intrinsics_save_plots_export_import(left_folder: Path, home, tmp_path: 
 def test_target_pdf_is_true_scale(tmp_path: Path, home, capsys) -> None:
     pdf = tmp_path / "grid.pdf"
     assert main(["calib", "target", str(pdf), "--target", "aprilgrid", "--rows", "6", "--cols", "6",
-                 "--tag-size", "0.088", "--yaml", str(tmp_path / "grid.yaml")]) == 0  # fmt: skip
+                 "--tag-size", "0.088", "--dpi", "50", "--yaml", str(tmp_path / "grid.yaml")]) == 0  # fmt: skip
     box = re.search(rb"MediaBox \[ ?0 0 ([\d.]+) ([\d.]+) ?\]", pdf.read_bytes())
     assert box is not None
     width_m = float(box.group(1)) / 72 * 0.0254
