@@ -223,7 +223,8 @@ def cmd_imu(args: argparse.Namespace) -> int:
     session = _session(args, args.source)
     target: Target = target_from_args(args) if (args.target or args.target_yaml) else workspace_target(session)
     camera = camera_of(session, args.rig, args.camera, None)
-    track = track_session_target(session, target, args.rig, args.camera, camera, device_time=not args.host_time)
+    track = track_session_target(session, target, args.rig, args.camera, camera, device_time=not args.host_time,
+                                 fast=True)  # fmt: skip
     t_imu, gyro, accel = imu_samples(session, args.rig, device_time=not args.host_time)
     gravity = np.array([0.0, 0.0, -9.81]) if (args.level_target or target.kind == "tagmap") else None
     res = calibrate_camera_imu(track.t_ns, track.T_target_cam, t_imu, gyro, accel, gravity_target=gravity,

@@ -69,10 +69,10 @@ def camera_of(session: Session, rig: str, cam: str, camera: CameraModel | None) 
 
 
 def track_session_target(session: Session, target: Target, rig: str = "rig0", cam: str = "cam0",
-                         camera: CameraModel | None = None, step: int = 1, device_time: bool = False
-                         ) -> TargetTrack:  # fmt: skip
+                         camera: CameraModel | None = None, step: int = 1, device_time: bool = False,
+                         fast: bool = False) -> TargetTrack:  # fmt: skip
     frames = frames_with_times(session, f"{rig}.{cam}", step, device_time)
-    return track_target(frames, target, camera_of(session, rig, cam, camera))
+    return track_target(frames, target, camera_of(session, rig, cam, camera), fast=fast)
 
 
 def camera_imu_from_session(session: Session, target: Target | None = None, rig: str = "rig0", cam: str = "cam0",
@@ -89,7 +89,7 @@ def camera_imu_from_session(session: Session, target: Target | None = None, rig:
         target = workspace_target(session)
         if gravity_target is None:
             gravity_target = np.array([0.0, 0.0, -9.81])
-    track = track_session_target(session, target, rig, cam, camera, device_time=True)
+    track = track_session_target(session, target, rig, cam, camera, device_time=True, fast=True)
     if len(track.t_ns) < 30:
         raise CalibrationError(f"target seen in only {len(track.t_ns)} of {track.n_frames} frames", session.path)
     t_imu, gyro, accel = imu_samples(session, rig, device_time=True)

@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from calib.intrinsics import reprojection_residuals, solve_pnp
-from calib.targets import Detection, Target
+from calib.targets import AprilGrid, Detection, Target
 from democap import geometry
 from democap.model import CameraModel
 
@@ -39,15 +39,17 @@ class TargetTrack:
 
 
 def track_target(frames: Iterable[tuple[int, NDArray[Any]]], target: Target, camera: CameraModel,
-                 max_rms_px: float = 2.0, min_points: int | None = None) -> TargetTrack:  # fmt: skip
+                 max_rms_px: float = 2.0, min_points: int | None = None, fast: bool = False
+                 ) -> TargetTrack:  # fmt: skip
     """Detect the target in each ``(t_ns, image)`` and solve its pose; frames whose fit is worse
-    than ``max_rms_px`` (motion blur, a wrong corner) are dropped."""
+    than ``max_rms_px`` (motion blur, a wrong corner) are dropped. ``fast``: AprilGrids try ArUco3
+    first (see ``AprilGrid.detect``), for long sequences where the board fills the view."""
     ts, poses, rms, dets = [], [], [], []
     n = 0
     need = min_points or target.min_points()
     for t_ns, img in frames:
         n += 1
-        d = target.detect(img)
+        d = target.detect(img, fast=True) if fast and isinstance(target, AprilGrid) else target.detect(img)
         if d is None or len(d) < need:
             continue
         ok, T_cam_target = solve_pnp(camera, d)
