@@ -22,7 +22,7 @@ from democap.errors import ImportFormatError
 from democap.formats.tum import read_tum
 from democap.formats.tum_rgbd import DEPTH_UNITS_PER_M, read_tum_rgbd
 from democap.home import Home
-from democap.model import CameraCalibration, ClockPair, Episode, RigCalibration
+from democap.model import CameraCalibration, CameraModel, ClockPair, Episode, RigCalibration
 from democap.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,23 @@ log = logging.getLogger(__name__)
 
 def import_tum_rgbd(path: Path, home: Home, *, operator: str = "", lossless: bool = False) -> Session:
     data = read_tum_rgbd(path)
+    first = cv2.imread(str(data.rgb.files[0]), cv2.IMREAD_COLOR)
+    if first is None:
+        raise ImportFormatError("cannot read image", data.rgb.files[0])
     cam = data.camera
+    if (first.shape[1], first.shape[0]) != (cam.width, cam.height):
+        # A resized copy of a dataset: the published intrinsics scale with the image.
+        sx, sy = first.shape[1] / cam.width, first.shape[0] / cam.height
+        cam = CameraModel(
+            cam.model,
+            first.shape[1],
+            first.shape[0],
+            cam.fx * sx,
+            cam.fy * sy,
+            (cam.cx + 0.5) * sx - 0.5,
+            (cam.cy + 0.5) * sy - 0.5,
+            cam.distortion,
+        )
     calib = RigCalibration(
         rig_serial=f"tum-{data.root.name}",
         cameras=(CameraCalibration("cam0", cam, np.eye(4)),),
@@ -57,9 +73,6 @@ def import_tum_rgbd(path: Path, home: Home, *, operator: str = "", lossless: boo
     )
     writer.add_calibration("rig0", calib)
     rate = float(1e9 / np.median(np.diff(data.rgb.t_ns))) if len(data.rgb.t_ns) > 1 else 30.0
-    first = cv2.imread(str(data.rgb.files[0]), cv2.IMREAD_COLOR)
-    if first is None:
-        raise ImportFormatError("cannot read image", data.rgb.files[0])
     total = len(data.rgb.files) + (len(data.depth.files) if data.depth else 0)
     with Progress("importing images", total) as bar:
         video = writer.add_video(

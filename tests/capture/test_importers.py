@@ -75,7 +75,9 @@ def test_tum_rgbd_import(test_data, home, tmp_path):
     assert s.streams["rig0.imu"]["count"] == 20
     gt = read_tum(gt_file)
     assert s.streams["reference.pose"]["count"] == len(gt)
-    assert s.calibration().camera("cam0").camera.fx == pytest.approx(517.3)  # freiburg1 intrinsics
+    cam = s.calibration().camera("cam0").camera
+    assert (cam.width, cam.height) == (64, 48)  # a resized copy: freiburg1 intrinsics scaled with it
+    assert cam.fx == pytest.approx(517.3 * 0.1) and cam.cx == pytest.approx((318.6 + 0.5) * 0.1 - 0.5)
     assert int(s.frame("rig0.depth0", 3)[0, 0]) == 5003  # 16-bit depth kept exactly
     c = s.columns("reference.pose")
     R = geometry.quat_wxyz_to_matrix(np.stack([c["qw"], c["qx"], c["qy"], c["qz"]], 1))
@@ -90,3 +92,18 @@ def test_tum_missing_image_is_named(test_data, home, tmp_path):
     victim.unlink()
     with pytest.raises(ImportFormatError, match=victim.name):
         import_tum_rgbd(folder, home)
+
+
+def test_untrackable_session_says_why_instead_of_failing_silently(test_data, home, tmp_path):
+    """Frames of unrelated noise and a still accelerometer without gyro: no pose, and the reason."""
+    from capture.artifacts import load_trajectory
+    from democap.model import TrackState
+    from slam import stage
+
+    folder = tmp_path / "rgbd_dataset_freiburg1_xyz"
+    make_tum_folder(folder, test_data / "trajectory_eval_tum_rgbd" / "freiburg1_xyz-groundtruth.txt", n=12)
+    s = import_tum_rgbd(folder, home)
+    rec = stage.run(s)
+    reason = rec.summary["rig0"]["reason"]
+    assert "texture" in reason
+    assert np.all(load_trajectory(s).state == TrackState.LOST)  # nothing claimed 'ok'
