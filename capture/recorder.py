@@ -21,7 +21,7 @@ from typing import Any
 
 from capture.calibrations import store_calibration
 from capture.catalog import refresh_session
-from capture.session import Session, SessionWriter, StreamSpec
+from capture.session import Session, SessionWriter, StreamSpec, imu_columns
 from democap.errors import DiskSpaceError
 from democap.home import Home
 from devices.base import (
@@ -256,18 +256,7 @@ class Recorder:
             streams[name].append(s.image, s.t_host_ns, s.t_device_ns, s.exposure_ns)
             self.stats.frames[name] = self.stats.frames.get(name, 0) + 1
         elif isinstance(s, ImuBatch):
-            streams[f"{s.rig}.imu"].append_many(
-                {
-                    "t_host_ns": s.t_host_ns,
-                    "t_device_ns": s.t_device_ns,
-                    "gyro_x": s.gyro[:, 0],
-                    "gyro_y": s.gyro[:, 1],
-                    "gyro_z": s.gyro[:, 2],
-                    "accel_x": s.accel[:, 0],
-                    "accel_y": s.accel[:, 1],
-                    "accel_z": s.accel[:, 2],
-                }
-            )
+            streams[f"{s.rig}.imu"].append_many(imu_columns(s.t_host_ns, s.t_device_ns, s.gyro, s.accel))
             self.stats.imu_samples += len(s.t_host_ns)
         elif isinstance(s, GripperSample):
             streams[f"{s.rig}.gripper"].append(

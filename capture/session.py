@@ -805,3 +805,51 @@ class Session:
                 if decoded != t.num_rows:
                     problems.append(f"{name}: {decoded} frames decode, frame table lists {t.num_rows}")
         return problems
+
+
+# ------------------------------------------------------------ stream helpers
+
+
+def imu_columns(
+    t_host_ns: NDArray[np.int64], t_device_ns: NDArray[np.int64], gyro: NDArray[np.float64], accel: NDArray[np.float64]
+) -> dict[str, Any]:
+    """Rows of an ``imu`` table from gyro (N, 3) rad/s and accel (N, 3) m/s^2 in the IMU frame."""
+    return {
+        "t_host_ns": t_host_ns, "t_device_ns": t_device_ns,
+        "gyro_x": gyro[:, 0], "gyro_y": gyro[:, 1], "gyro_z": gyro[:, 2],
+        "accel_x": accel[:, 0], "accel_y": accel[:, 1], "accel_z": accel[:, 2],
+    }  # fmt: skip
+
+
+def add_reference_poses(
+    writer: SessionWriter,
+    t_host_ns: NDArray[np.int64],
+    t_device_ns: NDArray[np.int64],
+    T_world_body: NDArray[np.float64],
+    frame: str,
+    source: str,
+) -> None:
+    """Write ground truth as the ``reference.pose`` stream (quaternion columns qw, qx, qy, qz)."""
+    from democap import geometry
+
+    q = geometry.matrix_to_quat_wxyz(T_world_body[:, :3, :3])
+    p = T_world_body[:, :3, 3]
+    rate = float(1e9 / np.median(np.diff(t_host_ns))) if len(t_host_ns) > 1 else None
+    w = writer.add_table(
+        StreamSpec("reference.pose", "pose", "reference", "groundtruth", rate, {"frame": frame, "source": source})
+    )
+    w.append_many({
+        "t_host_ns": t_host_ns, "t_device_ns": t_device_ns, "x": p[:, 0], "y": p[:, 1], "z": p[:, 2],
+        "qw": q[:, 0], "qx": q[:, 1], "qy": q[:, 2], "qz": q[:, 3],
+    })  # fmt: skip
+
+
+def reference_poses(session: Session) -> tuple[NDArray[np.int64], NDArray[np.float64]] | None:
+    """A session's ground truth (t_host_ns (N,), T_world_body (N, 4, 4)), if it has one."""
+    if "reference.pose" not in session.streams:
+        return None
+    from democap import geometry
+
+    c = session.columns("reference.pose")
+    R = geometry.quat_wxyz_to_matrix(np.stack([c["qw"], c["qx"], c["qy"], c["qz"]], 1))
+    return c["t_host_ns"].astype(np.int64), geometry.se3(R, np.stack([c["x"], c["y"], c["z"]], 1))

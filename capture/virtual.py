@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 
 from capture.recorder import Recorder
-from capture.session import Session, SessionWriter, StreamSpec
-from democap import geometry
+from capture.session import Session, SessionWriter, add_reference_poses
 from democap.home import Home
 from devices.base import Sample
 
@@ -52,30 +51,13 @@ def record_virtual(
         recorder_hook(rec)
 
     def add_truth(w: SessionWriter) -> None:
-        q = geometry.matrix_to_quat_wxyz(truth.T_world_imu[:, :3, :3])
-        p = truth.T_world_imu[:, :3, 3]
-        gt = w.add_table(
-            StreamSpec(
-                "reference.pose",
-                "pose",
-                "reference",
-                "groundtruth",
-                None,
-                {"frame": "T_world_imu", "source": "virtual rig ground truth"},
-            )
-        )
-        gt.append_many(
-            {
-                "t_host_ns": truth.t_host_ns,
-                "t_device_ns": truth.clock.device_ns(truth.t_s),
-                "x": p[:, 0],
-                "y": p[:, 1],
-                "z": p[:, 2],
-                "qw": q[:, 0],
-                "qx": q[:, 1],
-                "qy": q[:, 2],
-                "qz": q[:, 3],
-            }
+        add_reference_poses(
+            w,
+            truth.t_host_ns,
+            truth.clock.device_ns(truth.t_s),
+            truth.T_world_imu,
+            "T_world_imu",
+            "virtual rig ground truth",
         )
         table_tag = min(truth.tags)
         w.update(

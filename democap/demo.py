@@ -19,8 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from capture.artifacts import load_trajectory, read_joints, session_flags, stage_dir
-from capture.session import Session
-from democap import geometry
+from capture.session import Session, reference_poses
 from democap.home import Home
 from democap.model import DEFAULT_POLICY, Flag, TrackState, Trajectory
 from slam.metrics import ate, match_reference
@@ -41,15 +40,6 @@ class DemoResult:
     episodes: int = 0
     frames: int = 0
     exported_episodes: int = 0
-
-
-def reference_trajectory(session: Session) -> tuple[NDArray[np.int64], NDArray[np.float64]] | None:
-    """The session's ground truth ``T_world_imu`` (t_ns, (N, 4, 4)) if it has one."""
-    if "reference.pose" not in session.streams:
-        return None
-    c = session.columns("reference.pose")
-    R = geometry.quat_wxyz_to_matrix(np.stack([c["qw"], c["qx"], c["qy"], c["qz"]], 1))
-    return c["t_host_ns"].astype(np.int64), geometry.se3(R, np.stack([c["x"], c["y"], c["z"]], 1))
 
 
 def trajectory_accuracy(traj: Trajectory, t_ref: NDArray[np.int64], T_ref: NDArray[np.float64]) -> dict[str, float]:
@@ -95,7 +85,7 @@ def run_demo(
     timings["export"] = time.monotonic() - t
 
     traj = load_trajectory(session)
-    ref = reference_trajectory(session)
+    ref = reference_poses(session)
     accuracy = trajectory_accuracy(traj, *ref) if ref is not None else {}
     flags = session_flags(session)
     counts = Counter(f.kind for f in flags)

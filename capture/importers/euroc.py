@@ -17,7 +17,8 @@ import numpy as np
 
 from capture.calibrations import store_calibration
 from capture.catalog import refresh_session
-from capture.session import Session, SessionWriter, StreamSpec
+from capture.session import Session, SessionWriter, StreamSpec, add_reference_poses, imu_columns
+from democap import geometry
 from democap.errors import ImportFormatError
 from democap.formats.euroc import read_euroc
 from democap.formats.kalibr import read_euroc_sensor_yaml
@@ -105,43 +106,11 @@ def import_euroc(path: Path, home: Home, *, operator: str = "", lossless: bool =
         imu = data.imu
         rate = float(1e9 / np.median(np.diff(imu.t_ns))) if len(imu.t_ns) > 1 else 200.0
         w = writer.add_table(StreamSpec("rig0.imu", "imu", "rig0", "imu0", rate))
-        w.append_many(
-            {
-                "t_host_ns": imu.t_ns,
-                "t_device_ns": imu.t_ns,
-                "gyro_x": imu.gyro[:, 0],
-                "gyro_y": imu.gyro[:, 1],
-                "gyro_z": imu.gyro[:, 2],
-                "accel_x": imu.accel[:, 0],
-                "accel_y": imu.accel[:, 1],
-                "accel_z": imu.accel[:, 2],
-            }
-        )
+        w.append_many(imu_columns(imu.t_ns, imu.t_ns, imu.gyro, imu.accel))
     if data.groundtruth is not None and len(data.groundtruth.t_ns):
         gt = data.groundtruth
-        w = writer.add_table(
-            StreamSpec(
-                "reference.pose",
-                "pose",
-                "reference",
-                "groundtruth",
-                float(1e9 / np.median(np.diff(gt.t_ns))) if len(gt.t_ns) > 1 else None,
-                {"frame": "T_world_imu", "source": "state_groundtruth_estimate0"},
-            )
-        )
-        w.append_many(
-            {
-                "t_host_ns": gt.t_ns,
-                "t_device_ns": gt.t_ns,
-                "x": gt.p_world_body[:, 0],
-                "y": gt.p_world_body[:, 1],
-                "z": gt.p_world_body[:, 2],
-                "qw": gt.q_world_body_wxyz[:, 0],
-                "qx": gt.q_world_body_wxyz[:, 1],
-                "qy": gt.q_world_body_wxyz[:, 2],
-                "qz": gt.q_world_body_wxyz[:, 3],
-            }
-        )
+        T_gt = geometry.se3(geometry.quat_wxyz_to_matrix(gt.q_world_body_wxyz), gt.p_world_body)
+        add_reference_poses(writer, gt.t_ns, gt.t_ns, T_gt, "T_world_imu", "state_groundtruth_estimate0")
     cam_t = np.concatenate([c.t_ns for c in data.cameras.values()])
     path_out = writer.close(episodes=[Episode(0, int(cam_t.min()), int(cam_t.max()) + 1, "import")])
     session = Session(path_out)

@@ -16,8 +16,7 @@ import numpy as np
 
 from capture.calibrations import store_calibration
 from capture.catalog import refresh_session
-from capture.session import Session, SessionWriter, StreamSpec
-from democap import geometry
+from capture.session import Session, SessionWriter, StreamSpec, add_reference_poses, imu_columns
 from democap.errors import ImportFormatError
 from democap.formats.tum import read_tum
 from democap.formats.tum_rgbd import DEPTH_UNITS_PER_M, read_tum_rgbd
@@ -108,44 +107,10 @@ def import_tum_rgbd(path: Path, home: Home, *, operator: str = "", lossless: boo
     if data.accel is not None and data.accel_t_ns is not None and len(data.accel_t_ns):
         w = writer.add_table(StreamSpec("rig0.imu", "imu", "rig0", "accelerometer", None, {"gyro": False}))
         nan = np.full(len(data.accel_t_ns), np.nan)
-        w.append_many(
-            {
-                "t_host_ns": data.accel_t_ns,
-                "t_device_ns": data.accel_t_ns,
-                "gyro_x": nan,
-                "gyro_y": nan,
-                "gyro_z": nan,
-                "accel_x": data.accel[:, 0],
-                "accel_y": data.accel[:, 1],
-                "accel_z": data.accel[:, 2],
-            }
-        )
+        w.append_many(imu_columns(data.accel_t_ns, data.accel_t_ns, np.column_stack([nan, nan, nan]), data.accel))
     if data.groundtruth is not None:
         gt = read_tum(data.groundtruth)
-        q = geometry.matrix_to_quat_wxyz(geometry.quat_xyzw_to_matrix(gt.q_world_body_xyzw))
-        w = writer.add_table(
-            StreamSpec(
-                "reference.pose",
-                "pose",
-                "reference",
-                "groundtruth",
-                None,
-                {"frame": "T_world_cam", "source": "groundtruth.txt"},
-            )
-        )
-        w.append_many(
-            {
-                "t_host_ns": gt.t_ns,
-                "t_device_ns": gt.t_ns,
-                "x": gt.p_world_body[:, 0],
-                "y": gt.p_world_body[:, 1],
-                "z": gt.p_world_body[:, 2],
-                "qw": q[:, 0],
-                "qx": q[:, 1],
-                "qy": q[:, 2],
-                "qz": q[:, 3],
-            }
-        )
+        add_reference_poses(writer, gt.t_ns, gt.t_ns, gt.T_world_body(), "T_world_cam", "groundtruth.txt")
     out = writer.close(episodes=[Episode(0, int(data.rgb.t_ns[0]), int(data.rgb.t_ns[-1]) + 1, "import")])
     session = Session(out)
     refresh_session(home, session)

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from capture.artifacts import load_trajectory, read_stage
+from capture.session import reference_poses
 from capture.virtual import record_virtual
-from democap.demo import reference_trajectory, trajectory_accuracy
+from democap.demo import trajectory_accuracy
 from democap.model import TrackState
 from slam import stage
 from slam.metrics import ate, umeyama
@@ -25,7 +26,7 @@ def test_tag_anchored_trajectory_is_accurate_and_honest(virtual_session):
     rec = stage.run(virtual_session, method="simple")
     assert rec.summary["rig0"]["world_anchor"] == "tag"
     traj = load_trajectory(virtual_session)
-    acc = trajectory_accuracy(traj, *reference_trajectory(virtual_session))
+    acc = trajectory_accuracy(traj, *reference_poses(virtual_session))
     assert acc["frames_with_pose"] > 0.95
     assert acc["unaligned_m"] < 0.015  # in the table frame, what a robot replaying the data sees
     assert acc["ok_over_2cm"] == 0  # no silent failure: an 'ok' pose is right
@@ -48,7 +49,7 @@ def test_euroc_still_clip(test_data, tmp_path):
     s = import_euroc(test_data / "euroc_v1_01_easy_micro", Home.resolve(tmp_path))
     stage.run(s, method="simple")
     traj = load_trajectory(s)
-    t_ref, T_ref = reference_trajectory(s)
+    t_ref, T_ref = reference_poses(s)
     acc = trajectory_accuracy(traj, t_ref, T_ref)
     assert traj.world_anchor == "first_pose" and np.mean(traj.state == TrackState.OK) > 0.95
     assert acc["ate_m"] < 0.005  # the clip is nearly still: a sanity check, not an accuracy test
