@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -151,7 +152,7 @@ def screenshots(out_dir: Path, record_seconds: float = 8.0) -> list[Path]:
 
     # Calibration: the OpenCV chessboard photos of the shared data, when present.
     win.show_screen("Calibration")
-    board = shared_data_root() / "opencv_chessboard_stereo"
+    board = Path(os.environ.get("DEMOCAP_SHOTS_BOARD_DATA", shared_data_root())) / "opencv_chessboard_stereo"
     if board.is_dir():
         views = {"done": False}
         win.calibration.add_views(board, pattern="left*.jpg", on_done=lambda: views.__setitem__("done", True))

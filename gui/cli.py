@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Any
+from typing import Any, NoReturn
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
@@ -14,12 +14,28 @@ def cmd_gui(args: argparse.Namespace) -> int:
         logging.getLogger("gui").setLevel(logging.INFO)
         for p in screenshots(args.screenshots, args.record_seconds):
             print(p)
-        return 0
+        return _exit_now(0)
     import sys
 
     from gui.app import run
 
-    return run(args.home, explicit_home=any(a == "--home" or a.startswith("--home=") for a in sys.argv))
+    return _exit_now(run(args.home, explicit_home=any(a == "--home" or a.startswith("--home=") for a in sys.argv)))
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Leave without interpreter finalisation once the app is closed and everything is on disk.
+
+    Tearing down Qt, pyqtgraph and the native robotics modules in Python's arbitrary
+    finalisation order aborts ("none_dealloc") after the work is done; the files are already
+    written and flushed, so skipping the teardown loses nothing and gives the right exit code.
+    """
+    import os
+    import sys
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def add_commands(sub: Any) -> None:
