@@ -161,6 +161,7 @@ def test_sigkill_recovery_loses_at_most_the_open_chunk(tmp_path):
     assert len(reports) == 5, "writer did not start"
     path = tmp_path / "killed"
     assert json.loads((path / "manifest.json").read_text())["status"] == "recording"
+    on_disk = {p.relative_to(path) for p in path.rglob("*") if p.is_file()}
     s = Session(path)  # opening recovers
     assert s.manifest["status"] == "recovered"
     frames, imu_rows = s.streams["rig0.cam0"]["count"], s.streams["rig0.imu"]["count"]
@@ -171,6 +172,5 @@ def test_sigkill_recovery_loses_at_most_the_open_chunk(tmp_path):
     assert sum(1 for _ in s.frames("rig0.cam0")) == frames
     assert s.verify() == []
     assert len(s.episodes) == 1 and s.episodes[0].task == "pick the cup" and s.episodes[0].source == "trigger"
-    assert any(p.name.endswith(".partial") for p in (path / "streams" / "rig0.cam0").iterdir()), (
-        "the interrupted segment is kept on disk, not deleted"
-    )
+    after = {p.relative_to(path) for p in path.rglob("*") if p.is_file()}
+    assert on_disk - after <= {Path("recording.lock")}, "recovery deletes nothing the recorder wrote"
