@@ -32,6 +32,9 @@ def _exit_now(code: int) -> NoReturn:
     import os
     import sys
 
+    from gui.isolated import shutdown
+
+    shutdown()
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -40,7 +43,11 @@ def _exit_now(code: int) -> NoReturn:
 
 def add_commands(sub: Any) -> None:
     p = sub.add_parser("gui", help="open the desktop app (devices, live capture, calibration, review, export)")
-    p.add_argument("--screenshots", metavar="DIR", help="open each main screen in a demo home, save DIR/<screen>.png "
-                                                         "and exit (needs a display; use xvfb-run on a server)")
+    p.add_argument(
+        "--screenshots",
+        metavar="DIR",
+        help="open each main screen in a demo home, save DIR/<screen>.png "
+        "and exit (needs a display; use xvfb-run on a server)",
+    )
     p.add_argument("--record-seconds", type=float, default=8.0, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_gui)

@@ -172,8 +172,9 @@ class LivePanel(QWidget):
         # -------- left column: controls
         left = QVBoxLayout()
         left.setSpacing(10)
-        left.addWidget(header("Live capture", "Record demonstrations; mark each one with the rig's trigger "
-                                              "or the Space key."))
+        left.addWidget(
+            header("Live capture", "Record demonstrations; mark each one with the rig's trigger or the Space key.")
+        )
         form_box = QGroupBox("Recording")
         form = QFormLayout(form_box)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
@@ -317,9 +318,10 @@ class LivePanel(QWidget):
         if self.robot:
             # Load the model now, not at the first live check while recording.
             robot = self.robot
-            self.jobs.start(lambda: _robot(robot, self.home), None, lambda _t: None)
-        self.feasible_light.set("idle", f"Feasibility for {self.robot}: waiting for poses" if self.robot
-                                else "Feasibility: choose a robot")
+            self.jobs.start(lambda: _warm_up(robot, self.home), None, lambda _t: None)
+        self.feasible_light.set(
+            "idle", f"Feasibility for {self.robot}: waiting for poses" if self.robot else "Feasibility: choose a robot"
+        )
 
     # ------------------------------------------------------------- recording
     @property
@@ -359,8 +361,9 @@ class LivePanel(QWidget):
         def work() -> Any:
             sources = choice.make()
             try:
-                rec = Recorder(self.home, sources, operator=operator, task=task, source_info=info,
-                               observer=feed.observe)
+                rec = Recorder(
+                    self.home, sources, operator=operator, task=task, source_info=info, observer=feed.observe
+                )
             except BaseException:
                 for src in sources:
                     src.stop()
@@ -419,8 +422,10 @@ class LivePanel(QWidget):
             return
         self._live_episodes += 1
         status, reasons = live_episode_check(self._episode_start, snapshot, self._episode_feasibility)
-        item = QListWidgetItem(f"● Episode {self._live_episodes} (live check): {status.upper()} — "
-                               f"{'; '.join(reasons) or 'no problem seen live'}. Full verdict after Stop.")
+        item = QListWidgetItem(
+            f"● Episode {self._live_episodes} (live check): {status.upper()} — "
+            f"{'; '.join(reasons) or 'no problem seen live'}. Full verdict after Stop."
+        )
         item.setForeground(theme_qcolor(status))
         self.verdicts.addItem(item)
         self.verdicts.scrollToBottom()
@@ -453,13 +458,14 @@ class LivePanel(QWidget):
 
     def process_session(self, session: Any) -> None:
         """Run the stages (trajectory, retarget, flags), then show each episode's verdict."""
-        from democap.pipeline import process
         from flags.summary import episode_summary
+        from gui.isolated import run_isolated
 
         robot = self.robot
 
         def work() -> list[tuple[int, dict]]:
-            process(session, self.home, robot=robot)
+            # Tracking (gtsam) and retargeting (Pinocchio) run in the helper process: see gui.isolated.
+            run_isolated(_process_and_summarise, session.path, self.home, robot)
             return [(e.index, episode_summary(session, e)) for e in session.episodes]
 
         def done(rows: list[tuple[int, dict]]) -> None:
@@ -513,7 +519,8 @@ class LivePanel(QWidget):
             lab = self.previews.get(name)
             if lab is not None and lab.width() > 10:
                 pm = QPixmap.fromImage(to_qimage(f.image)).scaled(
-                    lab.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
+                    lab.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
+                )
                 lab.setPixmap(pm)
         t, gyro, accel = feed.imu_arrays()
         if len(t):
@@ -535,20 +542,27 @@ class LivePanel(QWidget):
         n_ep = self._episode_count()
         self.m_episodes.set(f"{n_ep} + 1 open" if self.in_episode else str(n_ep), "info" if self.in_episode else None)
         if counts:
-            self.frames_light.set("error" if dropped else "ok",
-                                  f"{dropped} frame(s) dropped by the camera" if dropped else
-                                  f"All frames arriving ({len(counts)} camera(s))")
+            self.frames_light.set(
+                "error" if dropped else "ok",
+                f"{dropped} frame(s) dropped by the camera"
+                if dropped
+                else f"All frames arriving ({len(counts)} camera(s))",
+            )
         else:
             self.frames_light.set("idle", "No camera frames in this source")
         q = self.recorder.stats.queue_max if self.recorder is not None else 0
         if gaps:
             self.sync_light.set("error", f"{gaps} link gap(s): the rig went silent (recorded as gaps)")
         elif rtt:
-            self.sync_light.set("ok" if np.median(rtt) < 5000 else "warn",
-                                f"Clock sync round trip {np.median(rtt) / 1000:.1f} ms; writer queue peak {q}")
+            self.sync_light.set(
+                "ok" if np.median(rtt) < 5000 else "warn",
+                f"Clock sync round trip {np.median(rtt) / 1000:.1f} ms; writer queue peak {q}",
+            )
         else:
-            self.sync_light.set("ok" if feed.n_samples else "idle",
-                                f"Link OK; writer queue peak {q}" if feed.n_samples else "Waiting for samples…")
+            self.sync_light.set(
+                "ok" if feed.n_samples else "idle",
+                f"Link OK; writer queue peak {q}" if feed.n_samples else "Waiting for samples…",
+            )
         self._maybe_check_feasibility()
         # Degrade the screen, never the recording: slow redraws or a late loop halve the preview rate.
         cost = time.monotonic() - t_start
@@ -559,8 +573,9 @@ class LivePanel(QWidget):
         elif cost < 0.1 * period and late < 0.2 * period and self.preview_hz < self.max_preview_hz:
             self.preview_hz = min(self.max_preview_hz, self.preview_hz * 1.25)
             self.degraded = "" if self.preview_hz >= self.max_preview_hz else self.degraded
-        self.preview_light.set("degraded" if self.degraded else "ok",
-                               self.degraded or f"Previews at {self.preview_hz:.0f} Hz")
+        self.preview_light.set(
+            "degraded" if self.degraded else "ok", self.degraded or f"Previews at {self.preview_hz:.0f} Hz"
+        )
         self.timer.setInterval(int(1000 / self.preview_hz))
         self._timer_expected = time.monotonic() + 1 / self.preview_hz
 
@@ -582,8 +597,9 @@ class LivePanel(QWidget):
         for t in keep:
             T = live_pose(self.sources[0], t)
             if T is None:
-                self.track_label.setText("Tracking: no live pose from this source — the trajectory is computed "
-                                         "after recording")
+                self.track_label.setText(
+                    "Tracking: no live pose from this source — the trajectory is computed after recording"
+                )
                 return
             self.trail.append(T[:3, 3].copy())
             self.trail_T.append(T)
@@ -637,8 +653,9 @@ class LivePanel(QWidget):
         self._feasibility_job = self.jobs.start(work, done, failed)
 
 
-def live_episode_check(start: tuple[int, int, int], end: tuple[int, int, int], feasibility: list
-                       ) -> tuple[str, list[str]]:
+def live_episode_check(
+    start: tuple[int, int, int], end: tuple[int, int, int], feasibility: list
+) -> tuple[str, list[str]]:
     """What recording saw during one episode, as a provisional status: (usable|check|redo, reasons).
 
     ``start``/``end``: (dropped frames, frames, link gaps) counters; ``feasibility``: the live
@@ -662,48 +679,37 @@ def live_episode_check(start: tuple[int, int, int], end: tuple[int, int, int], f
         reasons.append(f"robot cannot follow: {', '.join(kinds)}")
     elif feasibility:
         status = "check" if status == "usable" else status
-        reasons.append("robot marginal: " + ", ".join(sorted({f.kind.split('.')[-1] for f in feasibility})))
+        reasons.append("robot marginal: " + ", ".join(sorted({f.kind.split(".")[-1] for f in feasibility})))
     return status, reasons
 
 
-def live_feasibility(robot_name: str, home: Home, t_ns: np.ndarray, T_world_imu: np.ndarray,
-                     calibration: Any = None) -> list:
-    """Embodiment flags of ``ik`` on a decimated live window of rig IMU poses (N, 4, 4).
+def live_feasibility(
+    robot_name: str, home: Home, t_ns: np.ndarray, T_world_imu: np.ndarray, calibration: Any = None
+) -> list:
+    """Embodiment flags of ``ik`` on a decimated live window of rig IMU poses (N, 4, 4), in the helper process."""
+    from gui.isolated import run_isolated
+    from ik.live import feasibility_window
 
-    The rig's TCP follows as in the retarget stage: IMU -> camera (calibration) -> TCP (the
-    calibration's T_cam_tcp, else the profile's default) -> robot TCP (profile).
-    """
-    from democap.model import TrackState, Trajectory
-    from ik.stage import retarget_rig
-
-    robot = _robot(robot_name, home)
-    prof = robot.profile
-    T_imu_tcp = np.eye(4)
-    if calibration is not None and calibration.cameras:
-        cam = calibration.cameras[0]
-        T_cam_tcp = calibration.T_cam_tcp if calibration.T_cam_tcp is not None else prof.T_cam_tcp_default
-        T_imu_tcp = cam.T_imu_cam @ T_cam_tcp
-    T_world_tcp = T_world_imu @ T_imu_tcp @ prof.T_rigtcp_tcp
-    n = len(t_ns)
-    traj = Trajectory(t_ns=np.asarray(t_ns, np.int64), T_world_body=T_world_tcp,
-                      state=np.full(n, TrackState.OK, np.uint8), quality=np.ones(n, np.float32), body="tcp")
-    return retarget_rig(robot, traj, T_world_tcp, np.full(len(t_ns), np.nan), "rig0").flags
-
-
-_ROBOTS: dict[str, Any] = {}
-
-
-def _robot(name: str, home: Home) -> Any:
-    """The robot model, loaded once per process (URDF parsing takes a while)."""
-    from ik.profile import find_profile
-    from ik.robot import load_robot
-
-    if name not in _ROBOTS:
-        _ROBOTS[name] = load_robot(find_profile(name, home))
-    return _ROBOTS[name]
+    return run_isolated(feasibility_window, robot_name, home, np.asarray(t_ns), np.asarray(T_world_imu), calibration)
 
 
 def theme_qcolor(status: str) -> Any:
     from PySide6.QtGui import QColor
 
     return QColor(theme.status_colour(status))
+
+
+def _warm_up(robot: str, home: Home) -> bool:
+    from gui.isolated import run_isolated
+    from ik.live import warm_up
+
+    return run_isolated(warm_up, robot, home)
+
+
+def _process_and_summarise(session_path: Any, home: Home, robot: str | None) -> bool:
+    """Runs in the helper process: the stale stages of a freshly recorded session."""
+    from capture.session import Session
+    from democap.pipeline import process
+
+    process(Session(session_path), home, robot=robot)
+    return True

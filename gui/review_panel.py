@@ -64,26 +64,14 @@ class EpisodeData:
     verdict: dict[str, Any] = field(default_factory=dict)
 
 
-def robot_skeleton(robot_name: str, home: Home, q: np.ndarray, T_world_base: np.ndarray,
-                   max_samples: int = MAX_FRAMES) -> tuple[np.ndarray, np.ndarray]:
-    """Joint origins in the world (M, K, 3) by Pinocchio forward kinematics at decimated q (N, nq)."""
-    import pinocchio as pin
+def robot_skeleton(
+    robot_name: str, home: Home, q: np.ndarray, T_world_base: np.ndarray, max_samples: int = MAX_FRAMES
+) -> tuple[np.ndarray, np.ndarray]:
+    """Joint origins in the world (M, K, 3) by Pinocchio forward kinematics, in the helper process."""
+    from gui.isolated import run_isolated
+    from ik.live import skeleton_points
 
-    from ik.profile import find_profile
-    from ik.robot import load_robot
-
-    robot = load_robot(find_profile(robot_name, home))
-    idx = np.linspace(0, len(q) - 1, min(len(q), max_samples)).astype(int)
-    data = robot.model.createData()
-    pts = np.empty((len(idx), robot.model.njoints + 1, 3))
-    for k, i in enumerate(idx):
-        pin.forwardKinematics(robot.model, data, q[i])
-        pin.updateFramePlacements(robot.model, data)
-        origins = [data.oMi[j].translation for j in range(robot.model.njoints)]
-        origins.append(data.oMf[robot.tcp_frame].translation)
-        P = np.array(origins)
-        pts[k] = P @ T_world_base[:3, :3].T + T_world_base[:3, 3]
-    return idx, pts
+    return run_isolated(skeleton_points, robot_name, home, np.asarray(q), np.asarray(T_world_base), max_samples)
 
 
 def load_episode(home: Home, session_id: str, index: int, robot: str | None = None) -> EpisodeData:
@@ -188,10 +176,12 @@ class ReviewPanel(QWidget):
         self.side_path = self.side_plot.plot(pen=pg.mkPen(theme.ACCENT, width=2))
         self.top_dot = theme.marker(self.top_plot, pen=None, symbol="o", symbolBrush=theme.OK, symbolSize=10)
         self.side_dot = theme.marker(self.side_plot, pen=None, symbol="o", symbolBrush=theme.OK, symbolSize=10)
-        self.robot_side = theme.marker(self.side_plot, pen=pg.mkPen(theme.WARN, width=4), symbol="o", symbolSize=6,
-                                       symbolBrush=theme.WARN)
-        self.robot_top = theme.marker(self.top_plot, pen=pg.mkPen(theme.WARN, width=4), symbol="o", symbolSize=6,
-                                      symbolBrush=theme.WARN)
+        self.robot_side = theme.marker(
+            self.side_plot, pen=pg.mkPen(theme.WARN, width=4), symbol="o", symbolSize=6, symbolBrush=theme.WARN
+        )
+        self.robot_top = theme.marker(
+            self.top_plot, pen=pg.mkPen(theme.WARN, width=4), symbol="o", symbolSize=6, symbolBrush=theme.WARN
+        )
         # The robot's reach over the whole episode sets the view range (the moving skeleton is ignored).
         invisible = pg.mkPen((0, 0, 0, 0))
         self.robot_extent_side = self.side_plot.plot(pen=invisible)
@@ -268,11 +258,17 @@ class ReviewPanel(QWidget):
         self.out_btn.clicked.connect(self.set_trim_out)
         self.trim_btn.clicked.connect(lambda: self.decide("trim"))
         self.note_btn.clicked.connect(self.ask_note)
-        for key, fn in ((Qt.Key.Key_A, lambda: self.decide("accept")), (Qt.Key.Key_R, lambda: self.decide("reject")),
-                        (Qt.Key.Key_I, self.set_trim_in), (Qt.Key.Key_O, self.set_trim_out),
-                        (Qt.Key.Key_T, lambda: self.decide("trim")), (Qt.Key.Key_N, self.ask_note),
-                        (Qt.Key.Key_Space, self.toggle_play), (Qt.Key.Key_Right, lambda: self.step(1)),
-                        (Qt.Key.Key_Left, lambda: self.step(-1))):
+        for key, fn in (
+            (Qt.Key.Key_A, lambda: self.decide("accept")),
+            (Qt.Key.Key_R, lambda: self.decide("reject")),
+            (Qt.Key.Key_I, self.set_trim_in),
+            (Qt.Key.Key_O, self.set_trim_out),
+            (Qt.Key.Key_T, lambda: self.decide("trim")),
+            (Qt.Key.Key_N, self.ask_note),
+            (Qt.Key.Key_Space, self.toggle_play),
+            (Qt.Key.Key_Right, lambda: self.step(1)),
+            (Qt.Key.Key_Left, lambda: self.step(-1)),
+        ):
             sc = QShortcut(QKeySequence(key), self)
             sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             sc.activated.connect(fn)
@@ -281,8 +277,16 @@ class ReviewPanel(QWidget):
         self._set_enabled(False)
 
     def _set_enabled(self, on: bool) -> None:
-        for w in (self.accept_btn, self.reject_btn, self.in_btn, self.out_btn, self.trim_btn, self.note_btn,
-                  self.play_btn, self.slider):
+        for w in (
+            self.accept_btn,
+            self.reject_btn,
+            self.in_btn,
+            self.out_btn,
+            self.trim_btn,
+            self.note_btn,
+            self.play_btn,
+            self.slider,
+        ):
             w.setEnabled(on)
 
     # ------------------------------------------------------------------ load
@@ -308,12 +312,15 @@ class ReviewPanel(QWidget):
         sub = self.title.findChild(QLabel, "subtitle")
         assert title is not None and sub is not None
         title.setText(f"Episode {ep.index} of {d.session.id}")
-        sub.setText(f"{ep.task or 'no task text'} · {ep.duration_s:.1f} s · "
-                    f"{len(d.frames)} frames from {d.camera or 'no camera'}"
-                    + (f" · robot {d.robot}" if d.robot else " · not retargeted"))
+        sub.setText(
+            f"{ep.task or 'no task text'} · {ep.duration_s:.1f} s · "
+            f"{len(d.frames)} frames from {d.camera or 'no camera'}"
+            + (f" · robot {d.robot}" if d.robot else " · not retargeted")
+        )
         v = d.verdict.get("verdict", "unknown")
-        self.verdict_light.set(v, f"Verdict: {v.upper()} — " + ("; ".join(d.verdict.get("reasons", []))
-                                                               or "no problem found"))
+        self.verdict_light.set(
+            v, f"Verdict: {v.upper()} — " + ("; ".join(d.verdict.get("reasons", [])) or "no problem found")
+        )
         t0 = ep.t0_ns
         if d.traj_p is not None and len(d.traj_p):
             self.top_path.setData(d.traj_p[:, 0], d.traj_p[:, 1])
@@ -335,8 +342,12 @@ class ReviewPanel(QWidget):
         if d.joint_q is not None and d.joint_t_ns is not None and len(d.joint_q):
             ts = (d.joint_t_ns - t0) * 1e-9
             for j in range(d.joint_q.shape[1]):
-                self.joint_plot.plot(ts, d.joint_q[:, j], pen=pg.mkPen(pg.intColor(j, d.joint_q.shape[1]), width=2),
-                                     name=d.joint_names[j] if j < len(d.joint_names) else str(j))
+                self.joint_plot.plot(
+                    ts,
+                    d.joint_q[:, j],
+                    pen=pg.mkPen(pg.intColor(j, d.joint_q.shape[1]), width=2),
+                    name=d.joint_names[j] if j < len(d.joint_names) else str(j),
+                )
         for item in list(self.flag_plot.listDataItems()):
             self.flag_plot.removeItem(item)
         # One lane per flag kind, coloured by severity; each (kind, severity) is one item of segment pairs.
@@ -347,8 +358,9 @@ class ReviewPanel(QWidget):
             segments.setdefault((f.kind, f.severity), []).extend([a, max(b, a + 0.02)])
         for (kind, severity), xs in segments.items():
             row = lanes.index(kind)
-            self.flag_plot.plot(xs, [row] * len(xs), connect="pairs",
-                                pen=pg.mkPen(theme.status_colour(severity), width=8))
+            self.flag_plot.plot(
+                xs, [row] * len(xs), connect="pairs", pen=pg.mkPen(theme.status_colour(severity), width=8)
+            )
         self.flag_plot.getAxis("left").setTicks([[(i, k.split(".")[-1]) for i, k in enumerate(lanes)]])
         self.flag_plot.setYRange(-0.7, max(len(lanes), 1) - 0.3, padding=0)
         self.flag_plot.setFixedHeight(int(np.clip(44 + 19 * len(lanes), 70, 180)))
@@ -385,8 +397,9 @@ class ReviewPanel(QWidget):
             img = d.frames[min(pos, len(d.frames) - 1)]
             tm = Qt.TransformationMode
             mode = tm.FastTransformation if self.playing else tm.SmoothTransformation
-            self.video.setPixmap(QPixmap.fromImage(to_qimage(img)).scaled(
-                self.video.size(), Qt.AspectRatioMode.KeepAspectRatio, mode))
+            self.video.setPixmap(
+                QPixmap.fromImage(to_qimage(img)).scaled(self.video.size(), Qt.AspectRatioMode.KeepAspectRatio, mode)
+            )
         elif not d.frames:
             self.video.setText("This episode has no camera stream")
         if d.traj_t_ns is not None and len(d.traj_t_ns):

@@ -26,10 +26,21 @@ IDLE = "#6b7482"
 
 #: Verdicts of flags.summary and review states -> colour.
 STATUS_COLOURS = {
-    "usable": OK, "accepted": OK, "ok": OK, "feasible": OK,
-    "check": WARN, "warn": WARN, "pending": MUTED, "degraded": WARN,
-    "redo": ERROR, "rejected": ERROR, "error": ERROR, "infeasible": ERROR,
-    "info": ACCENT, "idle": IDLE, "unknown": IDLE,
+    "usable": OK,
+    "accepted": OK,
+    "ok": OK,
+    "feasible": OK,
+    "check": WARN,
+    "warn": WARN,
+    "pending": MUTED,
+    "degraded": WARN,
+    "redo": ERROR,
+    "rejected": ERROR,
+    "error": ERROR,
+    "infeasible": ERROR,
+    "info": ACCENT,
+    "idle": IDLE,
+    "unknown": IDLE,
 }
 
 
@@ -96,11 +107,17 @@ QToolTip {{ background: {RAISED}; color: {TEXT}; border: 1px solid {BORDER}; }}
 def apply(app: QApplication) -> None:
     app.setStyle("Fusion")
     pal = QPalette()
-    for role, colour in ((QPalette.ColorRole.Window, BG), (QPalette.ColorRole.Base, PANEL),
-                         (QPalette.ColorRole.AlternateBase, RAISED), (QPalette.ColorRole.Text, TEXT),
-                         (QPalette.ColorRole.WindowText, TEXT), (QPalette.ColorRole.Button, RAISED),
-                         (QPalette.ColorRole.ButtonText, TEXT), (QPalette.ColorRole.Highlight, ACCENT),
-                         (QPalette.ColorRole.HighlightedText, "#0b1220")):
+    for role, colour in (
+        (QPalette.ColorRole.Window, BG),
+        (QPalette.ColorRole.Base, PANEL),
+        (QPalette.ColorRole.AlternateBase, RAISED),
+        (QPalette.ColorRole.Text, TEXT),
+        (QPalette.ColorRole.WindowText, TEXT),
+        (QPalette.ColorRole.Button, RAISED),
+        (QPalette.ColorRole.ButtonText, TEXT),
+        (QPalette.ColorRole.Highlight, ACCENT),
+        (QPalette.ColorRole.HighlightedText, "#0b1220"),
+    ):
         pal.setColor(role, QColor(colour))
     app.setPalette(pal)
     font = QFont("DejaVu Sans")
@@ -110,7 +127,8 @@ def apply(app: QApplication) -> None:
     import pyqtgraph as pg
 
     # Antialiasing costs several ms per plot repaint; plots redraw at 10-30 Hz beside a recording.
-    pg.setConfigOptions(background=PANEL, foreground=MUTED, antialias=False)
+    # exitCleanup deletes scene items at interpreter exit, after Qt is gone: an abort under PySide6.
+    pg.setConfigOptions(background=PANEL, foreground=MUTED, antialias=False, exitCleanup=False)
 
 
 def style_plot(plot: Any, x: str = "", y: str = "", aspect: bool = False) -> Any:
