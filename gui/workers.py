@@ -37,7 +37,9 @@ def error_text(exc: BaseException) -> str:
 
 
 class JobSignals(QObject):
-    done = Signal(object)
+    # Results stay on the job; only an argument-less signal crosses threads. Queued Signal(object)
+    # emissions from pool threads aborted PySide6 with a reference-count error under load.
+    done = Signal()
     failed = Signal(str)
     progress = Signal(str, int, int)
 
@@ -52,6 +54,7 @@ class Job(QRunnable):
         self.signals = JobSignals()
         self._cancel = threading.Event()
         self.setAutoDelete(False)  # the owner keeps it (and its signals) alive until it reports
+        self.result: Any = None
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -77,7 +80,8 @@ class Job(QRunnable):
                 Progress.listener = None
                 Progress.cancel_requested = None
                 _progress_owner.release()
-        self.signals.done.emit(result)
+        self.result = result
+        self.signals.done.emit()
 
 
 class Jobs:
@@ -93,12 +97,12 @@ class Jobs:
         job = Job(fn, track_progress=track_progress or on_progress is not None)
         self._live.add(job)
         if on_done is not None:
-            job.signals.done.connect(on_done)
+            job.signals.done.connect(lambda: on_done(job.result))
         if on_failed is not None:
             job.signals.failed.connect(on_failed)
         if on_progress is not None:
             job.signals.progress.connect(on_progress)
-        job.signals.done.connect(lambda _r: self._live.discard(job))
+        job.signals.done.connect(lambda: self._live.discard(job))
         job.signals.failed.connect(lambda _m: self._live.discard(job))
         self.pool.start(job)
         return job
