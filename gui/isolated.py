@@ -10,7 +10,9 @@ started once (spawn: no forked Qt state) and reused; if it dies it is started ag
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -23,11 +25,27 @@ _POOL: ProcessPoolExecutor | None = None
 _LOCK = threading.Lock()
 
 
+def _watch_parent(parent_pid: int) -> None:
+    """In the helper: exit when the app is gone (it may leave with os._exit, skipping pool shutdown)."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
 def _pool() -> ProcessPoolExecutor:
     global _POOL
     with _LOCK:
         if _POOL is None:
-            _POOL = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            _POOL = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_watch_parent,
+                initargs=(os.getpid(),),
+            )
         return _POOL
 
 
@@ -48,5 +66,7 @@ def shutdown() -> None:
     global _POOL
     with _LOCK:
         if _POOL is not None:
+            for proc in list(getattr(_POOL, "_processes", {}).values()):
+                proc.terminate()  # its work is not needed any more; the app is closing
             _POOL.shutdown(wait=False, cancel_futures=True)
             _POOL = None

@@ -47,6 +47,8 @@ def pytest_unconfigure(config) -> None:  # type: ignore[no-untyped-def]
     import sys
 
     if "PySide6.QtWidgets" in sys.modules and _EXIT_STATUS:
+        if "gui.isolated" in sys.modules:
+            sys.modules["gui.isolated"].shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(_EXIT_STATUS[-1])
