@@ -19,8 +19,13 @@ from devices.link.clock_sync import LiveClockSync, fit_clock
 from devices.sim.clock import DeviceClock, HostClock
 
 
-def simulate(seed: int, seconds: float = 60.0, rate_hz: float = 10.0, drift_ppm: float = 50.0,
-             delay_ms: tuple[float, float] = (2.0, 20.0)) -> tuple[list[ClockExchange], DeviceClock, HostClock]:
+def simulate(
+    seed: int,
+    seconds: float = 60.0,
+    rate_hz: float = 10.0,
+    drift_ppm: float = 50.0,
+    delay_ms: tuple[float, float] = (2.0, 20.0),
+) -> tuple[list[ClockExchange], DeviceClock, HostClock]:
     rng = np.random.default_rng(seed)
     dev = DeviceClock(offset_ns=int(rng.integers(1e9, 1e12)), drift_ppm=drift_ppm)
     host = HostClock(start_ns=int(rng.integers(1e9, 1e12)))
@@ -30,8 +35,15 @@ def simulate(seed: int, seconds: float = 60.0, rate_hz: float = 10.0, drift_ppm:
         turnaround = rng.uniform(20e-6, 200e-6)  # firmware between rx and tx stamps
         t_rx = t_send + up
         t_tx = t_rx + turnaround
-        out.append(ClockExchange("rig0", int(host.host_ns(t_send)[0]), int(dev.device_ns(t_rx)[0]),
-                                 int(dev.device_ns(t_tx)[0]), int(host.host_ns(t_tx + down)[0])))
+        out.append(
+            ClockExchange(
+                "rig0",
+                int(host.host_ns(t_send)[0]),
+                int(dev.device_ns(t_rx)[0]),
+                int(dev.device_ns(t_tx)[0]),
+                int(host.host_ns(t_tx + down)[0]),
+            )
+        )
     return out, dev, host
 
 
@@ -71,8 +83,10 @@ def main() -> None:
     live_e, after_e = np.concatenate(live_all), np.concatenate(after_all)
     print(f"clock sync over {args.seeds} simulated 60 s links (10 Hz, delays U(2,20) ms each way, 50 ppm):")
     for label, e, target in (("live (after 10 s warm-up)", live_e, 1.0), ("after the fact", after_e, 0.5)):
-        print(f"  {label:<26} p50 {np.percentile(e, 50):.3f} ms  p95 {np.percentile(e, 95):.3f} ms  "
-              f"max {e.max():.3f} ms   target p95 <= {target} ms")
+        print(
+            f"  {label:<26} p50 {np.percentile(e, 50):.3f} ms  p95 {np.percentile(e, 95):.3f} ms  "
+            f"max {e.max():.3f} ms   target p95 <= {target} ms"
+        )
     print(f"  whole-recording fit of 600 exchanges: {1e3 * np.mean(fits):.1f} ms")
 
 

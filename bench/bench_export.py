@@ -31,8 +31,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         root = Path(d)
         t = time.perf_counter()
-        s = Session(make_session(root / "s", n_frames=n, width=640, height=480, episodes=max(1, n // 300),
-                                 codec="h264"))
+        s = Session(
+            make_session(root / "s", n_frames=n, width=640, height=480, episodes=max(1, n // 300), codec="h264")
+        )
         print(f"generated session: {n} frames 640x480 in {time.perf_counter() - t:.1f} s")
         for fmt in args.formats.split(","):
             t, c = time.perf_counter(), time.process_time()
@@ -40,13 +41,16 @@ def main() -> None:
             dt, dc = time.perf_counter() - t, time.process_time() - c
             size = sum(p.stat().st_size for p in (root / fmt).rglob("*") if p.is_file()) / 1e6
             # CPU time says what the export costs when the machine is shared (load from other jobs).
-            print(f"{fmt:<10} {res.frames} frames: wall {dt:6.2f} s = {args.seconds / dt:5.1f}x real time; "
-                  f"CPU {dc:6.2f} s = {args.seconds / dc:5.1f}x real time per core  ({size:.1f} MB)")
+            print(
+                f"{fmt:<10} {res.frames} frames: wall {dt:6.2f} s = {args.seconds / dt:5.1f}x real time; "
+                f"CPU {dc:6.2f} s = {args.seconds / dc:5.1f}x real time per core  ({size:.1f} MB)"
+            )
         t, c = time.perf_counter(), time.process_time()
         res = export.run([s], "lerobot", root / "av1", video=VideoSettings(codec="av1", crf=30))
         dt, dc = time.perf_counter() - t, time.process_time() - c
-        print(f"lerobot-av1 {res.frames} frames: wall {dt:6.2f} s = {args.seconds / dt:5.1f}x real time; "
-              f"CPU {dc:6.2f} s")
+        print(
+            f"lerobot-av1 {res.frames} frames: wall {dt:6.2f} s = {args.seconds / dt:5.1f}x real time; CPU {dc:6.2f} s"
+        )
         print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 

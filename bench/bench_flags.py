@@ -59,8 +59,11 @@ def real_frames(seed: int) -> None:
     bright = np.array([is_overexposed(x) for x in m])
     blur = blurred_mask(np.array([x.sharpness for x in m]), exposure_bad=dark | bright)
     print(f"real EuRoC frames (752x480 grey, {len(files)} frames x 4 variants, degradations generated):")
-    for name, pred, truth in (("blur", blur, lab == "blur"), ("underexposed", dark, lab == "dark"),
-                              ("overexposed", bright, lab == "bright")):
+    for name, pred, truth in (
+        ("blur", blur, lab == "blur"),
+        ("underexposed", dark, lab == "dark"),
+        ("overexposed", bright, lab == "bright"),
+    ):
         p, r = pr(pred, truth)
         print(f"  {name:<14} precision {p:5.3f}  recall {r:5.3f}")
 
@@ -90,8 +93,12 @@ def main() -> None:
     blur = blurred_mask(np.array([m.sharpness for m in metrics]), exposure_bad=dark | bright)
     print(f"generated labelled set: {len(frames)} frames 640x480 ({args.n} per label, seed {args.seed})")
     print(f"image metrics: {len(frames) / t_img:7.1f} frames/s;  hand detector: {len(frames) / t_hand:7.1f} frames/s")
-    for name, pred, truth in (("blur", blur, labels == "blur"), ("underexposed", dark, labels == "dark"),
-                              ("overexposed", bright, labels == "bright"), ("hand_in_view", hands, labels == "hand")):
+    for name, pred, truth in (
+        ("blur", blur, labels == "blur"),
+        ("underexposed", dark, labels == "dark"),
+        ("overexposed", bright, labels == "bright"),
+        ("hand_in_view", hands, labels == "hand"),
+    ):
         p, r = pr(pred, truth)
         print(f"{name:<14} precision {p:5.3f}  recall {r:5.3f}")
     # Where the hand detector fails: skin-coloured backgrounds are the known weakness.
@@ -109,8 +116,10 @@ def main() -> None:
         t = time.perf_counter()
         stage.run(s)
         dt = time.perf_counter() - t
-        print(f"flags stage on a 10 s 640x480 session (decode + all detectors): {300 / dt:6.1f} frames/s "
-              f"= {10 / dt:4.1f}x real time")
+        print(
+            f"flags stage on a 10 s 640x480 session (decode + all detectors): {300 / dt:6.1f} frames/s "
+            f"= {10 / dt:4.1f}x real time"
+        )
 
 
 if __name__ == "__main__":

@@ -50,8 +50,10 @@ class LatencyProbe:
 
 def report(name: str, late: np.ndarray, extra: str = "") -> None:
     p50, p95 = np.percentile(late, [50, 95]) if len(late) else (float("nan"),) * 2
-    print(f"{name:<26} ticks {len(late):5d}  lateness p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  "
-          f"max {late.max() if len(late) else float('nan'):7.1f} ms  {'OK' if p95 <= 50 else 'OVER 50 ms'}  {extra}")
+    print(
+        f"{name:<26} ticks {len(late):5d}  lateness p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  "
+        f"max {late.max() if len(late) else float('nan'):7.1f} ms  {'OK' if p95 <= 50 else 'OVER 50 ms'}  {extra}"
+    )
 
 
 def main() -> int:
@@ -83,8 +85,9 @@ def main() -> int:
     #    the live feasibility light for the Panda (IK on a decimated window every 2 s in a worker).
     live = win.live
     win.show_screen("Live")
-    live.set_choices([SourceChoice("sim", lambda: [SimulatedRigSource(seed=0, seconds=args.seconds + 30)],
-                                   {"kind": "virtual-rig"})])
+    live.set_choices(
+        [SourceChoice("sim", lambda: [SimulatedRigSource(seed=0, seconds=args.seconds + 30)], {"kind": "virtual-rig"})]
+    )
     for robot in ("(none)", "panda"):
         live.robot_combo.setCurrentText(robot)
         probe.start()
@@ -93,9 +96,12 @@ def main() -> int:
         late = probe.stop()
         rec = live.recorder
         frames = sum(live.feed.frame_counts.values())
-        report(f"recording, robot {robot}", late,
-               f"(frames {frames}, dropped {sum(live.feed.dropped.values())}, preview {live.preview_hz:.1f} Hz, "
-               f"writer queue peak {rec.stats.queue_max})")
+        report(
+            f"recording, robot {robot}",
+            late,
+            f"(frames {frames}, dropped {sum(live.feed.dropped.values())}, preview {live.preview_hz:.1f} Hz, "
+            f"writer queue peak {rec.stats.queue_max})",
+        )
         live.stop_recording()
         wait_for(lambda: not live.recording, 60)
         win.jobs.wait(180000)  # processing of the recorded session

@@ -19,8 +19,18 @@ from devices.sim.rig import SimRig, SimRigConfig
 
 def frames_per_second(cameras: str, n: int, realistic: bool) -> tuple[float, float]:
     """(frames per wall-clock second, frames per CPU second) of n frames."""
-    rig = SimRig(SimRigConfig(seconds=max(6.0, n / 30 + 2), seed=1, motion="pick_place", cameras=cameras,  # type: ignore[arg-type]
-                              motion_blur=realistic, sensor_noise=realistic, photos=True, host_start_ns=0))
+    rig = SimRig(
+        SimRigConfig(
+            seconds=max(6.0, n / 30 + 2),
+            seed=1,
+            motion="pick_place",
+            cameras=cameras,  # type: ignore[arg-type]
+            motion_blur=realistic,
+            sensor_noise=realistic,
+            photos=True,
+            host_start_ns=0,
+        )
+    )
     names = [name for name, _, _ in rig.cameras]
     for name in names:  # scene, atlas and per-camera rays are built once per rig, not per frame
         rig.render_frame(0, name)

@@ -28,8 +28,7 @@ def main() -> None:
         t0 = time.perf_counter()
         synthesize_imu(motion, t, EUROC_NOISE, seed=1)
         dt = time.perf_counter() - t0
-        print(f"IMU synthesis at {rate:.0f} Hz: {len(t) / dt / 1e3:.0f} k samples/s "
-              f"({seconds / dt:.0f}x real time)")
+        print(f"IMU synthesis at {rate:.0f} Hz: {len(t) / dt / 1e3:.0f} k samples/s ({seconds / dt:.0f}x real time)")
     t0 = time.perf_counter()
     rig = SimRig(SimRigConfig(seconds=60.0, seed=2, cameras="mono-pinhole", host_start_ns=0, fps=30.0))
     built = time.perf_counter() - t0
@@ -38,8 +37,10 @@ def main() -> None:
     t0 = time.perf_counter()
     n = sum(1 for _ in src.samples())
     dt = time.perf_counter() - t0
-    print(f"SimRig 60 s: built in {built:.2f} s; {n} samples without images streamed in {dt:.2f} s "
-          f"({60.0 / dt:.0f}x real time)")
+    print(
+        f"SimRig 60 s: built in {built:.2f} s; {n} samples without images streamed in {dt:.2f} s "
+        f"({60.0 / dt:.0f}x real time)"
+    )
 
 
 if __name__ == "__main__":

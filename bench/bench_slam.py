@@ -21,8 +21,13 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     seqs = args.sequences.split(",") if args.sequences else bench.default_sequences(args.seconds, args.quick)
     print(bench.format_header(), flush=True)
-    bench.run_bench(seqs, args.seconds, args.methods.split(","), bench.data_root_default(),
-                    on_row=lambda r: print(bench.format_row(r), flush=True))
+    bench.run_bench(
+        seqs,
+        args.seconds,
+        args.methods.split(","),
+        bench.data_root_default(),
+        on_row=lambda r: print(bench.format_row(r), flush=True),
+    )
     print(f"ORB-SLAM3: {bench.orbslam3_status()}")
 
 

@@ -51,10 +51,10 @@ def one_input(data: bytes) -> None:
         parser = FrameParser()
         cut = data[0] % 32 + 1 if data else 1
         for i in range(0, len(data), cut):
-            for body in parser.feed(data[i:i + cut]):
+            for body in parser.feed(data[i : i + cut]):
                 _decode(body)
         _decode(data)
-        _decode(encode_frame(data[:MAX_FRAME - 4])[:-1], framed=True)
+        _decode(encode_frame(data[: MAX_FRAME - 4])[:-1], framed=True)
     except Exception:  # noqa: BLE001 - a crash is anything but the typed errors; keep fuzzing
         STATE["crashes"] += 1
         if STATE["crashes"] <= 5:
@@ -79,9 +79,11 @@ def _decode(b: bytes, framed: bool = False) -> None:
 
 def report() -> None:
     dt = time.monotonic() - STATE["t0"]
-    print(f"fuzz_protocol: {STATE['inputs']} inputs, {STATE['crashes']} crashes, "
-          f"{STATE['frames']} valid frames decoded, {dt:.0f} s ({STATE['inputs'] / dt:.0f}/s)",
-          flush=True)
+    print(
+        f"fuzz_protocol: {STATE['inputs']} inputs, {STATE['crashes']} crashes, "
+        f"{STATE['frames']} valid frames decoded, {dt:.0f} s ({STATE['inputs'] / dt:.0f}/s)",
+        flush=True,
+    )
 
 
 def seeds() -> list[bytes]:
@@ -103,10 +105,10 @@ def run_random(n: int, seed: int) -> None:
             if op < 0.4 and base:
                 base[rng.randrange(len(base))] = rng.randrange(256)
             elif op < 0.6:
-                base[rng.randrange(len(base) + 1):0] = os.urandom(rng.randint(1, 16))
+                base[rng.randrange(len(base) + 1) : 0] = os.urandom(rng.randint(1, 16))
             elif op < 0.8 and base:
                 i = rng.randrange(len(base))
-                del base[i:i + rng.randint(1, 16)]
+                del base[i : i + rng.randint(1, 16)]
             else:
                 base += rng.choice(corpus)
         one_input(bytes(base))
@@ -129,8 +131,18 @@ def main() -> None:
     corpus.mkdir(exist_ok=True)
     for i, s in enumerate(seeds()):
         (corpus / f"seed{i:03d}").write_bytes(s)
-    atheris.Setup([sys.argv[0], f"-runs={args.runs}", "-max_len=1200", f"-seed={args.seed + 1}", "-print_final_stats=1",
-                   *rest, str(corpus)], one_input)
+    atheris.Setup(
+        [
+            sys.argv[0],
+            f"-runs={args.runs}",
+            "-max_len=1200",
+            f"-seed={args.seed + 1}",
+            "-print_final_stats=1",
+            *rest,
+            str(corpus),
+        ],
+        one_input,
+    )
     atheris.Fuzz()
 
 

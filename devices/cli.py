@@ -75,11 +75,23 @@ def cmd_list(args: argparse.Namespace) -> int:
     home: Home = args.home
     paired = {r.serial: r for r in pairing_records(home.keystore)}
     found = find_serial_rigs(args.timeout) + _network_rigs(args.timeout)
-    rows = [{"serial": f.serial, "address": f.address, "hardware": f.hw_rev, "firmware": f.firmware,
-             "found_via": f.via, "paired": f.serial in paired} for f in found]
+    rows = [
+        {
+            "serial": f.serial,
+            "address": f.address,
+            "hardware": f.hw_rev,
+            "firmware": f.firmware,
+            "found_via": f.via,
+            "paired": f.serial in paired,
+        }
+        for f in found
+    ]
     seen = {f.serial for f in found}
-    rows += [{"serial": s, "address": r.address, "hardware": "", "firmware": "", "found_via": "",
-              "paired": True} for s, r in paired.items() if s not in seen]
+    rows += [
+        {"serial": s, "address": r.address, "hardware": "", "firmware": "", "found_via": "", "paired": True}
+        for s, r in paired.items()
+        if s not in seen
+    ]
     lines = [f"{'SERIAL':<16} {'ADDRESS':<28} {'HW':<8} {'FW':<8} {'STATE'}"]
     for r in rows:
         state = ("paired" if r["paired"] else "not paired") + ("" if r["found_via"] else ", not seen")
@@ -143,20 +155,35 @@ def cmd_status(args: argparse.Namespace) -> int:
             status = next((f.message for f, _ in link.poll(0.05) if isinstance(f.message, proto.Status)), None)
     finally:
         link.close()
-    data: dict[str, Any] = {"serial": info.serial, "hardware": info.hw_rev, "firmware": info.fw_version_str,
-                            "protocol": f"{info.proto_major}.{info.proto_minor}", "boot_counter": info.boot_counter,
-                            "sensors": list(info.sensors), "capabilities": list(info.capabilities),
-                            "config": config, "paired": Keystore(home.keystore).get(info.serial) is not None}
+    data: dict[str, Any] = {
+        "serial": info.serial,
+        "hardware": info.hw_rev,
+        "firmware": info.fw_version_str,
+        "protocol": f"{info.proto_major}.{info.proto_minor}",
+        "boot_counter": info.boot_counter,
+        "sensors": list(info.sensors),
+        "capabilities": list(info.capabilities),
+        "config": config,
+        "paired": Keystore(home.keystore).get(info.serial) is not None,
+    }
     if isinstance(status, proto.Status):
-        data["status"] = {"battery_pct": status.battery_pct, "battery_mv": status.battery_mv,
-                          "temperature_c": status.temperature_centi_c / 100,
-                          "storage_free_mib": status.storage_free_kib // 1024, "errors": list(status.errors)}
-    lines = [f"{info.serial}: {info.hw_rev}, firmware {info.fw_version_str}, protocol {data['protocol']}, "
-             f"{'paired' if data['paired'] else 'not paired'}"]
+        data["status"] = {
+            "battery_pct": status.battery_pct,
+            "battery_mv": status.battery_mv,
+            "temperature_c": status.temperature_centi_c / 100,
+            "storage_free_mib": status.storage_free_kib // 1024,
+            "errors": list(status.errors),
+        }
+    lines = [
+        f"{info.serial}: {info.hw_rev}, firmware {info.fw_version_str}, protocol {data['protocol']}, "
+        f"{'paired' if data['paired'] else 'not paired'}"
+    ]
     if "status" in data:
         s = data["status"]
-        lines.append(f"  battery {s['battery_pct']}% ({s['battery_mv']} mV), {s['temperature_c']:.1f} °C, "
-                     f"{s['storage_free_mib']} MiB free, errors {s['errors'] or 'none'}")
+        lines.append(
+            f"  battery {s['battery_pct']}% ({s['battery_mv']} mV), {s['temperature_c']:.1f} °C, "
+            f"{s['storage_free_mib']} MiB free, errors {s['errors'] or 'none'}"
+        )
     lines.append("  " + ", ".join(f"{k}={v}" for k, v in config.items()))
     _print(args, data, "\n".join(lines))
     return 0

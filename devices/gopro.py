@@ -23,8 +23,20 @@ from numpy.typing import NDArray
 
 from democap.errors import ImportFormatError
 
-_TYPES = {"b": "b", "B": "B", "c": "c", "s": "h", "S": "H", "l": "i", "L": "I", "f": "f", "d": "d", "j": "q",
-          "J": "Q", "F": "4s"}
+_TYPES = {
+    "b": "b",
+    "B": "B",
+    "c": "c",
+    "s": "h",
+    "S": "H",
+    "l": "i",
+    "L": "I",
+    "f": "f",
+    "d": "d",
+    "j": "q",
+    "J": "Q",
+    "F": "4s",
+}
 
 
 @dataclass
@@ -58,7 +70,7 @@ def parse_gpmf(payload: bytes) -> list[Klv]:
     out: list[Klv] = []
     i = 0
     while i + 8 <= len(payload):
-        key = payload[i:i + 4]
+        key = payload[i : i + 4]
         if key == b"\0\0\0\0":
             break  # padding at the end of a payload
         typ, size, repeat = chr(payload[i + 4]), payload[i + 5], struct.unpack_from(">H", payload, i + 6)[0]
@@ -124,8 +136,13 @@ def read_payloads(path: Path) -> tuple[list[tuple[int, int, bytes]], NDArray[np.
     except (av.error.FFmpegError, OSError) as e:
         raise ImportFormatError(f"cannot open video: {e}", path) from e
     with container:
-        meta = [s for s in container.streams.data if "GoPro MET" in s.metadata.get("handler_name", "")
-                or s.codec_context is not None and getattr(s.codec_context, "codec_tag", "") == "gpmd"]
+        meta = [
+            s
+            for s in container.streams.data
+            if "GoPro MET" in s.metadata.get("handler_name", "")
+            or s.codec_context is not None
+            and getattr(s.codec_context, "codec_tag", "") == "gpmd"
+        ]
         if not meta:
             raise ImportFormatError("no GoPro MET (GPMF) data track", path)
         payloads = []
@@ -146,8 +163,9 @@ def read_payloads(path: Path) -> tuple[list[tuple[int, int, bytes]], NDArray[np.
     return payloads, np.sort(np.array(vt, dtype=np.int64)), size
 
 
-def extract_tracks(payloads: list[tuple[int, int, bytes]], keys: tuple[str, ...] = ("ACCL", "GYRO"),
-                   camera_hint: str = "") -> tuple[str, dict[str, SensorTrack]]:
+def extract_tracks(
+    payloads: list[tuple[int, int, bytes]], keys: tuple[str, ...] = ("ACCL", "GYRO"), camera_hint: str = ""
+) -> tuple[str, dict[str, SensorTrack]]:
     """Scaled, time-stamped samples of ``keys`` from consecutive payloads."""
     chunks: dict[str, list[NDArray[np.float64]]] = {k: [] for k in keys}
     starts: dict[str, list[tuple[int, int]]] = {k: [] for k in keys}  # (payload start ns, samples before)
@@ -174,8 +192,11 @@ def extract_tracks(payloads: list[tuple[int, int, bytes]], keys: tuple[str, ...]
                 starts[k].append((t0, sum(len(c) for c in chunks[k])))
                 chunks[k].append(vals)
                 stnm, siun, tmpc = strm.find("STNM"), strm.find("SIUN") or strm.find("UNIT"), strm.find("TMPC")
-                info[k] = (str(stnm.values()) if stnm else k, str(siun.values()) if siun else "",
-                           float(np.asarray(tmpc.values()).ravel()[0]) if tmpc else None)
+                info[k] = (
+                    str(stnm.values()) if stnm else k,
+                    str(siun.values()) if siun else "",
+                    float(np.asarray(tmpc.values()).ravel()[0]) if tmpc else None,
+                )
     tracks = {}
     for k in keys:
         if not chunks[k]:

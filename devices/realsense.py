@@ -47,8 +47,16 @@ class Intrinsics:
 class SoftwareRecorder:
     """Write a RealSense recording: ``color``/``depth`` images and ``gyro``/``accel`` samples, times in ms."""
 
-    def __init__(self, path: Path, intr: Intrinsics, fps: int = 30, imu_hz: int = 200, serial: str = "SW-0000",
-                 name: str = "democap software device", depth_units_m: float = 0.001) -> None:
+    def __init__(
+        self,
+        path: Path,
+        intr: Intrinsics,
+        fps: int = 30,
+        imu_hz: int = 200,
+        serial: str = "SW-0000",
+        name: str = "democap software device",
+        depth_units_m: float = 0.001,
+    ) -> None:
         rs = _rs()
         self.rs = rs
         self.dev = rs.software_device()
@@ -62,12 +70,23 @@ class SoftwareRecorder:
         self.sensors: dict[str, Any] = {}
         self.profiles: dict[str, Any] = {}
         uid = 0
-        for name_, stype, fmt, bpp in (("depth", rs.stream.depth, rs.format.z16, 2),
-                                       ("color", rs.stream.color, rs.format.rgb8, 3)):
+        for name_, stype, fmt, bpp in (
+            ("depth", rs.stream.depth, rs.format.z16, 2),
+            ("color", rs.stream.color, rs.format.rgb8, 3),
+        ):
             s = self.dev.add_sensor(name_.capitalize())
             vs = rs.video_stream()
             vs.type, vs.index, vs.uid, vs.width, vs.height, vs.fps, vs.bpp, vs.fmt, vs.intrinsics = (
-                stype, 0, uid, intr.width, intr.height, fps, bpp, fmt, ri)
+                stype,
+                0,
+                uid,
+                intr.width,
+                intr.height,
+                fps,
+                bpp,
+                fmt,
+                ri,
+            )
             uid += 1
             self.profiles[name_] = s.add_video_stream(vs)
             self.sensors[name_] = s
@@ -185,8 +204,9 @@ def read_recording(path: Path, timeout_s: float = 120.0) -> RealSenseRecording:
                 sd = streams[key] = StreamData(str(p.stream_type()).split(".")[-1], fps=p.fps())
                 if p.is_video_stream_profile():
                     i = p.as_video_stream_profile().get_intrinsics()
-                    sd.intrinsics = Intrinsics(i.width, i.height, i.fx, i.fy, i.ppx, i.ppy, str(i.model).split(".")[-1],
-                                               tuple(i.coeffs))
+                    sd.intrinsics = Intrinsics(
+                        i.width, i.height, i.fx, i.fy, i.ppx, i.ppy, str(i.model).split(".")[-1], tuple(i.coeffs)
+                    )
             sd.t_ms.append(f.get_timestamp())
             sd.frame_number.append(f.get_frame_number())
             sd.data.append(value)
@@ -235,8 +255,13 @@ class RealSenseSource:
     or ``None`` for the first connected camera.
     """
 
-    def __init__(self, target: str | Path | None = None, rig: str = "rig0",
-                 color: tuple[int, int, int] = (640, 480, 30), depth: tuple[int, int, int] = (640, 480, 30)) -> None:
+    def __init__(
+        self,
+        target: str | Path | None = None,
+        rig: str = "rig0",
+        color: tuple[int, int, int] = (640, 480, 30),
+        depth: tuple[int, int, int] = (640, 480, 30),
+    ) -> None:
         import queue
 
         rs = _rs()
@@ -288,10 +313,15 @@ class RealSenseSource:
                     cams.append(base.CameraStreamInfo(sensor, v.width(), v.height(), fmt, float(p.fps())))
                 elif kind == "gyro":
                     imu_rate = float(p.fps())
-        info = base.DeviceInfo(self.dev.get_info(rs.camera_info.serial_number), self.dev.get_info(rs.camera_info.name),
-                               self.dev.get_info(rs.camera_info.firmware_version)
-                               if self.dev.supports(rs.camera_info.firmware_version) else "unknown",
-                               "realsense", tuple(c.sensor for c in cams) + (("imu",) if imu_rate else ()))
+        info = base.DeviceInfo(
+            self.dev.get_info(rs.camera_info.serial_number),
+            self.dev.get_info(rs.camera_info.name),
+            self.dev.get_info(rs.camera_info.firmware_version)
+            if self.dev.supports(rs.camera_info.firmware_version)
+            else "unknown",
+            "realsense",
+            tuple(c.sensor for c in cams) + (("imu",) if imu_rate else ()),
+        )
         return base.SourceDescription(self.rig, info, cams, imu_rate, gripper=False, events=False)
 
     def stop(self) -> None:

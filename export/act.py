@@ -20,9 +20,15 @@ from export.episodes import EpisodeFrames
 from export.images import image_stack
 
 
-def write(out_dir: Path, episodes: Sequence[EpisodeFrames], splits: Sequence[str], fps: int,
-          image_size: tuple[int, int] | None = None, bar: Progress | None = None, blur_faces: str = "head"
-          ) -> list[Path]:
+def write(
+    out_dir: Path,
+    episodes: Sequence[EpisodeFrames],
+    splits: Sequence[str],
+    fps: int,
+    image_size: tuple[int, int] | None = None,
+    bar: Progress | None = None,
+    blur_faces: str = "head",
+) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     files = []
     by_split: dict[str, list[int]] = {}
@@ -46,8 +52,9 @@ def write(out_dir: Path, episodes: Sequence[EpisodeFrames], splits: Sequence[str
             imgs = obs.create_group("images")
             for r in ep.rigs:
                 img = image_stack(ep, r, image_size, blur_faces, bar)
-                imgs.create_dataset(f"{r.rig}_{r.camera.split('.', 1)[1]}", data=img,
-                                    chunks=(1,) + img.shape[1:], compression="lzf")
+                imgs.create_dataset(
+                    f"{r.rig}_{r.camera.split('.', 1)[1]}", data=img, chunks=(1,) + img.shape[1:], compression="lzf"
+                )
             f.create_dataset("action", data=action.astype(np.float64))
             f.create_dataset("timestamp_host_ns", data=ep.t_host_ns)
             f.create_dataset("gap_flags", data=ep.flags)

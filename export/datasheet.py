@@ -27,8 +27,14 @@ def pseudonym(operator: str) -> str:
     return "op-" + hashlib.sha256(("democap-operator:" + operator).encode()).hexdigest()[:8]
 
 
-def build(sessions: Sequence[Session], included: Sequence[tuple[int, EpisodeFrames, str]],
-          excluded: Sequence[Exclusion], policy: ExportPolicy, fmt: str, settings: dict[str, Any]) -> dict[str, Any]:
+def build(
+    sessions: Sequence[Session],
+    included: Sequence[tuple[int, EpisodeFrames, str]],
+    excluded: Sequence[Exclusion],
+    policy: ExportPolicy,
+    fmt: str,
+    settings: dict[str, Any],
+) -> dict[str, Any]:
     """The datasheet as a JSON-able dict. ``included``: (dataset episode index, episode, split)."""
     flag_stats: dict[str, dict[str, float]] = {}
     frames = 0
@@ -42,66 +48,127 @@ def build(sessions: Sequence[Session], included: Sequence[tuple[int, EpisodeFram
     sess = []
     for session in sessions:
         m = session.manifest
-        sess.append({
-            "id": session.id, "source": m.get("source", {}), "operator": pseudonym(m.get("operator", "")),
-            "software_version": m.get("software_version"), "created_realtime_ns": m["created"]["realtime_ns"],
-            "rigs": {r: {k: v for k, v in info.items()} for r, info in sorted(m.get("rigs", {}).items())},
-            "calibrations": list(m.get("calibrations", [])),
-            "streams": {n: {k: v for k, v in spec.items() if k in ("kind", "rate_hz", "width", "height", "pix_fmt",
-                                                                  "codec", "count")}
-                        for n, spec in sorted(m["streams"].items())},
-            "episodes": len(m.get("episodes", [])),
-            "stages": sorted(str(p.parent.relative_to(session.path / "stages"))
-                             for p in (session.path / "stages").glob("**/stage.json")),
-        })
+        sess.append(
+            {
+                "id": session.id,
+                "source": m.get("source", {}),
+                "operator": pseudonym(m.get("operator", "")),
+                "software_version": m.get("software_version"),
+                "created_realtime_ns": m["created"]["realtime_ns"],
+                "rigs": {r: {k: v for k, v in info.items()} for r, info in sorted(m.get("rigs", {}).items())},
+                "calibrations": list(m.get("calibrations", [])),
+                "streams": {
+                    n: {
+                        k: v
+                        for k, v in spec.items()
+                        if k in ("kind", "rate_hz", "width", "height", "pix_fmt", "codec", "count")
+                    }
+                    for n, spec in sorted(m["streams"].items())
+                },
+                "episodes": len(m.get("episodes", [])),
+                "stages": sorted(
+                    str(p.parent.relative_to(session.path / "stages"))
+                    for p in (session.path / "stages").glob("**/stage.json")
+                ),
+            }
+        )
     splits: dict[str, int] = {}
     for _, _, sp in included:
         splits[sp] = splits.get(sp, 0) + 1
     return {
-        "schema": "democap.datasheet", "schema_version": 1, "format": fmt,
+        "schema": "democap.datasheet",
+        "schema_version": 1,
+        "format": fmt,
         "exporter": {"software": "democap", "version": democap.__version__},
-        "settings": settings, "policy": policy.to_dict(),
-        "how_collected": ("Handheld-gripper demonstrations recorded with democap rigs (camera, IMU, finger-width "
-                          "sensing); poses from visual-inertial SLAM; every stream resampled to the camera frames' "
-                          "latency-corrected host timestamps (SLERP for rotations)."),
+        "settings": settings,
+        "policy": policy.to_dict(),
+        "how_collected": (
+            "Handheld-gripper demonstrations recorded with democap rigs (camera, IMU, finger-width "
+            "sensing); poses from visual-inertial SLAM; every stream resampled to the camera frames' "
+            "latency-corrected host timestamps (SLERP for rotations)."
+        ),
         "sessions": sess,
         "episodes": {"included": len(included), "excluded": len(excluded), "frames": frames, "splits": splits},
-        "included": [{"index": i, "session": ep.session.id, "episode": ep.episode.index, "task": ep.task,
-                      "frames": len(ep), "split": sp, "review": ep.review.status, "notes": list(ep.review.notes),
-                      "masked_frames": int(ep.masked.sum()),
-                      "trimmed_frames": int(len(ep.selection.frame_keep) - ep.selection.frame_keep.sum())}
-                     for i, ep, sp in included],
-        "excluded": [{"session": e.session, "episode": e.episode, "task": e.task, "reason": e.reason,
-                      "duration_s": round(e.duration_s, 3)} for e in excluded],
+        "included": [
+            {
+                "index": i,
+                "session": ep.session.id,
+                "episode": ep.episode.index,
+                "task": ep.task,
+                "frames": len(ep),
+                "split": sp,
+                "review": ep.review.status,
+                "notes": list(ep.review.notes),
+                "masked_frames": int(ep.masked.sum()),
+                "trimmed_frames": int(len(ep.selection.frame_keep) - ep.selection.frame_keep.sum()),
+            }
+            for i, ep, sp in included
+        ],
+        "excluded": [
+            {
+                "session": e.session,
+                "episode": e.episode,
+                "task": e.task,
+                "reason": e.reason,
+                "duration_s": round(e.duration_s, 3),
+            }
+            for e in excluded
+        ],
         "flag_statistics": dict(sorted(flag_stats.items())),
     }
 
 
 def to_markdown(ds: dict[str, Any]) -> str:
-    lines = [f"# Datasheet: democap {ds['format']} export", "",
-             f"Exported by democap {ds['exporter']['version']}.", "", "## How the data was collected", "",
-             ds["how_collected"], "", "## Sessions, devices and calibration", ""]
+    lines = [
+        f"# Datasheet: democap {ds['format']} export",
+        "",
+        f"Exported by democap {ds['exporter']['version']}.",
+        "",
+        "## How the data was collected",
+        "",
+        ds["how_collected"],
+        "",
+        "## Sessions, devices and calibration",
+        "",
+    ]
     for s in ds["sessions"]:
-        lines.append(f"- **{s['id']}** (operator {s['operator']}, recorded with democap {s['software_version']}, "
-                     f"source {s['source'].get('kind', '?')})")
+        lines.append(
+            f"- **{s['id']}** (operator {s['operator']}, recorded with democap {s['software_version']}, "
+            f"source {s['source'].get('kind', '?')})"
+        )
         for r, info in s["rigs"].items():
             desc = ", ".join(f"{k} {v}" for k, v in info.items() if k != "calibration")
             lines.append(f"  - {r}: {desc}; calibration `{info.get('calibration', 'none')}`")
         if "flags" not in s.get("stages", []):
             lines.append("  - **no observation flags were computed for this session**")
     e = ds["episodes"]
-    lines += ["", "## Episodes", "", f"{e['included']} episodes ({e['frames']} frames) included, "
-              f"{e['excluded']} excluded. Splits: " + ", ".join(f"{k} {v}" for k, v in sorted(e["splits"].items())),
-              "", "| # | session | episode | task | frames | split | review | masked | trimmed |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Episodes",
+        "",
+        f"{e['included']} episodes ({e['frames']} frames) included, "
+        f"{e['excluded']} excluded. Splits: " + ", ".join(f"{k} {v}" for k, v in sorted(e["splits"].items())),
+        "",
+        "| # | session | episode | task | frames | split | review | masked | trimmed |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for i in ds["included"]:
-        lines.append(f"| {i['index']} | {i['session']} | {i['episode']} | {i['task']} | {i['frames']} | "
-                     f"{i['split']} | {i['review']} | {i['masked_frames']} | {i['trimmed_frames']} |")
+        lines.append(
+            f"| {i['index']} | {i['session']} | {i['episode']} | {i['task']} | {i['frames']} | "
+            f"{i['split']} | {i['review']} | {i['masked_frames']} | {i['trimmed_frames']} |"
+        )
     lines += ["", "## Excluded and why", ""]
-    lines += [f"- {x['session']} episode {x['episode']} ({x['task']}, {x['duration_s']} s): {x['reason']}"
-              for x in ds["excluded"]] or ["- nothing was excluded"]
-    lines += ["", "## Flag statistics (included episodes)", "", "| kind | count | seconds | error | warn | info |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        f"- {x['session']} episode {x['episode']} ({x['task']}, {x['duration_s']} s): {x['reason']}"
+        for x in ds["excluded"]
+    ] or ["- nothing was excluded"]
+    lines += [
+        "",
+        "## Flag statistics (included episodes)",
+        "",
+        "| kind | count | seconds | error | warn | info |",
+        "|---|---|---|---|---|---|",
+    ]
     for k, s in ds["flag_statistics"].items():
         lines.append(f"| {k} | {s['count']} | {s['seconds']:.2f} | {s['error']} | {s['warn']} | {s['info']} |")
     lines += ["", "## Export policy", "", "```json", json.dumps(ds["policy"], indent=2), "```", ""]

@@ -178,8 +178,14 @@ def _interp_finite(t_src: NDArray[np.int64], v: NDArray[np.float64], t_q: NDArra
 
 
 def _joints_at(jt: JointTrajectory, t: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    q = np.stack([np.interp(t.astype(np.float64), jt.t_ns.astype(np.float64), jt.q[:, j])
-                  for j in range(jt.q.shape[1])], axis=1) if jt.q.shape[1] else np.zeros((len(t), 0))
+    q = (
+        np.stack(
+            [np.interp(t.astype(np.float64), jt.t_ns.astype(np.float64), jt.q[:, j]) for j in range(jt.q.shape[1])],
+            axis=1,
+        )
+        if jt.q.shape[1]
+        else np.zeros((len(t), 0))
+    )
     return q, _interp_finite(jt.t_ns, jt.gripper_m, t)
 
 
@@ -214,19 +220,20 @@ def _T_imu_tcp(session: Session, rig: str, camera: str) -> NDArray[np.float64]:
     cam = next((c for c in cal.cameras if c.name == sensor), cal.cameras[0] if cal.cameras else None)
     T_imu_cam = cam.T_imu_cam if cam is not None else np.eye(4)
     if cal.T_cam_tcp is None:
-        log.warning("%s: calibration of %s has no T_cam_tcp; exporting the camera pose as the TCP pose",
-                    session.id, rig)
+        log.warning(
+            "%s: calibration of %s has no T_cam_tcp; exporting the camera pose as the TCP pose", session.id, rig
+        )
         return T_imu_cam
     return T_imu_cam @ cal.T_cam_tcp
 
 
-def session_episodes(session: Session, policy: ExportPolicy, robot: str | None = None,
-                     flags: Sequence[Flag] | None = None) -> list[EpisodeFrames | Exclusion]:
+def session_episodes(
+    session: Session, policy: ExportPolicy, robot: str | None = None, flags: Sequence[Flag] | None = None
+) -> list[EpisodeFrames | Exclusion]:
     """Every episode of a session after the operator's review and the export policy."""
     rigs = export_rigs(session)
     if not rigs:
-        raise ExportError("no rig has both a camera and a trajectory (run the trajectory stage first)",
-                          session.path)
+        raise ExportError("no rig has both a camera and a trajectory (run the trajectory stage first)", session.path)
     all_flags = list(session_flags(session) if flags is None else flags)
     cam0 = camera_of(session, rigs[0])
     ftab = session.columns(cam0)
@@ -237,14 +244,20 @@ def session_episodes(session: Session, policy: ExportPolicy, robot: str | None =
     for rig in extra_cams:
         cam = camera_of(session, rig)
         spec = session.streams[cam]
-        per_rig[rig] = {"camera": cam, "t_cam": stream_times(session, cam),
-                        "size": (int(spec.get("height", 0)), int(spec.get("width", 0)))}
+        per_rig[rig] = {
+            "camera": cam,
+            "t_cam": stream_times(session, cam),
+            "size": (int(spec.get("height", 0)), int(spec.get("width", 0))),
+        }
     for rig in rigs:
         cam = camera_of(session, rig)
         spec = session.streams[cam]
-        d: dict[str, Any] = {"camera": cam, "traj": load_trajectory(session, rig),
-                             "T_imu_tcp": _T_imu_tcp(session, rig, cam),
-                             "size": (int(spec.get("height", 0)), int(spec.get("width", 0)))}
+        d: dict[str, Any] = {
+            "camera": cam,
+            "traj": load_trajectory(session, rig),
+            "T_imu_tcp": _T_imu_tcp(session, rig, cam),
+            "size": (int(spec.get("height", 0)), int(spec.get("width", 0))),
+        }
         d["t_cam"] = t_all if rig == rigs[0] else stream_times(session, cam)
         grip_stream = f"{rig}.gripper"
         if grip_stream in session.streams:
@@ -253,8 +266,11 @@ def session_episodes(session: Session, policy: ExportPolicy, robot: str | None =
         if robot:
             p = session.path / "stages" / "retarget" / robot / f"{rig}.parquet"
             if not p.exists():
-                raise ExportError(f"no joint trajectory for robot {robot!r} (run `democap retarget "
-                                  f"{session.id} --robot {robot}` first)", p)
+                raise ExportError(
+                    f"no joint trajectory for robot {robot!r} (run `democap retarget "
+                    f"{session.id} --robot {robot}` first)",
+                    p,
+                )
             d["joints"] = read_joints(p)
         per_rig[rig] = d
     decisions = session.decisions()
@@ -268,8 +284,12 @@ def session_episodes(session: Session, policy: ExportPolicy, robot: str | None =
         # Episodes and trims are on the host arrival clock; flags and poses on corrected times.
         shift = int(np.median(t_host_all[member] - t_all[member]))
         ep_c = Episode(ep.index, ep.t0_ns - shift, ep.t1_ns - shift, ep.source, ep.task)
-        rev_c = EpisodeReview(review.status, None if review.t0_ns is None else review.t0_ns - shift,
-                              None if review.t1_ns is None else review.t1_ns - shift, review.notes)
+        rev_c = EpisodeReview(
+            review.status,
+            None if review.t0_ns is None else review.t0_ns - shift,
+            None if review.t1_ns is None else review.t1_ns - shift,
+            review.notes,
+        )
         t_ep = t_all[member]
         sel = select_frames(ep_c, t_ep, all_flags, policy, rev_c)
         if sel.excluded:
@@ -293,8 +313,9 @@ def session_episodes(session: Session, policy: ExportPolicy, robot: str | None =
                 joints, jgrip = _joints_at(d["joints"], t)
                 names = d["joints"].joint_names
                 grip = np.where(np.isfinite(jgrip), jgrip, grip)
-            rig_frames.append(RigFrames(rig, d["camera"], nums, T_world_tcp, np.nan_to_num(grip, nan=0.0), joints,
-                                        names, d["size"]))
+            rig_frames.append(
+                RigFrames(rig, d["camera"], nums, T_world_tcp, np.nan_to_num(grip, nan=0.0), joints, names, d["size"])
+            )
         for rig in extra_cams:
             d = per_rig[rig]
             tc = d["t_cam"]
@@ -302,10 +323,33 @@ def session_episodes(session: Session, policy: ExportPolicy, robot: str | None =
                 continue
             j = np.clip(np.searchsorted(tc, t), 1, len(tc) - 1)
             nums = np.where(np.abs(tc[j - 1] - t) <= np.abs(tc[j] - t), j - 1, j).astype(np.int64)
-            rig_frames.append(RigFrames(rig, d["camera"], nums, np.repeat(np.eye(4)[None], len(t), 0),
-                                        np.zeros(len(t)), None, (), d["size"], tracked=False))
+            rig_frames.append(
+                RigFrames(
+                    rig,
+                    d["camera"],
+                    nums,
+                    np.repeat(np.eye(4)[None], len(t), 0),
+                    np.zeros(len(t)),
+                    None,
+                    (),
+                    d["size"],
+                    tracked=False,
+                )
+            )
         fl = np.stack([flag_mask(all_flags, t, kinds=[k]) for k in FLAG_COLUMNS], axis=1)
         ep_flags = tuple(f for f in all_flags if f.t1_ns > t[0] and f.t0_ns <= t[-1])
-        out.append(EpisodeFrames(session, ep, sel, review, t, t_host_all[idx], tuple(rig_frames), fl,
-                                 sel.frame_mask[sel.frame_keep], ep_flags))
+        out.append(
+            EpisodeFrames(
+                session,
+                ep,
+                sel,
+                review,
+                t,
+                t_host_all[idx],
+                tuple(rig_frames),
+                fl,
+                sel.frame_mask[sel.frame_keep],
+                ep_flags,
+            )
+        )
     return out

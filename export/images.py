@@ -25,15 +25,16 @@ def fit(rgb: NDArray[np.uint8], size: tuple[int, int] | None) -> NDArray[np.uint
     h, w = rgb.shape[:2]
     if w * th > h * tw:  # too wide: crop width
         cw = round(h * tw / th)
-        rgb = rgb[:, (w - cw) // 2: (w - cw) // 2 + cw]
+        rgb = rgb[:, (w - cw) // 2 : (w - cw) // 2 + cw]
     else:
         ch = round(w * th / tw)
-        rgb = rgb[(h - ch) // 2: (h - ch) // 2 + ch]
+        rgb = rgb[(h - ch) // 2 : (h - ch) // 2 + ch]
     return cv2.resize(rgb, (tw, th), interpolation=cv2.INTER_AREA)
 
 
-def episode_images(ep: EpisodeFrames, rig: RigFrames, size: tuple[int, int] | None, blur_faces: str,
-                   bar: Progress | None = None) -> Iterator[NDArray[np.uint8]]:
+def episode_images(
+    ep: EpisodeFrames, rig: RigFrames, size: tuple[int, int] | None, blur_faces: str, bar: Progress | None = None
+) -> Iterator[NDArray[np.uint8]]:
     blur = FaceBlurrer() if blur_faces == "all" or (blur_faces == "head" and "head" in rig.rig) else None
     for img in prefetch(ep.images(rig)):
         if blur is not None:
@@ -43,8 +44,13 @@ def episode_images(ep: EpisodeFrames, rig: RigFrames, size: tuple[int, int] | No
         yield fit(img, size)
 
 
-def image_stack(ep: EpisodeFrames, rig: RigFrames, size: tuple[int, int] | None, blur_faces: str = "head",
-                bar: Progress | None = None) -> NDArray[np.uint8]:
+def image_stack(
+    ep: EpisodeFrames,
+    rig: RigFrames,
+    size: tuple[int, int] | None,
+    blur_faces: str = "head",
+    bar: Progress | None = None,
+) -> NDArray[np.uint8]:
     """All of a rig's frames in the episode as (N, H, W, 3) uint8."""
     h, w = size if size is not None else rig.image_size
     out = np.empty((len(ep), h, w, 3), np.uint8)

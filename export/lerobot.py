@@ -74,8 +74,13 @@ def array_stats(x: NDArray) -> dict[str, Any]:
     x = np.asarray(x, dtype=np.float64)
     if x.ndim == 1:
         x = x[:, None]
-    out: dict[str, Any] = {"min": x.min(0), "max": x.max(0), "mean": x.mean(0), "std": x.std(0),
-                           "count": np.array([len(x)])}
+    out: dict[str, Any] = {
+        "min": x.min(0),
+        "max": x.max(0),
+        "mean": x.mean(0),
+        "std": x.std(0),
+        "count": np.array([len(x)]),
+    }
     for q in QUANTILES:
         out[f"q{round(q * 100):02d}"] = np.quantile(x, q, axis=0)
     return out
@@ -103,7 +108,9 @@ class ImageStats:
         out: dict[str, Any] = {
             "min": np.array([v[np.flatnonzero(h)[0]] for h in self.hist]),
             "max": np.array([v[np.flatnonzero(h)[-1]] for h in self.hist]),
-            "mean": mean, "std": std, "count": np.array([self.frames]),
+            "mean": mean,
+            "std": std,
+            "count": np.array([self.frames]),
         }
         for q in QUANTILES:
             out[f"q{round(q * 100):02d}"] = np.array([v[np.searchsorted(c, q)] for c in cdf])
@@ -119,12 +126,19 @@ def aggregate_stats(parts: Sequence[Mapping[str, Mapping[str, Any]]]) -> dict[st
         n = np.array([float(np.asarray(p["count"]).ravel()[0]) for p in ps])
         w = (n / n.sum()).reshape((-1,) + (1,) * np.asarray(ps[0]["mean"]).ndim)
         mean = np.sum([np.asarray(p["mean"], float) * wi for p, wi in zip(ps, w, strict=True)], axis=0)
-        sq = np.sum([(np.asarray(p["std"], float) ** 2 + np.asarray(p["mean"], float) ** 2) * wi
-                     for p, wi in zip(ps, w, strict=True)], axis=0)
+        sq = np.sum(
+            [
+                (np.asarray(p["std"], float) ** 2 + np.asarray(p["mean"], float) ** 2) * wi
+                for p, wi in zip(ps, w, strict=True)
+            ],
+            axis=0,
+        )
         agg: dict[str, Any] = {
             "min": np.min([np.asarray(p["min"], float) for p in ps], axis=0),
             "max": np.max([np.asarray(p["max"], float) for p in ps], axis=0),
-            "mean": mean, "std": np.sqrt(np.maximum(sq - mean**2, 0)), "count": np.array([int(n.sum())]),
+            "mean": mean,
+            "std": np.sqrt(np.maximum(sq - mean**2, 0)),
+            "count": np.array([int(n.sum())]),
         }
         for q in QUANTILES:
             key = f"q{round(q * 100):02d}"
@@ -149,8 +163,12 @@ def features_for(ep: EpisodeFrames, video: VideoSettings) -> dict[str, dict[str,
     feats: dict[str, dict[str, Any]] = {}
     for r in ep.rigs:
         h, w = r.image_size
-        feats[video_key(r.rig, r.camera)] = {"dtype": "video", "shape": [h, w, 3],
-                                             "names": ["height", "width", "channels"], "info": None}
+        feats[video_key(r.rig, r.camera)] = {
+            "dtype": "video",
+            "shape": [h, w, 3],
+            "names": ["height", "width", "channels"],
+            "info": None,
+        }
     feats["observation.state"] = {"dtype": "float32", "shape": [len(state_names)], "names": state_names}
     feats["action"] = {"dtype": "float32", "shape": [len(state_names)], "names": state_names}
     feats["observation.ee_pose"] = {"dtype": "float32", "shape": [len(pose_names)], "names": pose_names}
@@ -176,16 +194,39 @@ def _write_parquet(path: Path, table: pa.Table) -> None:
 
 def _tasks_table(tasks: Sequence[str]) -> pa.Table:
     """tasks.parquet as pandas writes ``DataFrame({"task_index": ...}, index=tasks)`` (lerobot reads it with pandas)."""
-    meta = {"index_columns": ["__index_level_0__"],
-            "column_indexes": [{"name": None, "field_name": None, "pandas_type": "unicode", "numpy_type": "object",
-                                "metadata": {"encoding": "UTF-8"}}],
-            "columns": [{"name": "task_index", "field_name": "task_index", "pandas_type": "int64",
-                         "numpy_type": "int64", "metadata": None},
-                        {"name": None, "field_name": "__index_level_0__", "pandas_type": "unicode",
-                         "numpy_type": "object", "metadata": None}],
-            "creator": {"library": "pyarrow", "version": pa.__version__}, "pandas_version": "2.2.3"}
-    t = pa.table({"task_index": pa.array(range(len(tasks)), pa.int64()),
-                  "__index_level_0__": pa.array(list(tasks), pa.string())})
+    meta = {
+        "index_columns": ["__index_level_0__"],
+        "column_indexes": [
+            {
+                "name": None,
+                "field_name": None,
+                "pandas_type": "unicode",
+                "numpy_type": "object",
+                "metadata": {"encoding": "UTF-8"},
+            }
+        ],
+        "columns": [
+            {
+                "name": "task_index",
+                "field_name": "task_index",
+                "pandas_type": "int64",
+                "numpy_type": "int64",
+                "metadata": None,
+            },
+            {
+                "name": None,
+                "field_name": "__index_level_0__",
+                "pandas_type": "unicode",
+                "numpy_type": "object",
+                "metadata": None,
+            },
+        ],
+        "creator": {"library": "pyarrow", "version": pa.__version__},
+        "pandas_version": "2.2.3",
+    }
+    t = pa.table(
+        {"task_index": pa.array(range(len(tasks)), pa.int64()), "__index_level_0__": pa.array(list(tasks), pa.string())}
+    )
     return t.replace_schema_metadata({b"pandas": json.dumps(meta).encode()})
 
 
@@ -285,13 +326,17 @@ class LeRobotWriter:
         ts = (frame_index / self.fps).astype(np.float32)
         real = (ep.t_ns - ep.t_ns[0]) * 1e-9
         cols: dict[str, pa.Array] = {
-            "observation.state": _fixed(state, pa.float32()), "action": _fixed(action, pa.float32()),
-            "observation.ee_pose": _fixed(pose, pa.float32()), "ee_pose_delta": _fixed(delta, pa.float32()),
+            "observation.state": _fixed(state, pa.float32()),
+            "action": _fixed(action, pa.float32()),
+            "observation.ee_pose": _fixed(pose, pa.float32()),
+            "ee_pose_delta": _fixed(delta, pa.float32()),
             "timestamp_host_ns": pa.array(ep.t_host_ns, pa.int64()),
             "timestamp_corrected_ns": pa.array(ep.t_ns, pa.int64()),
             "time_real_s": pa.array(real, pa.float64()),
-            "gap_flags": _fixed(ep.flags, pa.bool_()), "frame_masked": pa.array(ep.masked, pa.bool_()),
-            "timestamp": pa.array(ts, pa.float32()), "frame_index": pa.array(frame_index, pa.int64()),
+            "gap_flags": _fixed(ep.flags, pa.bool_()),
+            "frame_masked": pa.array(ep.masked, pa.bool_()),
+            "timestamp": pa.array(ts, pa.float32()),
+            "frame_index": pa.array(frame_index, pa.int64()),
             "episode_index": pa.array(np.full(n, index, np.int64), pa.int64()),
             "index": pa.array(self.n_frames + frame_index, pa.int64()),
             "task_index": pa.array(np.full(n, task_index, np.int64), pa.int64()),
@@ -300,16 +345,25 @@ class LeRobotWriter:
         _write_parquet(self.root / DATA_PATH.format(chunk_index=d_chunk, file_index=d_file), pa.table(cols))
         self.n_data_files += 1
         stats: dict[str, dict[str, Any]] = {
-            "observation.state": array_stats(state), "action": array_stats(action),
-            "observation.ee_pose": array_stats(pose), "ee_pose_delta": array_stats(delta),
-            "timestamp": array_stats(ts), "frame_index": array_stats(frame_index),
-            "episode_index": array_stats(np.full(n, index)), "index": array_stats(self.n_frames + frame_index),
-            "task_index": array_stats(np.full(n, task_index)), "time_real_s": array_stats(real),
+            "observation.state": array_stats(state),
+            "action": array_stats(action),
+            "observation.ee_pose": array_stats(pose),
+            "ee_pose_delta": array_stats(delta),
+            "timestamp": array_stats(ts),
+            "frame_index": array_stats(frame_index),
+            "episode_index": array_stats(np.full(n, index)),
+            "index": array_stats(self.n_frames + frame_index),
+            "task_index": array_stats(np.full(n, task_index)),
+            "time_real_s": array_stats(real),
         }
         row: dict[str, Any] = {
-            "episode_index": index, "tasks": [ep.task], "length": n,
-            "data/chunk_index": d_chunk, "data/file_index": d_file,
-            "dataset_from_index": self.n_frames, "dataset_to_index": self.n_frames + n,
+            "episode_index": index,
+            "tasks": [ep.task],
+            "length": n,
+            "data/chunk_index": d_chunk,
+            "data/file_index": d_file,
+            "dataset_from_index": self.n_frames,
+            "dataset_to_index": self.n_frames + n,
         }
         for r in ep.rigs:
             key = video_key(r.rig, r.camera)
@@ -321,8 +375,14 @@ class LeRobotWriter:
                 self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="export-encode")
             fut = self._pool.submit(self._encode, ep, r, path, n, bar if r is ep.rigs[0] else None)
             self._pending.append((row, stats, key, path, fut))
-            row.update({f"videos/{key}/chunk_index": v_chunk, f"videos/{key}/file_index": v_file,
-                        f"videos/{key}/from_timestamp": 0.0, f"videos/{key}/to_timestamp": n / self.fps})
+            row.update(
+                {
+                    f"videos/{key}/chunk_index": v_chunk,
+                    f"videos/{key}/file_index": v_file,
+                    f"videos/{key}/from_timestamp": 0.0,
+                    f"videos/{key}/to_timestamp": n / self.fps,
+                }
+            )
         row["democap/session"] = ep.session.id
         row["democap/episode"] = ep.episode.index
         row["democap/split"] = split
@@ -333,8 +393,9 @@ class LeRobotWriter:
         self.n_frames += n
         return index
 
-    def _encode(self, ep: EpisodeFrames, r: RigFrames, path: Path, n: int, bar: Progress | None
-                ) -> tuple[dict[str, Any], int]:
+    def _encode(
+        self, ep: EpisodeFrames, r: RigFrames, path: Path, n: int, bar: Progress | None
+    ) -> tuple[dict[str, Any], int]:
         """Encode one camera of one episode (runs in the writer's thread pool): (image stats, frames with faces)."""
         h, w = r.image_size
         im_stats = ImageStats()
@@ -391,11 +452,19 @@ class LeRobotWriter:
         stats = aggregate_stats(parts)
         (meta / "stats.json").write_text(json.dumps(_jsonable(stats), indent=2) + "\n")
         info = {
-            "codebase_version": CODEBASE_VERSION, "robot_type": self.robot_type,
-            "total_episodes": self.n_episodes, "total_frames": self.n_frames, "total_tasks": len(self.tasks),
-            "chunks_size": CHUNKS_SIZE, "data_files_size_in_mb": 100, "video_files_size_in_mb": 200,
-            "fps": self.fps, "splits": _split_ranges(self.splits, self.n_episodes),
-            "data_path": DATA_PATH, "video_path": VIDEO_PATH, "features": self.features,
+            "codebase_version": CODEBASE_VERSION,
+            "robot_type": self.robot_type,
+            "total_episodes": self.n_episodes,
+            "total_frames": self.n_frames,
+            "total_tasks": len(self.tasks),
+            "chunks_size": CHUNKS_SIZE,
+            "data_files_size_in_mb": 100,
+            "video_files_size_in_mb": 200,
+            "fps": self.fps,
+            "splits": _split_ranges(self.splits, self.n_episodes),
+            "data_path": DATA_PATH,
+            "video_path": VIDEO_PATH,
+            "features": self.features,
         }
         (meta / "info.json").write_text(json.dumps(info, indent=4) + "\n")
         (meta / "democap").mkdir(parents=True, exist_ok=True)

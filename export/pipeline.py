@@ -52,10 +52,18 @@ class ExportResult:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"out_dir": str(self.out_dir), "format": self.fmt, "episodes": self.episodes, "frames": self.frames,
-                "excluded": [e.__dict__ for e in self.excluded], "splits": dict(self.splits),
-                "seconds": round(self.seconds, 3), "datasheet": str(self.datasheet), "fps": self.fps,
-                **dict(self.extra)}
+        return {
+            "out_dir": str(self.out_dir),
+            "format": self.fmt,
+            "episodes": self.episodes,
+            "frames": self.frames,
+            "excluded": [e.__dict__ for e in self.excluded],
+            "splits": dict(self.splits),
+            "seconds": round(self.seconds, 3),
+            "datasheet": str(self.datasheet),
+            "fps": self.fps,
+            **dict(self.extra),
+        }
 
 
 def parse_split(text: str | None) -> dict[str, float] | None:
@@ -88,7 +96,7 @@ def assign_splits(keys: Sequence[str], split: Mapping[str, float] | None) -> lis
         k = int(round(frac * len(keys)))
         if frac > 0 and k == 0 and len(keys) >= 2:
             k = 1  # a requested split is never silently empty
-        for i in order[pos: pos + k]:
+        for i in order[pos : pos + k]:
             names[i] = name
         pos += k
     return names
@@ -100,17 +108,30 @@ def where_filter(sessions: Sequence[Session], sql: str) -> set[tuple[str, int]]:
     Columns: session, episode, task, duration_s, verdict, review, tracking_ok, flags, error_share, warn_share.
     """
     db = sqlite3.connect(":memory:")
-    db.execute("CREATE TABLE episodes (session TEXT, episode INTEGER, task TEXT, duration_s REAL, verdict TEXT, "
-               "review TEXT, tracking_ok REAL, flags INTEGER, error_share REAL, warn_share REAL)")
+    db.execute(
+        "CREATE TABLE episodes (session TEXT, episode INTEGER, task TEXT, duration_s REAL, verdict TEXT, "
+        "review TEXT, tracking_ok REAL, flags INTEGER, error_share REAL, warn_share REAL)"
+    )
     for s in sessions:
         flags = session_flags(s)
         for e in s.episodes:
             sm = episode_summary(s, e, flags)
             tr = list(sm["tracking_ok_share"].values())
-            db.execute("INSERT INTO episodes VALUES (?,?,?,?,?,?,?,?,?,?)",
-                       (s.id, e.index, e.task, e.duration_s, sm["verdict"], sm["review"],
-                        min(tr) if tr else None, sum(v["count"] for v in sm["flags_by_kind"].values()),
-                        sm["error_share"], sm["warn_share"]))
+            db.execute(
+                "INSERT INTO episodes VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    s.id,
+                    e.index,
+                    e.task,
+                    e.duration_s,
+                    sm["verdict"],
+                    sm["review"],
+                    min(tr) if tr else None,
+                    sum(v["count"] for v in sm["flags_by_kind"].values()),
+                    sm["error_share"],
+                    sm["warn_share"],
+                ),
+            )
     try:
         rows = db.execute(f"SELECT session, episode FROM episodes WHERE {sql}").fetchall()  # noqa: S608 - local user's own filter
     except sqlite3.Error as e:
@@ -129,10 +150,20 @@ def _camera_fps(sessions: Sequence[Session], eps: Sequence[EpisodeFrames]) -> in
     return int(rates.pop())
 
 
-def run(sessions: list[Session], fmt: str, out_dir: Path, policy: ExportPolicy | None = None,
-        robot: str | None = None, split: Mapping[str, float] | None = None, append: bool = False,
-        where: str | None = None, video: VideoSettings | None = None, blur_faces: str = "head",
-        robot_profile: Mapping[str, Any] | None = None, image_size: tuple[int, int] | None = None) -> ExportResult:
+def run(
+    sessions: list[Session],
+    fmt: str,
+    out_dir: Path,
+    policy: ExportPolicy | None = None,
+    robot: str | None = None,
+    split: Mapping[str, float] | None = None,
+    append: bool = False,
+    where: str | None = None,
+    video: VideoSettings | None = None,
+    blur_faces: str = "head",
+    robot_profile: Mapping[str, Any] | None = None,
+    image_size: tuple[int, int] | None = None,
+) -> ExportResult:
     """Export sessions as one dataset in ``out_dir``. See the module docstring.
 
     ``robot``: joints from ``stages/retarget/<robot>/`` become observation.state (else the TCP
@@ -154,14 +185,18 @@ def run(sessions: list[Session], fmt: str, out_dir: Path, policy: ExportPolicy |
     for s in sessions:
         if not (s.path / "stages" / "flags" / "stage.json").exists():
             # The policy can only act on flags that exist: say so rather than export silently unchecked.
-            log.warning("session %s has no observation flags yet (run `democap flags %s`); exporting without them",
-                        s.id, s.id)
+            log.warning(
+                "session %s has no observation flags yet (run `democap flags %s`); exporting without them", s.id, s.id
+            )
         for item in session_episodes(s, policy, robot):
             if isinstance(item, Exclusion):
                 excluded.append(item)
             elif chosen is not None and (s.id, item.episode.index) not in chosen:
-                excluded.append(Exclusion(s.id, item.episode.index, item.task, f"not matched by --where {where}",
-                                          item.episode.duration_s))
+                excluded.append(
+                    Exclusion(
+                        s.id, item.episode.index, item.task, f"not matched by --where {where}", item.episode.duration_s
+                    )
+                )
             else:
                 kept.append(item)
     if not kept:
@@ -176,8 +211,15 @@ def run(sessions: list[Session], fmt: str, out_dir: Path, policy: ExportPolicy |
     included: list[tuple[int, EpisodeFrames, str]] = []
     files: list[Path] = []
     extra: dict[str, Any] = {}
-    settings = {"robot": robot, "split": dict(split or {}), "where": where, "fps": fps, "blur_faces": blur_faces,
-                "video": video.__dict__, "append": append}
+    settings = {
+        "robot": robot,
+        "split": dict(split or {}),
+        "where": where,
+        "fps": fps,
+        "blur_faces": blur_faces,
+        "video": video.__dict__,
+        "append": append,
+    }
     with Progress(f"export {fmt}", total) as bar:
         if fmt == "lerobot":
             from export.lerobot import LeRobotWriter
@@ -212,22 +254,45 @@ def run(sessions: list[Session], fmt: str, out_dir: Path, policy: ExportPolicy |
     if append and (meta / "datasheet.json").exists():
         prior = json.loads((meta / "datasheet.json").read_text())
         ds["previous_exports"] = prior.get("previous_exports", []) + [
-            {k: prior[k] for k in ("sessions", "episodes", "excluded", "settings") if k in prior}]
+            {k: prior[k] for k in ("sessions", "episodes", "excluded", "settings") if k in prior}
+        ]
     files += datasheet.write(meta, ds)
     # The datasheet also sits at the top, where a person opening the folder looks first.
     shutil.copyfile(meta / "datasheet.md", out_dir / "DATASHEET.md")
     splits: dict[str, int] = {}
     for sp in names:
         splits[sp] = splits.get(sp, 0) + 1
-    res = ExportResult(out_dir, fmt, len(kept), total, tuple(excluded), splits, tuple(files),
-                       time.monotonic() - t_start, meta / "datasheet.json", float(fps), extra)
-    log.info("exported %d episodes (%d frames) as %s to %s in %.1f s; %d excluded", res.episodes, res.frames, fmt,
-             out_dir, res.seconds, len(excluded))
+    res = ExportResult(
+        out_dir,
+        fmt,
+        len(kept),
+        total,
+        tuple(excluded),
+        splits,
+        tuple(files),
+        time.monotonic() - t_start,
+        meta / "datasheet.json",
+        float(fps),
+        extra,
+    )
+    log.info(
+        "exported %d episodes (%d frames) as %s to %s in %.1f s; %d excluded",
+        res.episodes,
+        res.frames,
+        fmt,
+        out_dir,
+        res.seconds,
+        len(excluded),
+    )
     return res
 
 
-def _write_provenance(meta: Path, sessions: Sequence[Session], included: Sequence[tuple[int, EpisodeFrames, str]],
-                      robot_profile: Mapping[str, Any] | None) -> None:
+def _write_provenance(
+    meta: Path,
+    sessions: Sequence[Session],
+    included: Sequence[tuple[int, EpisodeFrames, str]],
+    robot_profile: Mapping[str, Any] | None,
+) -> None:
     """Calibrations, robot profile, flags and the episode-to-source map under the export's democap folder."""
     cal_dir = meta / "calibrations"
     cal_dir.mkdir(parents=True, exist_ok=True)
@@ -239,9 +304,22 @@ def _write_provenance(meta: Path, sessions: Sequence[Session], included: Sequenc
     sources_p = meta / "sources.jsonl"
     with open(sources_p, "a", encoding="utf-8") as f:
         for i, ep, sp in included:
-            f.write(json.dumps({"index": i, "session": ep.session.id, "episode": ep.episode.index, "split": sp,
-                                "t0_ns": int(ep.t_ns[0]), "t1_ns": int(ep.t_ns[-1]), "review": ep.review.status,
-                                "notes": list(ep.review.notes)}, sort_keys=True) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "index": i,
+                        "session": ep.session.id,
+                        "episode": ep.episode.index,
+                        "split": sp,
+                        "t0_ns": int(ep.t_ns[0]),
+                        "t1_ns": int(ep.t_ns[-1]),
+                        "review": ep.review.status,
+                        "notes": list(ep.review.notes),
+                    },
+                    sort_keys=True,
+                )
+                + "\n"
+            )
     with open(meta / "flags.jsonl", "a", encoding="utf-8") as f:
         for i, ep, _ in included:
             for fl in ep.episode_flags:

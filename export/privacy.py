@@ -36,8 +36,10 @@ def detect_faces(rgb: NDArray[np.uint8], detector=None, width: int = 320, upsamp
     h, w = rgb.shape[:2]
     s = min(1.0, width / w)
     small = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA) if s < 1 else rgb
-    return [(int(r.left() / s), int(r.top() / s), int(r.right() / s), int(r.bottom() / s))
-            for r in det(np.ascontiguousarray(small), upsample)]
+    return [
+        (int(r.left() / s), int(r.top() / s), int(r.right() / s), int(r.bottom() / s))
+        for r in det(np.ascontiguousarray(small), upsample)
+    ]
 
 
 def blur_boxes(rgb: NDArray[np.uint8], boxes: list[Box], margin: float = 0.35) -> NDArray[np.uint8]:

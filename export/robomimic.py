@@ -25,8 +25,15 @@ from export.images import image_stack
 ENV_TYPE = 2
 
 
-def write(path: Path, episodes: Sequence[EpisodeFrames], splits: Sequence[str], fps: int,
-          image_size: tuple[int, int] | None = None, bar: Progress | None = None, blur_faces: str = "head") -> Path:
+def write(
+    path: Path,
+    episodes: Sequence[EpisodeFrames],
+    splits: Sequence[str],
+    fps: int,
+    image_size: tuple[int, int] | None = None,
+    bar: Progress | None = None,
+    blur_faces: str = "head",
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with h5py.File(path, "w") as f:
         data = f.create_group("data")
@@ -45,8 +52,12 @@ def write(path: Path, episodes: Sequence[EpisodeFrames], splits: Sequence[str], 
                     obs.create_dataset(pre + "joint_pos", data=r.joints)
             for r in ep.rigs:
                 img = image_stack(ep, r, image_size, blur_faces, bar)
-                obs.create_dataset(f"{r.rig}_{r.camera.split('.', 1)[1]}_image", data=img,
-                                   chunks=(1,) + img.shape[1:], compression="lzf")
+                obs.create_dataset(
+                    f"{r.rig}_{r.camera.split('.', 1)[1]}_image",
+                    data=img,
+                    chunks=(1,) + img.shape[1:],
+                    compression="lzf",
+                )
             state, names = ep.state()
             action, _ = ep.action()
             g.create_dataset("actions", data=action.astype(np.float64))
@@ -66,10 +77,17 @@ def write(path: Path, episodes: Sequence[EpisodeFrames], splits: Sequence[str], 
             total += len(ep)
             masks.setdefault("valid" if sp == "val" else sp, []).append(f"demo_{i}".encode())
         data.attrs["total"] = total
-        data.attrs["env_args"] = json.dumps({
-            "env_name": "democap_handheld", "type": ENV_TYPE,
-            "env_kwargs": {"control_freq": fps, "quaternion_order": "xyzw",
-                           "note": "real-world demonstrations; no simulator"}})
+        data.attrs["env_args"] = json.dumps(
+            {
+                "env_name": "democap_handheld",
+                "type": ENV_TYPE,
+                "env_kwargs": {
+                    "control_freq": fps,
+                    "quaternion_order": "xyzw",
+                    "note": "real-world demonstrations; no simulator",
+                },
+            }
+        )
         if masks:
             m = f.create_group("mask")
             for name, demos in masks.items():

@@ -22,8 +22,9 @@ from export.images import image_stack
 IMAGE_SIZE = (224, 224)
 
 
-def write(path: Path, episodes: Sequence[EpisodeFrames], fps: int, bar: Progress | None = None,
-          blur_faces: str = "head") -> Path:
+def write(
+    path: Path, episodes: Sequence[EpisodeFrames], fps: int, bar: Progress | None = None, blur_faces: str = "head"
+) -> Path:
     import zarr
     from zarr.storage import ZipStore
 

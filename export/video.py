@@ -90,7 +90,12 @@ def video_info(path: Path) -> dict[str, object]:
     with av.open(str(path)) as c:
         s = c.streams.video[0]
         return {
-            "video.height": s.height, "video.width": s.width, "video.codec": s.codec.canonical_name,
-            "video.pix_fmt": s.pix_fmt, "video.is_depth_map": False, "video.fps": int(s.base_rate),
-            "video.channels": 3, "has_audio": False,
+            "video.height": s.height,
+            "video.width": s.width,
+            "video.codec": s.codec.canonical_name,
+            "video.pix_fmt": s.pix_fmt,
+            "video.is_depth_map": False,
+            "video.fps": int(s.base_rate),
+            "video.channels": 3,
+            "has_audio": False,
         }

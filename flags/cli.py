@@ -30,8 +30,16 @@ def cmd_flags(args: argparse.Namespace) -> int:
     flags = session_flags(session)
     summaries = [episode_summary(session, e, flags) for e in session.episodes]
     if getattr(args, "json", False):
-        print(json.dumps({"stage": rec.to_dict(), "flags": [f.to_dict() for f in flags if f.kind.startswith(
-            "observation.")], "episodes": summaries}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "stage": rec.to_dict(),
+                    "flags": [f.to_dict() for f in flags if f.kind.startswith("observation.")],
+                    "episodes": summaries,
+                },
+                indent=2,
+            )
+        )
         return 0
     t0 = min((e.t0_ns for e in session.episodes), default=0)
     for f in flags:

@@ -32,9 +32,17 @@ def close_gaps(mask: NDArray[np.bool_], max_gap: int) -> NDArray[np.bool_]:
     return m
 
 
-def mask_flags(kind: str, t_ns: NDArray[np.int64], mask: NDArray[np.bool_], rig: str,
-               evidence: Mapping[str, NDArray[np.float64]] | None = None, severity: Severity | None = None,
-               min_len: int = 1, max_gap: int = 0, message: str = "") -> list[Flag]:
+def mask_flags(
+    kind: str,
+    t_ns: NDArray[np.int64],
+    mask: NDArray[np.bool_],
+    rig: str,
+    evidence: Mapping[str, NDArray[np.float64]] | None = None,
+    severity: Severity | None = None,
+    min_len: int = 1,
+    max_gap: int = 0,
+    message: str = "",
+) -> list[Flag]:
     """Flags for the runs of a per-sample mask; evidence arrays are summarised (mean) per run."""
     m = close_gaps(mask, max_gap)
     out = []
@@ -47,31 +55,43 @@ def mask_flags(kind: str, t_ns: NDArray[np.int64], mask: NDArray[np.bool_], rig:
             vals = vals[np.isfinite(vals)]
             if len(vals):
                 ev[k] = float(np.mean(vals))
-        out.append(Flag(kind, severity or FLAG_KINDS[kind].default_severity, t0, t1, rig=rig,
-                        evidence=ev, message=message or FLAG_KINDS[kind].description))
+        out.append(
+            Flag(
+                kind,
+                severity or FLAG_KINDS[kind].default_severity,
+                t0,
+                t1,
+                rig=rig,
+                evidence=ev,
+                message=message or FLAG_KINDS[kind].description,
+            )
+        )
     return out
 
 
 # ---------------------------------------------------------------------- tracking
 
 
-def tracking_flags(traj: Trajectory, rig: str, min_quality: float = 0.5, max_sigma_m: float = 0.02
-                   ) -> list[Flag]:
+def tracking_flags(traj: Trajectory, rig: str, min_quality: float = 0.5, max_sigma_m: float = 0.02) -> list[Flag]:
     """Lost tracking (error) and degraded tracking (interpolated, relocalised, low quality, large sigma)."""
     lost = traj.state == TrackState.LOST
     sigma = traj.sigma().astype(np.float64)
-    degraded = ~lost & ((traj.state == TrackState.INTERPOLATED) | (traj.state == TrackState.RELOCALISED)
-                        | (traj.quality < min_quality) | (np.nan_to_num(sigma, nan=0.0) > max_sigma_m))
+    degraded = ~lost & (
+        (traj.state == TrackState.INTERPOLATED)
+        | (traj.state == TrackState.RELOCALISED)
+        | (traj.quality < min_quality)
+        | (np.nan_to_num(sigma, nan=0.0) > max_sigma_m)
+    )
     ev = {"quality": traj.quality.astype(np.float64), "sigma_m": sigma}
-    return (mask_flags("observation.tracking_lost", traj.t_ns, lost, rig, ev)
-            + mask_flags("observation.tracking_degraded", traj.t_ns, degraded, rig, ev))
+    return mask_flags("observation.tracking_lost", traj.t_ns, lost, rig, ev) + mask_flags(
+        "observation.tracking_degraded", traj.t_ns, degraded, rig, ev
+    )
 
 
 # ------------------------------------------------------------------ frame timing
 
 
-def dropped_frame_flags(t_ns: NDArray[np.int64], rate_hz: float | None, rig: str, tolerance: float = 1.5
-                        ) -> list[Flag]:
+def dropped_frame_flags(t_ns: NDArray[np.int64], rate_hz: float | None, rig: str, tolerance: float = 1.5) -> list[Flag]:
     """Gaps between consecutive frames longer than ``tolerance`` frame periods.
 
     The span covers the hole ``[t_before, t_after)``; evidence says how many frames are missing.
@@ -84,10 +104,17 @@ def dropped_frame_flags(t_ns: NDArray[np.int64], rate_hz: float | None, rig: str
     out = []
     for i in np.flatnonzero(dt > tolerance * period):
         missing = round(dt[i] / period) - 1
-        out.append(Flag("observation.dropped_frames", "warn", int(t[i]), int(t[i + 1]), rig=rig,
-                        evidence={"missing_frames": float(max(missing, 1)), "gap_s": dt[i] * 1e-9,
-                                  "period_s": period * 1e-9},
-                        message=f"{max(missing, 1)} frame(s) missing"))
+        out.append(
+            Flag(
+                "observation.dropped_frames",
+                "warn",
+                int(t[i]),
+                int(t[i + 1]),
+                rig=rig,
+                evidence={"missing_frames": float(max(missing, 1)), "gap_s": dt[i] * 1e-9, "period_s": period * 1e-9},
+                message=f"{max(missing, 1)} frame(s) missing",
+            )
+        )
     return out
 
 
@@ -99,49 +126,71 @@ def link_gap_flags(gaps: list[Mapping[str, object]], rig: str) -> list[Flag]:
             continue
         t0, t1 = int(g["t0_ns"]), int(g["t1_ns"])  # type: ignore[call-overload]
         if t1 > t0:
-            out.append(Flag("observation.dropped_frames", "warn", t0, t1, rig=rig,
-                            evidence={"gap_s": (t1 - t0) * 1e-9}, message=f"link gap: {g.get('reason', '')}"))
+            out.append(
+                Flag(
+                    "observation.dropped_frames",
+                    "warn",
+                    t0,
+                    t1,
+                    rig=rig,
+                    evidence={"gap_s": (t1 - t0) * 1e-9},
+                    message=f"link gap: {g.get('reason', '')}",
+                )
+            )
     return out
 
 
 # ------------------------------------------------------------------------- IMU
 
 
-def imu_saturation_flags(t_ns: NDArray[np.int64], gyro: NDArray[np.float64], accel: NDArray[np.float64], rig: str,
-                         gyro_range_rad_s: float, accel_range_m_s2: float, margin: float = 0.98) -> list[Flag]:
+def imu_saturation_flags(
+    t_ns: NDArray[np.int64],
+    gyro: NDArray[np.float64],
+    accel: NDArray[np.float64],
+    rig: str,
+    gyro_range_rad_s: float,
+    accel_range_m_s2: float,
+    margin: float = 0.98,
+) -> list[Flag]:
     """Samples whose gyro (N, 3) or accel (N, 3) component reaches ``margin`` of the sensor's range."""
     g = np.abs(np.asarray(gyro, dtype=np.float64)).max(axis=1)
     a = np.abs(np.asarray(accel, dtype=np.float64)).max(axis=1)
     sat = (g >= margin * gyro_range_rad_s) | (a >= margin * accel_range_m_s2)
-    return mask_flags("observation.imu_saturation", t_ns, sat, rig,
-                      {"gyro_peak_rad_s": g, "accel_peak_m_s2": a}, max_gap=5)
+    return mask_flags(
+        "observation.imu_saturation", t_ns, sat, rig, {"gyro_peak_rad_s": g, "accel_peak_m_s2": a}, max_gap=5
+    )
 
 
 # ------------------------------------------------------------------ clock sync
 
 
-def clock_sync_uncertainty_ns(t_host_send_ns: NDArray[np.int64], t_device_rx_ns: NDArray[np.int64],
-                              t_device_tx_ns: NDArray[np.int64], t_host_recv_ns: NDArray[np.int64]
-                              ) -> NDArray[np.float64]:
+def clock_sync_uncertainty_ns(
+    t_host_send_ns: NDArray[np.int64],
+    t_device_rx_ns: NDArray[np.int64],
+    t_device_tx_ns: NDArray[np.int64],
+    t_host_recv_ns: NDArray[np.int64],
+) -> NDArray[np.float64]:
     """Per exchange, half the round trip minus the device's turnaround: the offset's error bound."""
     rtt = (np.asarray(t_host_recv_ns) - np.asarray(t_host_send_ns)) - (
-        np.asarray(t_device_tx_ns) - np.asarray(t_device_rx_ns))
+        np.asarray(t_device_tx_ns) - np.asarray(t_device_rx_ns)
+    )
     return np.maximum(rtt.astype(np.float64), 0.0) / 2.0
 
 
-def clock_sync_flags(t_ns: NDArray[np.int64], uncertainty_ns: NDArray[np.float64], rig: str, threshold_ns: float
-                     ) -> list[Flag]:
+def clock_sync_flags(
+    t_ns: NDArray[np.int64], uncertainty_ns: NDArray[np.float64], rig: str, threshold_ns: float
+) -> list[Flag]:
     """Spans where the clock-sync uncertainty exceeds the threshold."""
     u = np.asarray(uncertainty_ns, dtype=np.float64)
-    return mask_flags("observation.clock_sync", t_ns, u > threshold_ns, rig, {"uncertainty_ms": u * 1e-6},
-                      max_gap=2)
+    return mask_flags("observation.clock_sync", t_ns, u > threshold_ns, rig, {"uncertainty_ms": u * 1e-6}, max_gap=2)
 
 
 # -------------------------------------------------------------------- gripper
 
 
-def fiducials_hidden_flags(t_ns: NDArray[np.int64], width_m: NDArray[np.float64], rig: str, max_gap: int = 2
-                           ) -> list[Flag]:
+def fiducials_hidden_flags(
+    t_ns: NDArray[np.int64], width_m: NDArray[np.float64], rig: str, max_gap: int = 2
+) -> list[Flag]:
     """Spans where the gripper width is unknown (NaN: finger fiducials not seen)."""
     unknown = ~np.isfinite(np.asarray(width_m, dtype=np.float64))
     return mask_flags("observation.fiducials_hidden", t_ns, unknown, rig, max_gap=max_gap)
@@ -160,9 +209,13 @@ class CameraTolerance:
     rotation_deg: float = 8.0
 
 
-def camera_mismatch(rig_camera: CameraModel, rig_T_tcp_cam: NDArray[np.float64] | None,
-                    robot_camera: CameraModel, robot_T_tcp_cam: NDArray[np.float64] | None,
-                    tol: CameraTolerance = CameraTolerance()) -> tuple[dict[str, float], list[str]]:
+def camera_mismatch(
+    rig_camera: CameraModel,
+    rig_T_tcp_cam: NDArray[np.float64] | None,
+    robot_camera: CameraModel,
+    robot_T_tcp_cam: NDArray[np.float64] | None,
+    tol: CameraTolerance = CameraTolerance(),
+) -> tuple[dict[str, float], list[str]]:
     """Compare the rig's camera with the robot's: returns (evidence, reasons it differs)."""
     ev: dict[str, float] = {}
     reasons: list[str] = []
@@ -177,8 +230,10 @@ def camera_mismatch(rig_camera: CameraModel, rig_T_tcp_cam: NDArray[np.float64] 
     if abs(a_rig / a_robot - 1) > tol.aspect:
         reasons.append(f"aspect ratio {a_rig:.3f} vs robot {a_robot:.3f}")
     elif (rig_camera.width, rig_camera.height) != (robot_camera.width, robot_camera.height):
-        reasons.append(f"resolution {rig_camera.width}x{rig_camera.height} vs robot "
-                       f"{robot_camera.width}x{robot_camera.height} (same aspect: resized on export)")
+        reasons.append(
+            f"resolution {rig_camera.width}x{rig_camera.height} vs robot "
+            f"{robot_camera.width}x{robot_camera.height} (same aspect: resized on export)"
+        )
     ev["distortion_model_differs"] = float(rig_camera.model != robot_camera.model)
     if rig_camera.model != robot_camera.model:
         reasons.append(f"distortion model {rig_camera.model} vs robot {robot_camera.model}")
@@ -192,15 +247,22 @@ def camera_mismatch(rig_camera: CameraModel, rig_T_tcp_cam: NDArray[np.float64] 
     return ev, reasons
 
 
-def camera_mismatch_flags(t0_ns: int, t1_ns: int, rig: str, rig_camera: CameraModel,
-                          rig_T_tcp_cam: NDArray[np.float64] | None, robot_camera: CameraModel,
-                          robot_T_tcp_cam: NDArray[np.float64] | None,
-                          tol: CameraTolerance = CameraTolerance()) -> list[Flag]:
+def camera_mismatch_flags(
+    t0_ns: int,
+    t1_ns: int,
+    rig: str,
+    rig_camera: CameraModel,
+    rig_T_tcp_cam: NDArray[np.float64] | None,
+    robot_camera: CameraModel,
+    robot_T_tcp_cam: NDArray[np.float64] | None,
+    tol: CameraTolerance = CameraTolerance(),
+) -> list[Flag]:
     """One flag over the whole recording when the cameras differ beyond resizing."""
     ev, reasons = camera_mismatch(rig_camera, rig_T_tcp_cam, robot_camera, robot_T_tcp_cam, tol)
     real = [r for r in reasons if "resized on export" not in r]
     if not reasons or t1_ns <= t0_ns:
         return []
     severity: Severity = "warn" if real else "info"
-    return [Flag("observation.camera_mismatch", severity, t0_ns, t1_ns, rig=rig, evidence=ev,
-                 message="; ".join(reasons))]
+    return [
+        Flag("observation.camera_mismatch", severity, t0_ns, t1_ns, rig=rig, evidence=ev, message="; ".join(reasons))
+    ]

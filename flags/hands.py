@@ -88,24 +88,30 @@ class SkinHandDetector:
         """Binary mask (h, w) uint8 {0, 255} of skin-coloured pixels at analysis size."""
         h, w = image.shape[:2]
         if w > HAND_ANALYSIS_WIDTH:
-            image = cv2.resize(image, (HAND_ANALYSIS_WIDTH, max(1, round(h * HAND_ANALYSIS_WIDTH / w))),
-                               interpolation=cv2.INTER_AREA)
+            image = cv2.resize(
+                image, (HAND_ANALYSIS_WIDTH, max(1, round(h * HAND_ANALYSIS_WIDTH / w))), interpolation=cv2.INTER_AREA
+            )
         ycrcb = cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb)
         hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)
-        m1 = cv2.inRange(ycrcb, (self.min_luma, self.cr_range[0], self.cb_range[0]),
-                         (255, self.cr_range[1], self.cb_range[1]))
+        m1 = cv2.inRange(
+            ycrcb, (self.min_luma, self.cr_range[0], self.cb_range[0]), (255, self.cr_range[1], self.cb_range[1])
+        )
         hue = hsv[..., 0]
         sat = hsv[..., 1]
-        m2 = (((hue <= self.max_hue) | (hue >= self.min_hue_wrap))
-              & (sat >= self.hsv_s_range[0]) & (sat <= self.hsv_s_range[1])).astype(np.uint8) * 255
+        m2 = (
+            ((hue <= self.max_hue) | (hue >= self.min_hue_wrap))
+            & (sat >= self.hsv_s_range[0])
+            & (sat <= self.hsv_s_range[1])
+        ).astype(np.uint8) * 255
         mask = cv2.bitwise_and(m1, m2)
         k = np.ones((3, 3), np.uint8)
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, k)
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, k, iterations=2)
         # Cut the mask along strong grey-level edges: a hand over a skin-coloured tabletop
         # would otherwise merge with it into one "surface" blob.
-        edges = cv2.Canny(cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), (3, 3), 0),
-                          self.edge_low, self.edge_high)
+        edges = cv2.Canny(
+            cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), (3, 3), 0), self.edge_low, self.edge_high
+        )
         mask[edges > 0] = 0
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
         win = (self.std_window, self.std_window)
@@ -117,8 +123,9 @@ class SkinHandDetector:
         # Thin slivers left between edges (wood grain, cables) are not hands: open them away.
         return cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)))
 
-    def _surface(self, image: NDArray[np.uint8], gray: NDArray[np.float32], smooth: NDArray[np.bool_]
-                 ) -> NDArray[np.bool_]:
+    def _surface(
+        self, image: NDArray[np.uint8], gray: NDArray[np.float32], smooth: NDArray[np.bool_]
+    ) -> NDArray[np.bool_]:
         """Pixels (h, w) of the view's dominant smooth surface: same chromaticity and brightness.
 
         Chromaticity ignores shading, so the mode of its histogram over smooth pixels is the
@@ -169,10 +176,14 @@ class SkinHandDetector:
             busy = float(grad[inner].mean()) if inner.any() else 0.0
             # A blob that fills nearly the whole view is a surface (table, wall), not a hand.
             fills_view = (bw >= 0.95 * w and bh >= 0.95 * h) or share > self.max_area_share
-            ok = (self.min_solidity <= solidity <= self.max_solidity and texture >= self.min_texture
-                  and busy <= self.max_gradient and not fills_view
-                  and border_share <= self.max_border_share
-                  and (border_share > 0.0 or not self.min_border_touch))
+            ok = (
+                self.min_solidity <= solidity <= self.max_solidity
+                and texture >= self.min_texture
+                and busy <= self.max_gradient
+                and not fills_view
+                and border_share <= self.max_border_share
+                and (border_share > 0.0 or not self.min_border_touch)
+            )
             if not ok:
                 continue
             score = float(min(1.0, share / (4 * self.min_area_share)) * min(1.0, solidity / 0.7))

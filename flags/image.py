@@ -65,9 +65,15 @@ def analysis_gray(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
     return g
 
 
-_DIRECTIONAL_KERNELS = tuple(np.array(k, np.float32) for k in (
-    [[0, 0, 0], [-1, 2, -1], [0, 0, 0]], [[0, -1, 0], [0, 2, 0], [0, -1, 0]],
-    [[-1, 0, 0], [0, 2, 0], [0, 0, -1]], [[0, 0, -1], [0, 2, 0], [-1, 0, 0]]))
+_DIRECTIONAL_KERNELS = tuple(
+    np.array(k, np.float32)
+    for k in (
+        [[0, 0, 0], [-1, 2, -1], [0, 0, 0]],
+        [[0, -1, 0], [0, 2, 0], [0, -1, 0]],
+        [[-1, 0, 0], [0, 2, 0], [0, 0, -1]],
+        [[0, 0, -1], [0, 2, 0], [-1, 0, 0]],
+    )
+)
 
 
 def directional_sharpness(gray: NDArray[np.uint8]) -> float:
@@ -100,8 +106,12 @@ def is_overexposed(m: FrameMetrics, th: ImageThresholds = ImageThresholds()) -> 
     return m.bright_share > th.bright_share or m.p05 > th.bright_p05
 
 
-def blurred_mask(sharpness: NDArray[np.float64], th: ImageThresholds = ImageThresholds(),
-                 exposure_bad: NDArray[np.bool_] | None = None, window: int = 121) -> NDArray[np.bool_]:
+def blurred_mask(
+    sharpness: NDArray[np.float64],
+    th: ImageThresholds = ImageThresholds(),
+    exposure_bad: NDArray[np.bool_] | None = None,
+    window: int = 121,
+) -> NDArray[np.bool_]:
     """Which frames of a sequence are motion-blurred, from their sharpness (N,).
 
     The reference is the running upper quartile of the well-exposed frames' sharpness within

@@ -70,9 +70,14 @@ def _camera_streams(session: Session, rig: str) -> list[str]:
     return [s for s in session.streams_of("video", rig) if s.endswith(".cam0")] or session.streams_of("video", rig)
 
 
-def image_flags(session: Session, stream: str, rig: str, settings: FlagSettings,
-                hand_detector: HandDetector, bar: Progress | None = None
-                ) -> tuple[list[Flag], dict[str, NDArray]]:
+def image_flags(
+    session: Session,
+    stream: str,
+    rig: str,
+    settings: FlagSettings,
+    hand_detector: HandDetector,
+    bar: Progress | None = None,
+) -> tuple[list[Flag], dict[str, NDArray]]:
     """Blur, exposure and hand flags of one camera stream, plus its per-frame metrics table."""
     t = stream_times(session, stream, session.columns(stream))
     n = len(t)
@@ -99,46 +104,69 @@ def image_flags(session: Session, stream: str, rig: str, settings: FlagSettings,
             bar.advance()
     blur = blurred_mask(sharp, settings.image, exposure_bad=dark | bright)
     kw: dict[str, Any] = {"min_len": settings.min_run_frames, "max_gap": settings.max_gap_frames}
-    out = (detectors.mask_flags("observation.blur", t, blur, rig, {"sharpness": sharp}, **kw)
-           + detectors.mask_flags("observation.underexposed", t, dark, rig, {"mean_level": mean,
-                                                                             "dark_share": dark_share}, **kw)
-           + detectors.mask_flags("observation.overexposed", t, bright, rig, {"mean_level": mean,
-                                                                             "clipped_share": bright_share}, **kw)
-           + detectors.mask_flags("observation.hand_in_view", t, hand, rig, {"hand_area_share": hand_share}, **kw))
-    metrics = {"t_ns": t, "sharpness": sharp, "mean": mean, "dark_share": dark_share,
-               "bright_share": bright_share, "hand_share": hand_share}
+    out = (
+        detectors.mask_flags("observation.blur", t, blur, rig, {"sharpness": sharp}, **kw)
+        + detectors.mask_flags(
+            "observation.underexposed", t, dark, rig, {"mean_level": mean, "dark_share": dark_share}, **kw
+        )
+        + detectors.mask_flags(
+            "observation.overexposed", t, bright, rig, {"mean_level": mean, "clipped_share": bright_share}, **kw
+        )
+        + detectors.mask_flags("observation.hand_in_view", t, hand, rig, {"hand_area_share": hand_share}, **kw)
+    )
+    metrics = {
+        "t_ns": t,
+        "sharpness": sharp,
+        "mean": mean,
+        "dark_share": dark_share,
+        "bright_share": bright_share,
+        "hand_share": hand_share,
+    }
     return out, metrics
 
 
-def signal_flags(session: Session, rig: str, settings: FlagSettings, robot_camera: CameraModel | None = None,
-                 robot_T_tcp_cam: NDArray[np.float64] | None = None) -> list[Flag]:
+def signal_flags(
+    session: Session,
+    rig: str,
+    settings: FlagSettings,
+    robot_camera: CameraModel | None = None,
+    robot_T_tcp_cam: NDArray[np.float64] | None = None,
+) -> list[Flag]:
     """Every flag of one rig that needs no image decoding (cheap: usable right after an episode)."""
     out: list[Flag] = []
     cal = session.calibration(rig) if rig in session.rigs else None
     for cam in _camera_streams(session, rig):
         t = stream_times(session, cam)
-        out += detectors.dropped_frame_flags(t, session.streams[cam].get("rate_hz"), rig,
-                                             settings.dropped_frame_tolerance)
+        out += detectors.dropped_frame_flags(
+            t, session.streams[cam].get("rate_hz"), rig, settings.dropped_frame_tolerance
+        )
     out += detectors.link_gap_flags(session.manifest.get("gaps", []), rig)
     tp = trajectory_path(session, rig)
     if tp.exists():
-        out += detectors.tracking_flags(_read_trajectory(tp), rig, settings.tracking_min_quality,
-                                        settings.tracking_max_sigma_m)
+        out += detectors.tracking_flags(
+            _read_trajectory(tp), rig, settings.tracking_min_quality, settings.tracking_max_sigma_m
+        )
     imu = f"{rig}.imu"
     if imu in session.streams:
         c = session.columns(imu)
         if len(c["t_host_ns"]):
             noise = cal.imu if cal is not None and cal.imu is not None else ImuNoise(0, 0, 0, 0, 0)
             out += detectors.imu_saturation_flags(
-                stream_times(session, imu, c), np.stack([c["gyro_x"], c["gyro_y"], c["gyro_z"]], 1),
-                np.stack([c["accel_x"], c["accel_y"], c["accel_z"]], 1), rig,
-                noise.gyro_range_rad_s, noise.accel_range_m_s2, settings.imu_margin)
+                stream_times(session, imu, c),
+                np.stack([c["gyro_x"], c["gyro_y"], c["gyro_z"]], 1),
+                np.stack([c["accel_x"], c["accel_y"], c["accel_z"]], 1),
+                rig,
+                noise.gyro_range_rad_s,
+                noise.accel_range_m_s2,
+                settings.imu_margin,
+            )
     cs = f"{rig}.clocksync"
     if cs in session.streams:
         c = session.columns(cs)
         if len(c["t_host_send_ns"]):
-            u = detectors.clock_sync_uncertainty_ns(c["t_host_send_ns"], c["t_device_rx_ns"], c["t_device_tx_ns"],
-                                                    c["t_host_recv_ns"])
+            u = detectors.clock_sync_uncertainty_ns(
+                c["t_host_send_ns"], c["t_device_rx_ns"], c["t_device_tx_ns"], c["t_host_recv_ns"]
+            )
             out += detectors.clock_sync_flags(c["t_host_send_ns"], u, rig, settings.clock_sync_threshold_ms * 1e6)
     out += _mapping_uncertainty_flags(session, rig, settings.clock_sync_threshold_ms * 1e6)
     grip = f"{rig}.gripper"
@@ -151,8 +179,16 @@ def signal_flags(session: Session, rig: str, settings: FlagSettings, robot_camer
         if cams:
             t = stream_times(session, cams[0])
             rig_T_tcp_cam = geometry.se3_inverse(cal.T_cam_tcp) if cal.T_cam_tcp is not None else None
-            out += detectors.camera_mismatch_flags(int(t[0]), int(t[-1]) + 1, rig, cal.cameras[0].camera,
-                                                   rig_T_tcp_cam, robot_camera, robot_T_tcp_cam, settings.camera)
+            out += detectors.camera_mismatch_flags(
+                int(t[0]),
+                int(t[-1]) + 1,
+                rig,
+                cal.cameras[0].camera,
+                rig_T_tcp_cam,
+                robot_camera,
+                robot_T_tcp_cam,
+                settings.camera,
+            )
     return out
 
 
@@ -164,10 +200,18 @@ def _mapping_uncertainty_flags(session: Session, rig: str, threshold_ns: float) 
         spec = session.streams[stream]
         if corr.clock is None or corr.clock.uncertainty_ns <= threshold_ns or spec.get("t0_ns") is None:
             continue
-        out.append(Flag("observation.clock_sync", "warn", int(spec["t0_ns"]), int(spec["t1_ns"]) + 1, rig=rig,
-                        evidence={"uncertainty_ms": corr.clock.uncertainty_ns * 1e-6},
-                        message=f"{stream}: clock mapping ({corr.clock.method}) uncertain by "
-                                f"{corr.clock.uncertainty_ns * 1e-6:.1f} ms"))
+        out.append(
+            Flag(
+                "observation.clock_sync",
+                "warn",
+                int(spec["t0_ns"]),
+                int(spec["t1_ns"]) + 1,
+                rig=rig,
+                evidence={"uncertainty_ms": corr.clock.uncertainty_ns * 1e-6},
+                message=f"{stream}: clock mapping ({corr.clock.method}) uncertain by "
+                f"{corr.clock.uncertainty_ns * 1e-6:.1f} ms",
+            )
+        )
     return out
 
 
@@ -191,9 +235,14 @@ def read_frame_metrics(session: Session, rig: str) -> dict[str, NDArray] | None:
     return {c: t.column(c).to_numpy() for c in t.column_names}
 
 
-def run(session: Session, robot_camera: CameraModel | None = None,
-        robot_T_tcp_cam: NDArray[np.float64] | None = None, settings: FlagSettings | None = None,
-        hand_detector: HandDetector | None = None, force: bool = False) -> StageRecord:
+def run(
+    session: Session,
+    robot_camera: CameraModel | None = None,
+    robot_T_tcp_cam: NDArray[np.float64] | None = None,
+    settings: FlagSettings | None = None,
+    hand_detector: HandDetector | None = None,
+    force: bool = False,
+) -> StageRecord:
     """Compute all observation-gap flags of a session; skip when the stage output is current.
 
     ``robot_camera`` / ``robot_T_tcp_cam``: the camera of the robot the data is for and its
@@ -205,8 +254,10 @@ def run(session: Session, robot_camera: CameraModel | None = None,
     streams = sorted(n for n, s in session.streams.items() if s["rig"] in rigs)
     traj = read_stage(session, "trajectory")
     parts = {
-        "streams": session.fingerprint(streams), "trajectory": dict(traj.outputs) if traj else None,
-        "settings": settings.to_dict(), "hand_detector": det.name,
+        "streams": session.fingerprint(streams),
+        "trajectory": dict(traj.outputs) if traj else None,
+        "settings": settings.to_dict(),
+        "hand_detector": det.name,
         "robot_camera": robot_camera.to_dict() if robot_camera else None,
         "robot_T_tcp_cam": np.asarray(robot_T_tcp_cam).tolist() if robot_T_tcp_cam is not None else None,
         "gaps": session.manifest.get("gaps", []),
@@ -236,5 +287,12 @@ def run(session: Session, robot_camera: CameraModel | None = None,
     for f in flags:
         counts[f.kind] = counts.get(f.kind, 0) + 1
     log.info("session %s: %d observation flags", session.id, len(flags))
-    return commit_stage(session, STAGE, VERSION, h, {**settings.to_dict(), "hand_detector": det.name}, files,
-                        summary={"flags": len(flags), "by_kind": counts})
+    return commit_stage(
+        session,
+        STAGE,
+        VERSION,
+        h,
+        {**settings.to_dict(), "hand_detector": det.name},
+        files,
+        summary={"flags": len(flags), "by_kind": counts},
+    )

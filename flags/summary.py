@@ -86,8 +86,16 @@ def episode_summary(session: Session, episode: Episode | int, flags: list[Flag] 
             verdict = "check"
             reasons.append("no trajectory yet")
     return {
-        "session": session.id, "episode": ep.index, "task": ep.task, "duration_s": ep.duration_s,
-        "tracking_ok_share": tracking, "flags_by_kind": by_kind, "error_share": error_share,
-        "warn_share": warn_share, "review": review.status, "notes": list(review.notes),
-        "verdict": verdict, "reasons": reasons,
+        "session": session.id,
+        "episode": ep.index,
+        "task": ep.task,
+        "duration_s": ep.duration_s,
+        "tracking_ok_share": tracking,
+        "flags_by_kind": by_kind,
+        "error_share": error_share,
+        "warn_share": warn_share,
+        "review": review.status,
+        "notes": list(review.notes),
+        "verdict": verdict,
+        "reasons": reasons,
     }

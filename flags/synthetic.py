@@ -23,8 +23,15 @@ Label = Literal["clean", "blur", "dark", "bright", "hand"]
 LABELS: tuple[Label, ...] = ("clean", "blur", "dark", "bright", "hand")
 
 #: Skin tones (RGB) from light to dark, in the spirit of the Fitzpatrick scale.
-SKIN_TONES_RGB = ((245, 208, 180), (234, 189, 157), (214, 160, 120), (190, 128, 88),
-                  (150, 95, 62), (110, 68, 45), (86, 54, 38))
+SKIN_TONES_RGB = (
+    (245, 208, 180),
+    (234, 189, 157),
+    (214, 160, 120),
+    (190, 128, 88),
+    (150, 95, 62),
+    (110, 68, 45),
+    (86, 54, 38),
+)
 
 
 @dataclass(frozen=True)
@@ -33,8 +40,13 @@ class LabelledFrame:
     label: Label
 
 
-def scene(rng: np.random.Generator, width: int = 640, height: int = 480, distractor: bool | None = None,
-          base_rgb: tuple[int, int, int] | None = None) -> NDArray[np.uint8]:
+def scene(
+    rng: np.random.Generator,
+    width: int = 640,
+    height: int = 480,
+    distractor: bool | None = None,
+    base_rgb: tuple[int, int, int] | None = None,
+) -> NDArray[np.uint8]:
     """A textured workbench-like RGB scene; sometimes with a wooden top or cardboard (skin-like colours)."""
     img = np.empty((height, width, 3), np.uint8)
     base = rng.integers(60, 200, size=3) if base_rgb is None else np.array(base_rgb)
@@ -58,8 +70,9 @@ def scene(rng: np.random.Generator, width: int = 640, height: int = 480, distrac
         elif kind == 1:
             cv2.circle(img, (x, y), int(rng.integers(5, 50)), c, -1)
         else:
-            cv2.line(img, (x, y), (int(rng.integers(0, width)), int(rng.integers(0, height))), c,
-                     int(rng.integers(1, 6)))
+            cv2.line(
+                img, (x, y), (int(rng.integers(0, width)), int(rng.integers(0, height))), c, int(rng.integers(1, 6))
+            )
     # Fine texture (print, grain) so a sharp frame has real high-frequency content.
     noise = rng.normal(0, 6, size=(height, width, 1))
     return np.clip(img.astype(np.float64) + noise, 0, 255).astype(np.uint8)
@@ -113,8 +126,13 @@ def draw_hand(img: NDArray[np.uint8], rng: np.random.Generator) -> NDArray[np.ui
         tip = base + fd * rng.uniform(45, 70) * scale
         cv2.line(mask, (int(base[0]), int(base[1])), (int(tip[0]), int(tip[1])), 255, max(2, int(18 * scale)))
     thumb = palm_c + n * 50 * scale
-    cv2.line(mask, (int(palm_c[0]), int(palm_c[1])), (int(thumb[0] + d[0] * 30), int(thumb[1] + d[1] * 30)), 255,
-             max(2, int(20 * scale)))
+    cv2.line(
+        mask,
+        (int(palm_c[0]), int(palm_c[1])),
+        (int(thumb[0] + d[0] * 30), int(thumb[1] + d[1] * 30)),
+        255,
+        max(2, int(20 * scale)),
+    )
     # Shading: light from one side, plus skin texture noise.
     yy, xx = np.mgrid[0:h, 0:w]
     light = 0.75 + 0.3 * ((xx * n[0] + yy * n[1]) - (wrist @ n)) / max(w, h)
@@ -124,8 +142,7 @@ def draw_hand(img: NDArray[np.uint8], rng: np.random.Generator) -> NDArray[np.ui
     return (out * (1 - soft) + skin * soft).astype(np.uint8)
 
 
-def labelled_frames(n_per_label: int, seed: int = 0, width: int = 640, height: int = 480
-                    ) -> Iterator[LabelledFrame]:
+def labelled_frames(n_per_label: int, seed: int = 0, width: int = 640, height: int = 480) -> Iterator[LabelledFrame]:
     """``n_per_label`` frames of every label in ``LABELS``, interleaved, deterministic for a seed."""
     rng = np.random.default_rng(seed)
     for _ in range(n_per_label):
@@ -145,13 +162,29 @@ def labelled_frames(n_per_label: int, seed: int = 0, width: int = 640, height: i
 # ------------------------------------------------------------------ sessions
 
 
-def make_session(root: Path, *, seed: int = 0, session_id: str = "20260101-000000-synth0", n_frames: int = 90,
-                 rate_hz: float = 30.0, width: int = 320, height: int = 240, rigs: tuple[str, ...] = ("rig0",),
-                 episodes: int = 2, tasks: tuple[str, ...] = ("pick the cup",), blur: tuple[int, ...] = (),
-                 dark: tuple[int, ...] = (), hand: tuple[int, ...] = (), dropped: tuple[int, ...] = (),
-                 lost: tuple[int, ...] = (), fiducials_hidden: tuple[int, ...] = (), imu_saturated: bool = False,
-                 robot: str | None = None, codec: str = "ffv1", head_camera: NDArray[np.uint8] | None = None
-                 ) -> Path:
+def make_session(
+    root: Path,
+    *,
+    seed: int = 0,
+    session_id: str = "20260101-000000-synth0",
+    n_frames: int = 90,
+    rate_hz: float = 30.0,
+    width: int = 320,
+    height: int = 240,
+    rigs: tuple[str, ...] = ("rig0",),
+    episodes: int = 2,
+    tasks: tuple[str, ...] = ("pick the cup",),
+    blur: tuple[int, ...] = (),
+    dark: tuple[int, ...] = (),
+    hand: tuple[int, ...] = (),
+    dropped: tuple[int, ...] = (),
+    lost: tuple[int, ...] = (),
+    fiducials_hidden: tuple[int, ...] = (),
+    imu_saturated: bool = False,
+    robot: str | None = None,
+    codec: str = "ffv1",
+    head_camera: NDArray[np.uint8] | None = None,
+) -> Path:
     """A complete recorded-and-tracked session with known defects at known frames.
 
     Camera frames are crops of one textured scene sliding with the motion; ``blur``,
@@ -179,16 +212,24 @@ def make_session(root: Path, *, seed: int = 0, session_id: str = "20260101-00000
     rng = np.random.default_rng(seed)
     t_start = 1_000_000_000_000
     clock = ClockPair(t_start - 1_000_000_000, 1_767_225_600_000_000_000)
-    rig_info = {r: {"serial": f"DC-{seed:02d}{i}", "firmware": "1.4.2", "model": "democap-rig-v1"}
-                for i, r in enumerate(rigs)}
+    rig_info = {
+        r: {"serial": f"DC-{seed:02d}{i}", "firmware": "1.4.2", "model": "democap-rig-v1"} for i, r in enumerate(rigs)
+    }
     if head_camera is not None:
         rig_info["head"] = {"serial": "HC-01", "firmware": "0.9.0", "model": "head-camera"}
-    w = SessionWriter(root, source={"kind": "synthetic", "seed": seed}, operator="op-7f3a", rigs=rig_info,
-                      session_id=session_id, clock=clock)
+    w = SessionWriter(
+        root,
+        source={"kind": "synthetic", "seed": seed},
+        operator="op-7f3a",
+        rigs=rig_info,
+        session_id=session_id,
+        clock=clock,
+    )
     period = int(round(1e9 / rate_hz))
     t_frames = t_start + np.arange(n_frames, dtype=np.int64) * period
-    cam = CameraModel("pinhole-radtan", width, height, 0.8 * width, 0.8 * width, width / 2, height / 2,
-                      (0.01, -0.002, 0.0, 0.0))
+    cam = CameraModel(
+        "pinhole-radtan", width, height, 0.8 * width, 0.8 * width, width / 2, height / 2, (0.01, -0.002, 0.0, 0.0)
+    )
     T_cam_tcp = geometry.se3(np.eye(3), [0.0, 0.03, 0.12])
     for ri, rig in enumerate(rigs):
         cal = RigCalibration(
@@ -200,15 +241,16 @@ def make_session(root: Path, *, seed: int = 0, session_id: str = "20260101-00000
             latency_ns={f"{rig}.cam0": 8_000_000},
         )
         w.add_calibration(rig, cal)
-        big = scene(np.random.default_rng(seed * 10 + ri), width * 2, height * 2, distractor=False,
-                    base_rgb=(70, 110, 150))  # a blue-grey bench: not skin-coloured
+        big = scene(
+            np.random.default_rng(seed * 10 + ri), width * 2, height * 2, distractor=False, base_rgb=(70, 110, 150)
+        )  # a blue-grey bench: not skin-coloured
         vw = w.add_video(StreamSpec(f"{rig}.cam0", "video", rig, "cam0", rate_hz), width, height, "rgb24", codec)
         for i, t in enumerate(t_frames):
             if i in dropped:
                 continue
             ox = int(width + width / 3 * np.sin(i / 25.0))
             oy = int(height + height / 4 * np.cos(i / 31.0))
-            img = np.ascontiguousarray(big[oy - height // 2: oy + height // 2, ox - width // 2: ox + width // 2])
+            img = np.ascontiguousarray(big[oy - height // 2 : oy + height // 2, ox - width // 2 : ox + width // 2])
             if i in blur:
                 img = motion_blur(img, 15, 30.0)
             if i in dark:
@@ -227,9 +269,19 @@ def make_session(root: Path, *, seed: int = 0, session_id: str = "20260101-00000
         gyro = rng.normal(0, 0.05, (len(ti), 3))
         acc = rng.normal(0, 0.1, (len(ti), 3)) + [0, 0, 9.81]
         if imu_saturated:
-            gyro[len(ti) // 2: len(ti) // 2 + 20, 0] = 34.9
-        imu.append_many({"t_host_ns": ti, "t_device_ns": ti - t_start, "gyro_x": gyro[:, 0], "gyro_y": gyro[:, 1],
-                         "gyro_z": gyro[:, 2], "accel_x": acc[:, 0], "accel_y": acc[:, 1], "accel_z": acc[:, 2]})
+            gyro[len(ti) // 2 : len(ti) // 2 + 20, 0] = 34.9
+        imu.append_many(
+            {
+                "t_host_ns": ti,
+                "t_device_ns": ti - t_start,
+                "gyro_x": gyro[:, 0],
+                "gyro_y": gyro[:, 1],
+                "gyro_z": gyro[:, 2],
+                "accel_x": acc[:, 0],
+                "accel_y": acc[:, 1],
+                "accel_z": acc[:, 2],
+            }
+        )
     if head_camera is not None:
         hv = w.add_video(StreamSpec("head.cam0", "video", "head", "cam0", rate_hz), width, height, "rgb24", codec)
         bench = np.zeros((height * 2, width * 2, 3), np.uint8)
@@ -241,7 +293,7 @@ def make_session(root: Path, *, seed: int = 0, session_id: str = "20260101-00000
         bench[:ph, :pw] = cv2.resize(head_camera, (pw, ph), interpolation=cv2.INTER_AREA)
         for i, t in enumerate(t_frames):
             ox = int(width / 2 + width / 8 * np.sin(i / 25.0))
-            img = np.ascontiguousarray(bench[height // 4: height // 4 + height, ox - width // 2: ox + width // 2])
+            img = np.ascontiguousarray(bench[height // 4 : height // 4 + height, ox - width // 2 : ox + width // 2])
             hv.append(img, int(t) + 3_000_000, -1, 4_000_000)
     t_end = int(t_frames[-1]) + period
     bounds = np.linspace(t_start, t_end, episodes + 1).astype(np.int64)
@@ -260,14 +312,21 @@ def make_session(root: Path, *, seed: int = 0, session_id: str = "20260101-00000
         R = np.stack([geometry.rot_z(0.5 * np.sin(s_)) for s_ in s])
         state = np.zeros(n_frames, np.uint8)
         state[list(lost)] = TrackState.LOST
-        traj = Trajectory(t_traj, geometry.se3(R, pos), state, np.where(state == 0, 0.9, 0.0).astype(np.float32),
-                          np.full(n_frames, 0.003, np.float32))
+        traj = Trajectory(
+            t_traj,
+            geometry.se3(R, pos),
+            state,
+            np.where(state == 0, 0.9, 0.0).astype(np.float32),
+            np.full(n_frames, 0.003, np.float32),
+        )
         write_trajectory(trajectory_path(session, rig), traj)
         files.append(f"{rig}.parquet")
         if robot:
             names = tuple(f"joint{j + 1}" for j in range(7))
             q = 0.3 * np.sin(s[:, None] + np.arange(7)[None, :] * 0.4)
-            write_joints(session.path / "stages" / "retarget" / robot / f"{rig}.parquet",
-                         JointTrajectory(robot, names, t_traj, q, 0.045 + 0.04 * np.sin(s * 2.5)))
+            write_joints(
+                session.path / "stages" / "retarget" / robot / f"{rig}.parquet",
+                JointTrajectory(robot, names, t_traj, q, 0.045 + 0.04 * np.sin(s * 2.5)),
+            )
     commit_stage(session, "trajectory", 1, "synthetic", {"seed": seed}, files)
     return path

@@ -86,9 +86,18 @@ def seed_demo_home(home: Home, sessions: int = 2) -> None:
 
     tasks = (("pick the cup", "open the drawer"), ("wipe the table", "pour into the bowl"))
     for i in range(sessions):
-        path = make_session(home.sessions, seed=i, session_id=f"20260301-09{i:02d}00-demo{i}", n_frames=180,
-                            episodes=3, tasks=tasks[i % 2], blur=tuple(range(20, 30)) if i == 0 else (),
-                            lost=tuple(range(140, 150)) if i == 1 else (), dropped=(70,), robot="panda")
+        path = make_session(
+            home.sessions,
+            seed=i,
+            session_id=f"20260301-09{i:02d}00-demo{i}",
+            n_frames=180,
+            episodes=3,
+            tasks=tasks[i % 2],
+            blur=tuple(range(20, 30)) if i == 0 else (),
+            lost=tuple(range(140, 150)) if i == 1 else (),
+            dropped=(70,),
+            robot="panda",
+        )
         s = Session(path)
         flags_stage.run(s)
         refresh_session(home, s)
@@ -171,8 +180,11 @@ def screenshots(out_dir: Path, record_seconds: float = 8.0) -> list[Path]:
 
     loaded = {"done": False}
     recorded = win.live.session
-    sid, idx = (recorded.id, recorded.episodes[0].index) if recorded is not None and recorded.episodes else (
-        "20260301-090000-demo0", 0)
+    sid, idx = (
+        (recorded.id, recorded.episodes[0].index)
+        if recorded is not None and recorded.episodes
+        else ("20260301-090000-demo0", 0)
+    )
     win.review.open(sid, idx, "panda", on_done=lambda _d: loaded.__setitem__("done", True))
     win.show_screen("Review")
     wait_for(lambda: loaded["done"], 60)

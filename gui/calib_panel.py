@@ -43,8 +43,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".tif", ".tiff")
 STEPS = ("1  Target", "2  Capture views", "3  Calibrate", "4  Save")
 
 
-def detect_folder(target: Any, folder: Path, on_view: Any = None, pattern: str = "*"
-                  ) -> tuple[list[Any], list[str], tuple[int, int]]:
+def detect_folder(
+    target: Any, folder: Path, on_view: Any = None, pattern: str = "*"
+) -> tuple[list[Any], list[str], tuple[int, int]]:
     """Detect ``target`` in every image of ``folder``: (detections or None, names, (width, height))."""
     import cv2
 
@@ -73,8 +74,9 @@ def detect_folder(target: Any, folder: Path, on_view: Any = None, pattern: str =
     return dets, names, size
 
 
-def detect_session(target: Any, home: Home, session_id: str, stream: str | None = None, max_views: int = 80,
-                   on_view: Any = None) -> tuple[list[Any], list[str], tuple[int, int]]:
+def detect_session(
+    target: Any, home: Home, session_id: str, stream: str | None = None, max_views: int = 80, on_view: Any = None
+) -> tuple[list[Any], list[str], tuple[int, int]]:
     """Detect ``target`` in up to ``max_views`` evenly spaced frames of a recorded camera stream."""
     from capture.session import Session
     from democap.errors import CalibrationError
@@ -117,8 +119,13 @@ class CalibrationPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(20, 16, 20, 16)
         lay.setSpacing(10)
-        lay.addWidget(header("Camera calibration", "Show the target to the camera from many angles and distances "
-                                                   "until the coverage map is filled, then calibrate."))
+        lay.addWidget(
+            header(
+                "Camera calibration",
+                "Show the target to the camera from many angles and distances "
+                "until the coverage map is filled, then calibrate.",
+            )
+        )
         steps = QHBoxLayout()
         self.step_labels = []
         for s in STEPS:
@@ -288,9 +295,11 @@ class CalibrationPanel(QWidget):
             self.update_coverage()
             found = sum(d is not None for d in self.detections)
             self.calib_btn.setEnabled(found >= 3)
-            self.message.set("ok" if found >= 3 else "warn",
-                             f"Target found in {found} of {len(self.detections)} views."
-                             + ("" if found >= 3 else " At least 3 are needed."))
+            self.message.set(
+                "ok" if found >= 3 else "warn",
+                f"Target found in {found} of {len(self.detections)} views."
+                + ("" if found >= 3 else " At least 3 are needed."),
+            )
             if on_done:
                 on_done()
 
@@ -320,9 +329,11 @@ class CalibrationPanel(QWidget):
         self.corner_scatter.setData(pts[:, 0], pts[:, 1])
         self.coverage_plot.setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
         status = "warn" if cov.poor else "ok"
-        self.coverage_text.setText(f"{cov.fraction:.0%} of the {gx}×{gy} cells covered, "
-                                   f"{cov.corners_fraction:.0%} of the image corners"
-                                   + (" — move the target into the empty (dark) cells" if cov.poor else " — good"))
+        self.coverage_text.setText(
+            f"{cov.fraction:.0%} of the {gx}×{gy} cells covered, "
+            f"{cov.corners_fraction:.0%} of the image corners"
+            + (" — move the target into the empty (dark) cells" if cov.poor else " — good")
+        )
         self.coverage_text.setStyleSheet(f"color: {theme.status_colour(status)};")
 
     # ----------------------------------------------------------- calibrate
@@ -342,8 +353,9 @@ class CalibrationPanel(QWidget):
             if on_done:
                 on_done(res)
 
-        self.jobs.start(lambda: calibrate_intrinsics(dets, size, model, names=names), done,
-                        lambda t: self.message.set("error", t))
+        self.jobs.start(
+            lambda: calibrate_intrinsics(dets, size, model, names=names), done, lambda t: self.message.set("error", t)
+        )
 
     def show_result(self, res: Any) -> None:
         c = res.camera
@@ -353,18 +365,22 @@ class CalibrationPanel(QWidget):
         self.m_c.set(f"{c.cx:.1f} / {c.cy:.1f}")
         self.view_plot.clear()
         rms = np.array([v.rms_px if v.used else 0.0 for v in res.views])
-        brushes = [pg.mkBrush(theme.OK if v.used and v.rms_px < 1.0 else theme.WARN if v.used else theme.IDLE)
-                   for v in res.views]
+        brushes = [
+            pg.mkBrush(theme.OK if v.used and v.rms_px < 1.0 else theme.WARN if v.used else theme.IDLE)
+            for v in res.views
+        ]
         self.view_plot.addItem(pg.BarGraphItem(x=np.arange(len(rms)), height=rms, width=0.7, brushes=brushes))
         self.resid_plot.clear()
         res_all = [v.residuals_px for v in res.used_views if v.residuals_px is not None]
         if res_all:
             r = np.concatenate(res_all)
-            self.resid_plot.addItem(pg.ScatterPlotItem(r[:, 0], r[:, 1], size=3, pen=None,
-                                                       brush=pg.mkBrush(theme.ACCENT + "90")))
+            self.resid_plot.addItem(
+                pg.ScatterPlotItem(r[:, 0], r[:, 1], size=3, pen=None, brush=pg.mkBrush(theme.ACCENT + "90"))
+            )
         self.warnings.setText("\n".join(res.warnings))
-        self.message.set("ok", f"Calibrated {c.model} {c.width}×{c.height}: RMS {res.rms_px:.3f} px. "
-                               "Save it to use it in sessions.")
+        self.message.set(
+            "ok", f"Calibrated {c.model} {c.width}×{c.height}: RMS {res.rms_px:.3f} px. Save it to use it in sessions."
+        )
 
     def save(self) -> Path | None:
         from capture.calibrations import store_calibration
@@ -373,8 +389,11 @@ class CalibrationPanel(QWidget):
         if self.result is None:
             return None
         cam = CameraCalibration("cam0", self.result.camera, np.eye(4), 0, float(self.result.rms_px))
-        calib = RigCalibration(self.rig_serial.text().strip() or "rig0", (cam,),
-                               notes="intrinsics from the democap GUI calibration wizard; T_imu_cam not calibrated")
+        calib = RigCalibration(
+            self.rig_serial.text().strip() or "rig0",
+            (cam,),
+            notes="intrinsics from the democap GUI calibration wizard; T_imu_cam not calibrated",
+        )
         try:
             self.saved_path = store_calibration(self.home, calib)
         except Exception as e:  # noqa: BLE001

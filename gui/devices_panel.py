@@ -137,8 +137,9 @@ class DevicesPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(20, 16, 20, 16)
         lay.setSpacing(12)
-        lay.addWidget(header("Devices", "Rigs found on USB and the network. Pair a rig once; its key stays "
-                                        "in this home folder."))
+        lay.addWidget(
+            header("Devices", "Rigs found on USB and the network. Pair a rig once; its key stays in this home folder.")
+        )
         bar = QHBoxLayout()
         self.scan_btn = QPushButton("Scan")
         self.virtual_btn = QPushButton("Start virtual rig")
@@ -203,18 +204,28 @@ class DevicesPanel(QWidget):
             battery = f"{st.battery_pct} %" if st and st.battery_pct is not None else "–"
             link = f"{st.link_quality:.0%}" if st else "–"
             clock = f"±{st.clock_error_us:.0f} µs" if st and st.clock_error_us is not None else "–"
-            cells = (r.serial or "?", r.address, r.hw_rev or "–", (st.firmware if st else r.firmware) or "–",
-                     "yes" if r.serial in paired else "no", battery, link, clock)
+            cells = (
+                r.serial or "?",
+                r.address,
+                r.hw_rev or "–",
+                (st.firmware if st else r.firmware) or "–",
+                "yes" if r.serial in paired else "no",
+                battery,
+                link,
+                clock,
+            )
             for j, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if j == 4:
                     item.setForeground(theme_colour("ok" if text == "yes" else "pending"))
                 if j == 5 and st and st.battery_pct is not None:
-                    item.setForeground(theme_colour("ok" if st.battery_pct > 30 else
-                                                    "warn" if st.battery_pct > 10 else "error"))
+                    item.setForeground(
+                        theme_colour("ok" if st.battery_pct > 30 else "warn" if st.battery_pct > 10 else "error")
+                    )
                 if j == 6 and st:
-                    item.setForeground(theme_colour("ok" if st.link_quality > 0.98 else
-                                                    "warn" if st.link_quality > 0.9 else "error"))
+                    item.setForeground(
+                        theme_colour("ok" if st.link_quality > 0.98 else "warn" if st.link_quality > 0.9 else "error")
+                    )
                 self.table.setItem(i, j, item)
         if self.rigs and not self.table.selectionModel().selectedRows():
             self.table.selectRow(0)
@@ -231,10 +242,12 @@ class DevicesPanel(QWidget):
         if st.battery_pct is None:
             self.m_battery.set("–")
         else:
-            self.m_battery.set(f"{st.battery_pct} %", "ok" if st.battery_pct > 30 else
-                               "warn" if st.battery_pct > 10 else "error")
-        self.m_link.set(f"{st.link_quality:.1%}", "ok" if st.link_quality > 0.98 else
-                        "warn" if st.link_quality > 0.9 else "error")
+            self.m_battery.set(
+                f"{st.battery_pct} %", "ok" if st.battery_pct > 30 else "warn" if st.battery_pct > 10 else "error"
+            )
+        self.m_link.set(
+            f"{st.link_quality:.1%}", "ok" if st.link_quality > 0.98 else "warn" if st.link_quality > 0.9 else "error"
+        )
         if st.clock_error_us is None:
             self.m_clock.set("–")
         else:
@@ -269,8 +282,12 @@ class DevicesPanel(QWidget):
 
         def done(found: list[FoundRig]) -> None:
             self.set_rigs(found)
-            self._idle("ok" if self.rigs else "idle", f"{len(self.rigs)} rig(s) found." if self.rigs else
-                       "No rig found. Plug a rig in by USB, or Start virtual rig.")
+            self._idle(
+                "ok" if self.rigs else "idle",
+                f"{len(self.rigs)} rig(s) found."
+                if self.rigs
+                else "No rig found. Plug a rig in by USB, or Start virtual rig.",
+            )
 
         self._busy("Scanning USB and the network…")
         self.jobs.start(work, done, self._failed)
@@ -332,8 +349,10 @@ class DevicesPanel(QWidget):
     def _ask_code(self, code: str, serial: str) -> None:
         box = QMessageBox(self)
         box.setWindowTitle("Confirm pairing")
-        box.setText(f"<p>Does <b>{serial or 'the rig'}</b> show this code?</p>"
-                    f"<p style='font-size:24pt; letter-spacing:6px'><b>{code[:3]} {code[3:]}</b></p>")
+        box.setText(
+            f"<p>Does <b>{serial or 'the rig'}</b> show this code?</p>"
+            f"<p style='font-size:24pt; letter-spacing:6px'><b>{code[:3]} {code[3:]}</b></p>"
+        )
         box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
         self._asker.answer = box.exec() == QMessageBox.StandardButton.Yes
         self._asker.answered.set()
@@ -366,8 +385,7 @@ class DevicesPanel(QWidget):
         def done(st: dict[str, RigStatus]) -> None:
             self.status.update(st)
             self._fill()
-            self._idle("ok" if len(st) == len(rigs) else "warn",
-                       f"Status of {len(st)} of {len(rigs)} rig(s) updated.")
+            self._idle("ok" if len(st) == len(rigs) else "warn", f"Status of {len(st)} of {len(rigs)} rig(s) updated.")
             if on_done:
                 on_done()
 
@@ -380,8 +398,9 @@ class DevicesPanel(QWidget):
             self.message.set("warn", "Select a rig to update.")
             return
         if package is None:
-            path, _ = QFileDialog.getOpenFileName(self, "Firmware package", str(Path.home()),
-                                                  "democap firmware (*.dcfw)")
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Firmware package", str(Path.home()), "democap firmware (*.dcfw)"
+            )
             if not path:
                 return
             package = Path(path)

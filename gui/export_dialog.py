@@ -61,8 +61,15 @@ def describe_policy(policy: Any) -> str:
 
 
 class ExportDialog(QDialog):
-    def __init__(self, home: Home, jobs: Jobs, settings: QSettings, session_ids: list[str],
-                 selected_ids: list[str] | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        home: Home,
+        jobs: Jobs,
+        settings: QSettings,
+        session_ids: list[str],
+        selected_ids: list[str] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export dataset")
         self.setMinimumWidth(620)
@@ -75,8 +82,13 @@ class ExportDialog(QDialog):
         lay.setSpacing(10)
         from gui.indicators import header
 
-        lay.addWidget(header("Export dataset", "Accepted and pending episodes go through the policy; rejected "
-                                               "ones stay out. A datasheet is written beside the data."))
+        lay.addWidget(
+            header(
+                "Export dataset",
+                "Accepted and pending episodes go through the policy; rejected "
+                "ones stay out. A datasheet is written beside the data.",
+            )
+        )
         form = QFormLayout()
         form.setSpacing(8)
         self.scope_all = QRadioButton(f"All sessions ({len(session_ids)})")
@@ -199,15 +211,20 @@ class ExportDialog(QDialog):
         self.job = None
         self.result = res
         self.progress.setValue(self.progress.maximum())
-        self.message.set("ok", f"Exported {res.episodes} episode(s), {res.frames} frames to {res.out_dir} "
-                               f"({len(res.excluded)} excluded; see DATASHEET.md).")
+        self.message.set(
+            "ok",
+            f"Exported {res.episodes} episode(s), {res.frames} frames to {res.out_dir} "
+            f"({len(res.excluded)} excluded; see DATASHEET.md).",
+        )
         self.cancel_btn.setText("Close")
         self.run_btn.setEnabled(True)
 
     def _failed(self, text: str) -> None:
         self.job = None
-        self.message.set("error" if text != "Cancelled." else "warn",
-                         text if text != "Cancelled." else "Export cancelled; the partial output can be deleted.")
+        self.message.set(
+            "error" if text != "Cancelled." else "warn",
+            text if text != "Cancelled." else "Export cancelled; the partial output can be deleted.",
+        )
         self.cancel_btn.setText("Close")
         self.run_btn.setEnabled(True)
 

@@ -51,9 +51,13 @@ class MainWindow(QMainWindow):
         self.calibration = CalibrationPanel(home, self.jobs)
         self.sessions = SessionsPanel(home, self.jobs)
         self.review = ReviewPanel(home, self.jobs)
-        self.screens: dict[str, QWidget] = {"Devices": self.devices, "Live": self.live,
-                                            "Calibration": self.calibration, "Sessions": self.sessions,
-                                            "Review": self.review}
+        self.screens: dict[str, QWidget] = {
+            "Devices": self.devices,
+            "Live": self.live,
+            "Calibration": self.calibration,
+            "Sessions": self.sessions,
+            "Review": self.review,
+        }
         self.nav = QListWidget()
         self.nav.setObjectName("nav")
         self.nav.setFixedWidth(190)
@@ -93,8 +97,9 @@ class MainWindow(QMainWindow):
         self.live.verdicts_ready.connect(lambda _r: self.sessions.refresh())
         self.sessions.open_episode.connect(self.open_episode)
         self.review.decided.connect(self._decided)
-        self.live.robot_combo.currentTextChanged.connect(lambda t: self.settings.setValue(
-            "robot", "" if t == "(none)" else t))
+        self.live.robot_combo.currentTextChanged.connect(
+            lambda t: self.settings.setValue("robot", "" if t == "(none)" else t)
+        )
 
         self._sources_changed()
         self._apply_preferences()
@@ -105,8 +110,9 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------- wiring
     def source_choices(self) -> list[SourceChoice]:
-        out = [link_rig(self.home, r.address, r.serial, i) for i, r in enumerate(self.devices.rigs)
-               if r.via != "virtual"]
+        out = [
+            link_rig(self.home, r.address, r.serial, i) for i, r in enumerate(self.devices.rigs) if r.via != "virtual"
+        ]
         return out + [virtual_rig(self.home)]
 
     def _sources_changed(self) -> None:
@@ -149,8 +155,9 @@ class MainWindow(QMainWindow):
             selected = [self.review.data.session.id]
         dlg = ExportDialog(self.home, self.jobs, self.settings, ids, selected, self)
         if not ids:
-            dlg.message.set("warn", "No session yet: record one on the Live screen (the virtual rig works "
-                                    "without hardware).")
+            dlg.message.set(
+                "warn", "No session yet: record one on the Live screen (the virtual rig works without hardware)."
+            )
             dlg.run_btn.setEnabled(False)
         dlg.show()
         return dlg
@@ -169,8 +176,11 @@ class MainWindow(QMainWindow):
         if isinstance(state, QByteArray):
             self.restoreState(state)
         screen = str(self.settings.value("window/screen", ""))
-        self.nav.setCurrentRow(SCREENS.index(screen) if screen in SCREENS else (
-            SCREENS.index("Live") if not self.sessions.sessions else SCREENS.index("Sessions")))
+        self.nav.setCurrentRow(
+            SCREENS.index(screen)
+            if screen in SCREENS
+            else (SCREENS.index("Live") if not self.sessions.sessions else SCREENS.index("Sessions"))
+        )
         sid = self.settings.value("last/session")
         if sid and (self.home.session_path(str(sid)) / "manifest.json").exists():
             self.review.open(str(sid), int(str(self.settings.value("last/episode", 0))), self.live.robot)
@@ -195,8 +205,10 @@ class MainWindow(QMainWindow):
 
 
 def welcome_text() -> str:
-    return ("No rig yet? The virtual rig is ready: press Record. It simulates a camera, IMU and gripper, so "
-            "you can record, review and export within minutes.")
+    return (
+        "No rig yet? The virtual rig is ready: press Record. It simulates a camera, IMU and gripper, so "
+        "you can record, review and export within minutes."
+    )
 
 
 __all__ = ["MainWindow", "SCREENS", "Qt"]

@@ -39,15 +39,21 @@ def motion_metrics(t_ns: NDArray[np.int64], p_world: NDArray[np.float64]) -> tup
     return float(np.median(np.linalg.norm(j, axis=1))), float(np.mean(speed < STILL_SPEED_M_S))
 
 
-def episode_metrics(session_id: str, episode: Episode, t_ns: NDArray[np.int64] | None,
-                    p_world: NDArray[np.float64] | None, flags: list[Flag]) -> EpisodeMetrics:
+def episode_metrics(
+    session_id: str,
+    episode: Episode,
+    t_ns: NDArray[np.int64] | None,
+    p_world: NDArray[np.float64] | None,
+    flags: list[Flag],
+) -> EpisodeMetrics:
     inside = [f for f in flags if f.t1_ns > episode.t0_ns and f.t0_ns < episode.t1_ns]
     jerk = still = float("nan")
     if t_ns is not None and p_world is not None:
         sel = (t_ns >= episode.t0_ns) & (t_ns < episode.t1_ns)
         jerk, still = motion_metrics(t_ns[sel], p_world[sel])
-    return EpisodeMetrics(session_id, episode.index, jerk, still, len(inside),
-                          sum(f.severity == "error" for f in inside))
+    return EpisodeMetrics(
+        session_id, episode.index, jerk, still, len(inside), sum(f.severity == "error" for f in inside)
+    )
 
 
 def _robust_z(x: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -69,6 +75,8 @@ def rank(metrics: list[EpisodeMetrics]) -> list[EpisodeMetrics]:
     jerk = np.array([m.jerk_m_s3 for m in metrics])
     still = np.array([m.still_share for m in metrics])
     scores = _robust_z(jerk) + _robust_z(still) + np.array([m.n_flags + 2 * m.n_error_flags for m in metrics])
-    out = [EpisodeMetrics(m.session, m.episode, m.jerk_m_s3, m.still_share, m.n_flags, m.n_error_flags, float(s))
-           for m, s in zip(metrics, scores, strict=True)]
+    out = [
+        EpisodeMetrics(m.session, m.episode, m.jerk_m_s3, m.still_share, m.n_flags, m.n_error_flags, float(s))
+        for m, s in zip(metrics, scores, strict=True)
+    ]
     return sorted(out, key=lambda m: -m.score)

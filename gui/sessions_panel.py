@@ -59,22 +59,36 @@ def load_catalog(home: Home, text: str = "", review: str = "all") -> tuple[list[
         if review != "all":
             where.append("review = ?")
             params.append(review)
-        episodes = list(cat.db["episodes"].rows_where(" and ".join(where) or None, params,
-                                                      order_by="session_id, idx"))
-        flag_counts = {(r[0], r[1]): r[2] for r in cat.db.execute(
-            "select e.session_id, e.idx, count(f.kind) from episodes e left join flags f on f.session_id = "
-            "e.session_id and f.t1_ns > e.t0_ns and f.t0_ns < e.t1_ns group by e.session_id, e.idx").fetchall()}
+        episodes = list(cat.db["episodes"].rows_where(" and ".join(where) or None, params, order_by="session_id, idx"))
+        flag_counts = {
+            (r[0], r[1]): r[2]
+            for r in cat.db.execute(
+                "select e.session_id, e.idx, count(f.kind) from episodes e left join flags f on f.session_id = "
+                "e.session_id and f.t1_ns > e.t0_ns and f.t0_ns < e.t1_ns group by e.session_id, e.idx"
+            ).fetchall()
+        }
     finally:
         cat.close()
     needle = text.strip().lower()
     if needle:
         tasks = {e["session_id"] for e in episodes if needle in (e.get("task") or "").lower()}
-        sessions = [s for s in sessions if needle in s["id"].lower() or needle in (s.get("operator") or "").lower()
-                    or s["id"] in tasks]
+        sessions = [
+            s
+            for s in sessions
+            if needle in s["id"].lower() or needle in (s.get("operator") or "").lower() or s["id"] in tasks
+        ]
         keep = {s["id"] for s in sessions}
-        episodes = [e for e in episodes if e["session_id"] in keep and (
-            needle in (e.get("task") or "").lower() or needle in e["session_id"].lower()
-            or needle in (next((s.get("operator") or "" for s in sessions if s["id"] == e["session_id"]), "")).lower())]
+        episodes = [
+            e
+            for e in episodes
+            if e["session_id"] in keep
+            and (
+                needle in (e.get("task") or "").lower()
+                or needle in e["session_id"].lower()
+                or needle
+                in (next((s.get("operator") or "" for s in sessions if s["id"] == e["session_id"]), "")).lower()
+            )
+        ]
     if review != "all":
         keep = {e["session_id"] for e in episodes}
         sessions = [s for s in sessions if s["id"] in keep]
@@ -83,8 +97,9 @@ def load_catalog(home: Home, text: str = "", review: str = "all") -> tuple[list[
     return sessions, episodes
 
 
-def outlier_metrics(home: Home, session_ids: list[str],
-                    verdicts: dict[tuple[str, int], str] | None = None) -> list[EpisodeMetrics]:
+def outlier_metrics(
+    home: Home, session_ids: list[str], verdicts: dict[tuple[str, int], str] | None = None
+) -> list[EpisodeMetrics]:
     """Ranked metrics of every episode; ``verdicts`` (if given) receives each ``flags.summary`` verdict."""
     from capture.artifacts import load_trajectory, session_flags
     from capture.session import Session
@@ -130,8 +145,12 @@ class SessionsPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(20, 16, 20, 16)
         lay.setSpacing(10)
-        lay.addWidget(header("Sessions", "Everything recorded or imported into this home folder. Double-click an "
-                                         "episode to review it."))
+        lay.addWidget(
+            header(
+                "Sessions",
+                "Everything recorded or imported into this home folder. Double-click an episode to review it.",
+            )
+        )
         bar = QHBoxLayout()
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search session, operator or task…")
@@ -173,8 +192,7 @@ class SessionsPanel(QWidget):
 
     def refresh(self) -> None:
         try:
-            self.sessions, self.episodes = load_catalog(self.home, self.search.text(),
-                                                        self.review_filter.currentText())
+            self.sessions, self.episodes = load_catalog(self.home, self.search.text(), self.review_filter.currentText())
         except Exception as e:  # noqa: BLE001 - e.g. a damaged catalog: say how to fix it
             from gui.workers import error_text
 
@@ -184,8 +202,10 @@ class SessionsPanel(QWidget):
         self._fill_episodes(self.episodes)
         n_acc = sum(e["review"] == "accepted" for e in self.episodes)
         n_rej = sum(e["review"] == "rejected" for e in self.episodes)
-        self.summary.setText(f"{len(self.sessions)} session(s), {len(self.episodes)} episode(s): "
-                             f"{n_acc} accepted, {n_rej} rejected, {len(self.episodes) - n_acc - n_rej} to review")
+        self.summary.setText(
+            f"{len(self.sessions)} session(s), {len(self.episodes)} episode(s): "
+            f"{n_acc} accepted, {n_rej} rejected, {len(self.episodes) - n_acc - n_rej} to review"
+        )
 
     def _fill_sessions(self) -> None:
         t = self.s_table
@@ -193,8 +213,17 @@ class SessionsPanel(QWidget):
         for i, s in enumerate(reversed(self.sessions)):
             when = dt.datetime.fromtimestamp(s["created_realtime_ns"] / 1e9).strftime("%Y-%m-%d %H:%M")
             stages = ", ".join(sorted(json.loads(s.get("stages") or "{}"))) or "not processed"
-            for j, text in enumerate((s["id"], when, s.get("operator") or "–", f"{s['duration_s']:.1f} s",
-                                      str(s["n_episodes"]), s.get("source_kind") or "–", stages)):
+            for j, text in enumerate(
+                (
+                    s["id"],
+                    when,
+                    s.get("operator") or "–",
+                    f"{s['duration_s']:.1f} s",
+                    str(s["n_episodes"]),
+                    s.get("source_kind") or "–",
+                    stages,
+                )
+            ):
                 t.setItem(i, j, QTableWidgetItem(text))
 
     def _fill_episodes(self, episodes: list[dict]) -> None:
@@ -204,8 +233,16 @@ class SessionsPanel(QWidget):
             key = (e["session_id"], e["idx"])
             m = self.scores.get(key)
             verdict = self.verdicts.get(key, "–")
-            cells = (e["session_id"], str(e["idx"]), e.get("task") or "–", f"{e['duration_s']:.1f} s",
-                     verdict, e["review"], str(e.get("n_flags", 0)), f"{m.score:.1f}" if m else "–")
+            cells = (
+                e["session_id"],
+                str(e["idx"]),
+                e.get("task") or "–",
+                f"{e['duration_s']:.1f} s",
+                verdict,
+                e["review"],
+                str(e.get("n_flags", 0)),
+                f"{m.score:.1f}" if m else "–",
+            )
             for j, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if j == 4:
@@ -213,8 +250,10 @@ class SessionsPanel(QWidget):
                 if j == 5:
                     item.setForeground(_qcolor(e["review"]))
                 if j == 7 and m:
-                    item.setToolTip(f"jerk {m.jerk_m_s3:.2f} m/s³, still {m.still_share:.0%}, "
-                                    f"{m.n_flags} flag(s) ({m.n_error_flags} errors)")
+                    item.setToolTip(
+                        f"jerk {m.jerk_m_s3:.2f} m/s³, still {m.still_share:.0%}, "
+                        f"{m.n_flags} flag(s) ({m.n_error_flags} errors)"
+                    )
                 t.setItem(i, j, item)
         self._shown = episodes
 

@@ -44,15 +44,28 @@ class SimulatedRigSource:
     the truth; with a real rig they would show live tracking.
     """
 
-    def __init__(self, seed: int = 0, seconds: float = 120.0, small: bool = True, dropped_frame_rate: float = 0.0,
-                 link_gaps_s: tuple[tuple[float, float], ...] = ()) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        seconds: float = 120.0,
+        small: bool = True,
+        dropped_frame_rate: float = 0.0,
+        link_gaps_s: tuple[tuple[float, float], ...] = (),
+    ) -> None:
         import time
 
         from devices.sim.rig import SimRig, SimRigConfig
 
         size: dict[str, Any] = {"width": 320, "height": 240, "fps": 15.0, "motion_blur": False} if small else {}
-        cfg = SimRigConfig(seconds=seconds, seed=seed, cameras="mono-pinhole", host_start_ns=time.monotonic_ns(),
-                           dropped_frame_rate=dropped_frame_rate, link_gaps_s=link_gaps_s, **size)
+        cfg = SimRigConfig(
+            seconds=seconds,
+            seed=seed,
+            cameras="mono-pinhole",
+            host_start_ns=time.monotonic_ns(),
+            dropped_frame_rate=dropped_frame_rate,
+            link_gaps_s=link_gaps_s,
+            **size,
+        )
         self.rig = SimRig(cfg)
         self.inner = self.rig.source(realtime=True)
 
@@ -88,8 +101,9 @@ class FirmwareRigSource:
 
     def describe(self) -> base.SourceDescription:
         d = self.inner.describe()
-        d.info = base.DeviceInfo(d.info.serial, d.info.hardware, d.info.firmware, "virtual-rig", d.info.sensors,
-                                 d.info.capabilities)
+        d.info = base.DeviceInfo(
+            d.info.serial, d.info.hardware, d.info.firmware, "virtual-rig", d.info.sensors, d.info.capabilities
+        )
         return d
 
     def samples(self) -> Iterator[base.Sample]:
@@ -105,19 +119,27 @@ class FirmwareRigSource:
 def virtual_rig(home: Home, seed: int = 0, small: bool = True, seconds: float = 120.0) -> SourceChoice:
     """The virtual rig: the simulator when installed, else the virtual firmware (no cameras)."""
     if _sim_available():
-        return SourceChoice("Virtual rig (simulated camera + IMU + gripper)",
-                            lambda: [SimulatedRigSource(seed, seconds, small)], {"kind": "virtual-rig", "seed": seed})
-    return SourceChoice("Virtual rig (firmware: IMU + gripper, no camera)", lambda: [FirmwareRigSource(home, seed)],
-                        {"kind": "virtual-rig", "seed": seed, "cameras": False})
+        return SourceChoice(
+            "Virtual rig (simulated camera + IMU + gripper)",
+            lambda: [SimulatedRigSource(seed, seconds, small)],
+            {"kind": "virtual-rig", "seed": seed},
+        )
+    return SourceChoice(
+        "Virtual rig (firmware: IMU + gripper, no camera)",
+        lambda: [FirmwareRigSource(home, seed)],
+        {"kind": "virtual-rig", "seed": seed, "cameras": False},
+    )
 
 
 def link_rig(home: Home, address: str, serial: str, index: int = 0) -> SourceChoice:
     from devices.link.client import RigLinkSource
     from gui.devices_panel import connect_to
 
-    return SourceChoice(f"{serial} ({address})",
-                        lambda: [RigLinkSource(connect_to(address, home), rig=f"rig{index}")],  # type: ignore[arg-type]
-                        {"kind": "recording", "rigs": [address]})
+    return SourceChoice(
+        f"{serial} ({address})",
+        lambda: [RigLinkSource(connect_to(address, home), rig=f"rig{index}")],  # type: ignore[arg-type]
+        {"kind": "recording", "rigs": [address]},
+    )
 
 
 def live_pose(source: Any, t_host_ns: int) -> NDArray[np.float64] | None:

@@ -32,8 +32,10 @@ def error_text(exc: BaseException) -> str:
         return "Cancelled."
     if isinstance(exc, OSError):
         return f"{exc.strerror or exc} ({exc.filename or 'file system'}). Check the path and free space, then retry."
-    return (f"Unexpected {type(exc).__name__}: {exc}. The details are in the log (run `democap -v gui`); "
-            "please report it with that log.")
+    return (
+        f"Unexpected {type(exc).__name__}: {exc}. The details are in the log (run `democap -v gui`); "
+        "please report it with that log."
+    )
 
 
 class JobSignals(QObject):
@@ -91,9 +93,14 @@ class Jobs:
         self.pool = QThreadPool.globalInstance()
         self._live: set[Job] = set()
 
-    def start(self, fn: Callable[[], Any], on_done: Callable[[Any], None] | None = None,
-              on_failed: Callable[[str], None] | None = None,
-              on_progress: Callable[[str, int, int], None] | None = None, track_progress: bool = False) -> Job:
+    def start(
+        self,
+        fn: Callable[[], Any],
+        on_done: Callable[[Any], None] | None = None,
+        on_failed: Callable[[str], None] | None = None,
+        on_progress: Callable[[str, int, int], None] | None = None,
+        track_progress: bool = False,
+    ) -> Job:
         job = Job(fn, track_progress=track_progress or on_progress is not None)
         self._live.add(job)
         if on_done is not None:

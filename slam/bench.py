@@ -54,29 +54,65 @@ class BenchRow:
         return dict(self.__dict__)
 
 
-def evaluate(sequence: str, method: str, t_ns: NDArray[np.int64], T_est: NDArray[np.float64],
-             state: NDArray[np.uint8], T_ref: NDArray[np.float64], tag_world: bool, seconds: float,
-             note: str = "", cpu_seconds: float = float("nan")) -> BenchRow:
+def evaluate(
+    sequence: str,
+    method: str,
+    t_ns: NDArray[np.int64],
+    T_est: NDArray[np.float64],
+    state: NDArray[np.uint8],
+    T_ref: NDArray[np.float64],
+    tag_world: bool,
+    seconds: float,
+    note: str = "",
+    cpu_seconds: float = float("nan"),
+) -> BenchRow:
     """Metrics of one estimate against its reference (both (N, 4, 4), same times)."""
     has_pose = state != TrackState.LOST
     n = len(t_ns)
     if has_pose.sum() < 3:
-        return _no_metrics(sequence, method, note or "too few poses", n, _dur(t_ns), float(has_pose.mean()),
-                           n / max(seconds, 1e-9), n / cpu_seconds)
+        return _no_metrics(
+            sequence,
+            method,
+            note or "too few poses",
+            n,
+            _dur(t_ns),
+            float(has_pose.mean()),
+            n / max(seconds, 1e-9),
+            n / cpu_seconds,
+        )
     e = metrics.ate(T_est[has_pose], T_ref[has_pose], "4dof")
     unaligned = metrics.ate(T_est[has_pose], T_ref[has_pose], "none") if tag_world else None
     # RPE compares relative motions: unaffected by the global alignment, so the raw estimate is used.
     rpe_t, _ = metrics.rpe(t_ns[has_pose], T_est[has_pose], T_ref[has_pose], 1.0)
     err = (unaligned or e).per_frame_m
     ok = state[has_pose] == TrackState.OK
-    return BenchRow(sequence, method, n, _dur(t_ns), e.ate_rmse_m * 100, e.rot_rmse_deg,
-                    unaligned.ate_rmse_m * 100 if unaligned else float("nan"), rpe_t * 100,
-                    float(has_pose.mean()), int(np.sum(ok & (err > OK_LIMIT_M))), n / max(seconds, 1e-9),
-                    note, n / cpu_seconds)
+    return BenchRow(
+        sequence,
+        method,
+        n,
+        _dur(t_ns),
+        e.ate_rmse_m * 100,
+        e.rot_rmse_deg,
+        unaligned.ate_rmse_m * 100 if unaligned else float("nan"),
+        rpe_t * 100,
+        float(has_pose.mean()),
+        int(np.sum(ok & (err > OK_LIMIT_M))),
+        n / max(seconds, 1e-9),
+        note,
+        n / cpu_seconds,
+    )
 
 
-def _no_metrics(sequence: str, method: str, note: str, frames: int = 0, duration_s: float = 0.0,
-                share_pose: float = 0.0, fps: float = 0.0, cpu_fps: float = float("nan")) -> BenchRow:
+def _no_metrics(
+    sequence: str,
+    method: str,
+    note: str,
+    frames: int = 0,
+    duration_s: float = 0.0,
+    share_pose: float = 0.0,
+    fps: float = 0.0,
+    cpu_fps: float = float("nan"),
+) -> BenchRow:
     nan = float("nan")
     return BenchRow(sequence, method, frames, duration_s, nan, nan, nan, nan, share_pose, 0, fps, note, cpu_fps)
 
@@ -98,9 +134,20 @@ def run_sim_features(camera: str, stereo: bool, seconds: float, seed: int = 0) -
     took, cpu = time.perf_counter() - t0, time.process_time() - c0
     T_world_nav = geometry.se3_inverse(res.T_nav_tag[0]) if 0 in res.T_nav_tag else np.eye(4)
     name = f"sim-features-{'stereo' if stereo else 'mono'}-{camera}"
-    return [evaluate(name, "vio (back end only)", res.t_ns, T_world_nav @ res.T_nav_imu, res.state,
-                     seq.T_world_imu, 0 in res.T_nav_tag, took,
-                     f"online {res.stats['online_s']:.1f}s batch {res.stats['batch_s']:.1f}s", cpu)]
+    return [
+        evaluate(
+            name,
+            "vio (back end only)",
+            res.t_ns,
+            T_world_nav @ res.T_nav_imu,
+            res.state,
+            seq.T_world_imu,
+            0 in res.T_nav_tag,
+            took,
+            f"online {res.stats['online_s']:.1f}s batch {res.stats['batch_s']:.1f}s",
+            cpu,
+        )
+    ]
 
 
 def _reference(session: Any) -> tuple[NDArray[np.int64], NDArray[np.float64]] | None:
@@ -125,13 +172,35 @@ def run_session(name: str, session: Any, methods: Sequence[str]) -> list[BenchRo
             continue
         took, cpu = time.perf_counter() - t0, time.process_time() - c0
         if ref is None:
-            rows.append(_no_metrics(name, method, "no reference", len(traj), _dur(traj.t_ns),
-                                    float(np.mean(traj.state != TrackState.LOST)), len(traj) / took, len(traj) / cpu))
+            rows.append(
+                _no_metrics(
+                    name,
+                    method,
+                    "no reference",
+                    len(traj),
+                    _dur(traj.t_ns),
+                    float(np.mean(traj.state != TrackState.LOST)),
+                    len(traj) / took,
+                    len(traj) / cpu,
+                )
+            )
             continue
         valid, T_ref = metrics.match_reference(traj.t_ns, ref[0], ref[1])
         note = summary.get("reason", "")
-        rows.append(evaluate(name, method, traj.t_ns[valid], traj.T_world_body[valid], traj.state[valid],
-                             T_ref[valid], traj.world_anchor == "tag", took * valid.mean(), note, cpu * valid.mean()))
+        rows.append(
+            evaluate(
+                name,
+                method,
+                traj.t_ns[valid],
+                traj.T_world_body[valid],
+                traj.state[valid],
+                T_ref[valid],
+                traj.world_anchor == "tag",
+                took * valid.mean(),
+                note,
+                cpu * valid.mean(),
+            )
+        )
     return rows
 
 
@@ -162,8 +231,13 @@ def default_sequences(seconds: float, quick: bool) -> list[str]:
     return seqs
 
 
-def run_bench(sequences: Sequence[str], seconds: float, methods: Sequence[str], data_root: Path | None,
-              on_row: Callable[[BenchRow], None] | None = None) -> list[BenchRow]:
+def run_bench(
+    sequences: Sequence[str],
+    seconds: float,
+    methods: Sequence[str],
+    data_root: Path | None,
+    on_row: Callable[[BenchRow], None] | None = None,
+) -> list[BenchRow]:
     rows: list[BenchRow] = []
 
     def emit(new: list[BenchRow]) -> None:
@@ -192,7 +266,7 @@ def run_bench(sequences: Sequence[str], seconds: float, methods: Sequence[str], 
             elif name.startswith("virtual-"):
                 from capture.virtual import record_virtual
 
-                rest = name[len("virtual-"):]
+                rest = name[len("virtual-") :]
                 if rest.startswith("tum-"):
                     gt = {"fr1_xyz": "freiburg1_xyz-groundtruth.txt", "fr2_desk": "fr2_desk_groundtruth.txt"}[rest[4:]]
                     motion = (data_root or Path()) / "trajectory_eval_tum_rgbd" / gt
@@ -209,15 +283,19 @@ def run_bench(sequences: Sequence[str], seconds: float, methods: Sequence[str], 
 
 
 def format_header() -> str:
-    head = (f"{'sequence':30s} {'method':20s} {'frames':>6s} {'ATE cm':>7s} {'rot deg':>7s} {'unalgn cm':>9s} "
-            f"{'RPE1s cm':>8s} {'pose %':>6s} {'OK>2cm':>6s} {'fps':>6s} {'cpu fps':>7s}  note")
+    head = (
+        f"{'sequence':30s} {'method':20s} {'frames':>6s} {'ATE cm':>7s} {'rot deg':>7s} {'unalgn cm':>9s} "
+        f"{'RPE1s cm':>8s} {'pose %':>6s} {'OK>2cm':>6s} {'fps':>6s} {'cpu fps':>7s}  note"
+    )
     return head + "\n" + "-" * len(head)
 
 
 def format_row(r: BenchRow) -> str:
-    return (f"{r.sequence:30s} {r.method:20s} {r.frames:6d} {r.ate_cm:7.2f} {r.rot_deg:7.2f} "
-            f"{r.unaligned_cm:9.2f} {r.rpe_cm:8.2f} {100 * r.share_pose:6.1f} {r.ok_bad:6d} "
-            f"{r.fps:6.1f} {r.cpu_fps:7.1f}  {r.note}")
+    return (
+        f"{r.sequence:30s} {r.method:20s} {r.frames:6d} {r.ate_cm:7.2f} {r.rot_deg:7.2f} "
+        f"{r.unaligned_cm:9.2f} {r.rpe_cm:8.2f} {100 * r.share_pose:6.1f} {r.ok_bad:6d} "
+        f"{r.fps:6.1f} {r.cpu_fps:7.1f}  {r.note}"
+    )
 
 
 def format_table(rows: Sequence[BenchRow]) -> str:

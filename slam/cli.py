@@ -29,8 +29,13 @@ def _bench_slam(args: argparse.Namespace) -> int:
     as_json = getattr(args, "json", False)
     if not as_json:
         print(bench.format_header(), flush=True)
-    rows = bench.run_bench(seqs, args.seconds, args.methods.split(","), data,
-                           on_row=None if as_json else lambda r: print(bench.format_row(r), flush=True))
+    rows = bench.run_bench(
+        seqs,
+        args.seconds,
+        args.methods.split(","),
+        data,
+        on_row=None if as_json else lambda r: print(bench.format_row(r), flush=True),
+    )
     if as_json:
         print(json.dumps([r.as_dict() for r in rows], indent=2))
     else:

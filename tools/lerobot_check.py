@@ -49,8 +49,14 @@ def main() -> int:
 
     meta = LeRobotDatasetMetadata("democap/export", root=args.root)
     fps = meta.fps
-    report.update(fps=fps, total_episodes=meta.total_episodes, total_frames=meta.total_frames,
-                  video_keys=list(meta.video_keys), features=sorted(meta.features), splits=meta.info.get("splits"))
+    report.update(
+        fps=fps,
+        total_episodes=meta.total_episodes,
+        total_frames=meta.total_frames,
+        video_keys=list(meta.video_keys),
+        features=sorted(meta.features),
+        splits=meta.info.get("splits"),
+    )
     if args.expect_episodes is not None:
         check("episodes", meta.total_episodes == args.expect_episodes, meta.total_episodes)
     if args.expect_frames is not None:
@@ -79,8 +85,13 @@ def main() -> int:
         ep = eps[i]
         a, b = int(ep["dataset_from_index"]), int(ep["dataset_to_index"])
         first, last = ds[a], ds[b - 1]
-        ok = (int(first["episode_index"]) == i and int(last["episode_index"]) == i and int(first["frame_index"]) == 0
-              and int(last["frame_index"]) == b - a - 1 and b - a == int(ep["length"]))
+        ok = (
+            int(first["episode_index"]) == i
+            and int(last["episode_index"]) == i
+            and int(first["frame_index"]) == 0
+            and int(last["frame_index"]) == b - a - 1
+            and b - a == int(ep["length"])
+        )
         bounds.append([a, b])
         check(f"episode {i} boundaries", ok, [a, b])
         ts = float(last["timestamp"])
@@ -88,8 +99,9 @@ def main() -> int:
     report["episode_bounds"] = bounds
     # Action chunk past the end of the first episode: padded and flagged.
     k = args.chunk
-    chunked = LeRobotDataset("democap/export", root=args.root, video_backend="pyav",
-                             delta_timestamps={"action": [i / fps for i in range(k)]})
+    chunked = LeRobotDataset(
+        "democap/export", root=args.root, video_backend="pyav", delta_timestamps={"action": [i / fps for i in range(k)]}
+    )
     end = bounds[0][1] - 1
     item = chunked[end - 1]
     pad = item["action_is_pad"].tolist()

@@ -22,7 +22,7 @@ def importer(fmt: str) -> Callable[..., Any]:
     if fmt not in IMPORTERS:
         raise ImportFormatError(f"unknown format {fmt!r}; choose from {', '.join(IMPORTERS)}")
     mod, fn = IMPORTERS[fmt].split(":")
-    return getattr(importlib.import_module(mod), fn)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(mod), fn)
 
 
 def detect_format(path: Path) -> str:

@@ -40,8 +40,11 @@ def import_gopro(path: Path, home: Home, *, operator: str = "", lossless: bool =
         home.sessions,
         source={"kind": "gopro", "path": str(path.resolve())},
         operator=operator,
-        rigs={"rig0": {"device": {"serial": "", "hardware": tel.camera or "GoPro", "firmware": "unknown",
-                                  "kind": "gopro"}}},
+        rigs={
+            "rig0": {
+                "device": {"serial": "", "hardware": tel.camera or "GoPro", "firmware": "unknown", "kind": "gopro"}
+            }
+        },
         clock=ClockPair(t_min + shift, t_min + shift),
         clock_domain="dataset",
     )
@@ -50,9 +53,13 @@ def import_gopro(path: Path, home: Home, *, operator: str = "", lossless: bool =
     with av.open(str(path)) as container:
         vs = container.streams.video[0]
         rate = float(vs.average_rate) if vs.average_rate else 30.0
-        video = writer.add_video(StreamSpec("rig0.cam0", "video", "rig0", "cam0", rate,
-                                            {"source": "gopro-mp4"}),
-                                 tel.video_size[0], tel.video_size[1], "rgb24", "ffv1" if lossless else "h264")
+        video = writer.add_video(
+            StreamSpec("rig0.cam0", "video", "rig0", "cam0", rate, {"source": "gopro-mp4"}),
+            tel.video_size[0],
+            tel.video_size[1],
+            "rgb24",
+            "ffv1" if lossless else "h264",
+        )
         with Progress("importing GoPro video", len(tel.video_t_ns)) as bar:
             for frame in container.decode(vs):
                 if frame.pts is None:
@@ -60,12 +67,28 @@ def import_gopro(path: Path, home: Home, *, operator: str = "", lossless: bool =
                 t = int(frame.pts * frame.time_base * 1_000_000_000)
                 video.append(frame.to_ndarray(format="rgb24"), t + shift, t)
                 bar.advance()
-    w = writer.add_table(StreamSpec("rig0.imu", "imu", "rig0", "imu0", gyro.rate_hz,
-                                    {"accel_resampled_from_hz": accel.rate_hz, "axes": "gopro-imu",
-                                     "temperature_c": gyro.temperature_c}))
-    w.append_many({"t_host_ns": t_imu + shift, "t_device_ns": t_imu,
-                   "gyro_x": gyro.values[keep, 0], "gyro_y": gyro.values[keep, 1], "gyro_z": gyro.values[keep, 2],
-                   "accel_x": acc[:, 0], "accel_y": acc[:, 1], "accel_z": acc[:, 2]})
+    w = writer.add_table(
+        StreamSpec(
+            "rig0.imu",
+            "imu",
+            "rig0",
+            "imu0",
+            gyro.rate_hz,
+            {"accel_resampled_from_hz": accel.rate_hz, "axes": "gopro-imu", "temperature_c": gyro.temperature_c},
+        )
+    )
+    w.append_many(
+        {
+            "t_host_ns": t_imu + shift,
+            "t_device_ns": t_imu,
+            "gyro_x": gyro.values[keep, 0],
+            "gyro_y": gyro.values[keep, 1],
+            "gyro_z": gyro.values[keep, 2],
+            "accel_x": acc[:, 0],
+            "accel_y": acc[:, 1],
+            "accel_z": acc[:, 2],
+        }
+    )
     t0 = int(tel.video_t_ns[0]) + shift if len(tel.video_t_ns) else int(t_imu[0]) + shift
     t1 = int(tel.video_t_ns[-1]) + shift + 1 if len(tel.video_t_ns) else int(t_imu[-1]) + shift + 1
     out = writer.close(episodes=[Episode(0, t0, t1, "import")])

@@ -39,8 +39,9 @@ def import_realsense(path: Path, home: Home, *, operator: str = "", lossless: bo
         home.sessions,
         source={"kind": "realsense", "path": str(path.resolve())},
         operator=operator,
-        rigs={"rig0": {"device": {"serial": rec.serial, "hardware": rec.name, "firmware": "unknown",
-                                  "kind": "realsense"}}},
+        rigs={
+            "rig0": {"device": {"serial": rec.serial, "hardware": rec.name, "firmware": "unknown", "kind": "realsense"}}
+        },
         clock=ClockPair(t_first, t_first),
         clock_domain="dataset",
     )
@@ -54,8 +55,13 @@ def import_realsense(path: Path, home: Home, *, operator: str = "", lossless: bo
             if kind == "depth":
                 extra["depth_units_m"] = rec.depth_units_m
             sensor = sensor_names[kind]
-            video = writer.add_video(StreamSpec(f"rig0.{sensor}", "video", "rig0", sensor, float(sd.fps or 30), extra),
-                                     first.shape[1], first.shape[0], pix_fmt, codec)
+            video = writer.add_video(
+                StreamSpec(f"rig0.{sensor}", "video", "rig0", sensor, float(sd.fps or 30), extra),
+                first.shape[1],
+                first.shape[0],
+                pix_fmt,
+                codec,
+            )
             for t, img in zip(sd.times_ns(), sd.data, strict=True):
                 video.append(img, int(t), int(t))
                 bar.advance()
@@ -67,11 +73,28 @@ def import_realsense(path: Path, home: Home, *, operator: str = "", lossless: bo
         acc_src = np.asarray(a.data)
         acc = np.column_stack([np.interp(tg[keep], ta, acc_src[:, i]) for i in range(3)])
         rate = float(1e9 / np.median(np.diff(tg))) if len(tg) > 1 else float(g.fps)
-        w = writer.add_table(StreamSpec("rig0.imu", "imu", "rig0", "imu0", rate,
-                                        {"accel_resampled_from_hz": float(a.fps), "axes": "realsense-imu"}))
-        w.append_many({"t_host_ns": tg[keep], "t_device_ns": tg[keep],
-                       "gyro_x": gyro[:, 0], "gyro_y": gyro[:, 1], "gyro_z": gyro[:, 2],
-                       "accel_x": acc[:, 0], "accel_y": acc[:, 1], "accel_z": acc[:, 2]})
+        w = writer.add_table(
+            StreamSpec(
+                "rig0.imu",
+                "imu",
+                "rig0",
+                "imu0",
+                rate,
+                {"accel_resampled_from_hz": float(a.fps), "axes": "realsense-imu"},
+            )
+        )
+        w.append_many(
+            {
+                "t_host_ns": tg[keep],
+                "t_device_ns": tg[keep],
+                "gyro_x": gyro[:, 0],
+                "gyro_y": gyro[:, 1],
+                "gyro_z": gyro[:, 2],
+                "accel_x": acc[:, 0],
+                "accel_y": acc[:, 1],
+                "accel_z": acc[:, 2],
+            }
+        )
     out = writer.close(episodes=[Episode(0, t_first, int(t_all.max()) + 1, "import")])
     session = Session(out)
     refresh_session(home, session)

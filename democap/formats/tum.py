@@ -98,7 +98,5 @@ def write_tum(path: str | Path, t_ns: NDArray[np.int64], T_world_body: NDArray[n
     lines = ["# timestamp[s] tx ty tz qx qy qz qw"]
     for ti, p, qi in zip(t, T[:, :3, 3], q, strict=True):
         sec, ns = divmod(int(ti), 1_000_000_000)
-        lines.append(
-            f"{sec}.{ns:09d} {p[0]:.9f} {p[1]:.9f} {p[2]:.9f} {qi[0]:.9f} {qi[1]:.9f} {qi[2]:.9f} {qi[3]:.9f}"
-        )
+        lines.append(f"{sec}.{ns:09d} {p[0]:.9f} {p[1]:.9f} {p[2]:.9f} {qi[0]:.9f} {qi[1]:.9f} {qi[2]:.9f} {qi[3]:.9f}")
     Path(path).write_text("\n".join(lines) + "\n")

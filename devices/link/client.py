@@ -149,8 +149,9 @@ class RigLink:
             out.append((frame, t_host))
         return out
 
-    def request(self, msg: proto.Message, reply: type | tuple[type, ...], timeout: float = 2.0,
-                retries: int = 2) -> proto.Frame:
+    def request(
+        self, msg: proto.Message, reply: type | tuple[type, ...], timeout: float = 2.0, retries: int = 2
+    ) -> proto.Frame:
         """Send ``msg`` and wait for a ``reply``-typed frame (a Nack for it raises RigLinkError).
 
         Other frames that arrive meanwhile are kept in ``backlog`` for the next ``poll``.
@@ -194,6 +195,7 @@ def to_device_info(info: proto.DeviceInfo, kind: str = "rig") -> base.DeviceInfo
 
 # ----------------------------------------------------------------------------------------------- pairing
 
+
 def pair(link: RigLink, keystore: Keystore, confirm: Callable[[str], bool], address: str = "") -> str:
     """Pair with the rig at the other end of ``link``; returns its serial. The key goes to the keystore.
 
@@ -230,8 +232,14 @@ def unpair(link: RigLink, keystore: Keystore) -> str:
 CHUNK = 1024
 
 
-def update_firmware(connect: Callable[[], RigLink], pkg: Package, trusted_keys: list[bytes], force: bool = False,
-                    max_reconnects: int = 20, reconnect_timeout_s: float = 10.0) -> tuple[int, int, int]:
+def update_firmware(
+    connect: Callable[[], RigLink],
+    pkg: Package,
+    trusted_keys: list[bytes],
+    force: bool = False,
+    max_reconnects: int = 20,
+    reconnect_timeout_s: float = 10.0,
+) -> tuple[int, int, int]:
     """Upload, verify and commit a signed image; resumes after dropped links. Returns the new version.
 
     ``connect()`` opens a fresh link (it is called again after a drop).
@@ -248,7 +256,7 @@ def update_firmware(connect: Callable[[], RigLink], pkg: Package, trusted_keys: 
                 offset = st.bytes_received
                 bar.done = offset
                 while offset < m.image_size:
-                    data = pkg.image[offset:offset + CHUNK]
+                    data = pkg.image[offset : offset + CHUNK]
                     st = link.request(proto.FwChunk(offset, data), proto.FwStatus, timeout=1.0).message
                     assert isinstance(st, proto.FwStatus)
                     bar.advance(st.bytes_received - offset)
@@ -297,11 +305,13 @@ def _reconnect(connect: Callable[[], RigLink], timeout_s: float) -> RigLink:
 
 # ----------------------------------------------------------------------------------------------- source
 
+
 class RigLinkSource:
     """``RigSource`` over a rig link: IMU, gripper, events, clock exchanges at 10 Hz, link gaps."""
 
-    def __init__(self, connect: Callable[[], RigLink], rig: str = "rig0", sync_hz: float = 10.0,
-                 gap_timeout_s: float = 0.5) -> None:
+    def __init__(
+        self, connect: Callable[[], RigLink], rig: str = "rig0", sync_hz: float = 10.0, gap_timeout_s: float = 0.5
+    ) -> None:
         self._connect = connect
         self.rig = rig
         self.sync_period_ns = int(1e9 / sync_hz)
@@ -331,8 +341,14 @@ class RigLinkSource:
     def describe(self) -> base.SourceDescription:
         self._ensure()
         assert self.info is not None
-        return base.SourceDescription(rig=self.rig, info=to_device_info(self.info), imu_rate_hz=self.imu_rate_hz,
-                                      gripper="gripper" in self.info.sensors, events=True, clocksync=True)
+        return base.SourceDescription(
+            rig=self.rig,
+            info=to_device_info(self.info),
+            imu_rate_hz=self.imu_rate_hz,
+            gripper="gripper" in self.info.sensors,
+            events=True,
+            clocksync=True,
+        )
 
     def stop(self) -> None:
         self._stop = True
@@ -409,10 +425,15 @@ class RigLinkSource:
                     elif m.episode == proto.EPISODE_STOP:
                         yield base.RigEvent(self.rig, t_host, t_dev, "episode", "stop")
                 elif isinstance(m, proto.CameraTrigger):
-                    yield base.RigEvent(self.rig, t_host, t_dev, "trigger",
-                                        f"cam{m.camera} frame={m.frame_counter} "
-                                        f"exposure_start_ns={m.exposure_start_us * 1000} "
-                                        f"exposure_ns={m.exposure_us * 1000}")
+                    yield base.RigEvent(
+                        self.rig,
+                        t_host,
+                        t_dev,
+                        "trigger",
+                        f"cam{m.camera} frame={m.frame_counter} "
+                        f"exposure_start_ns={m.exposure_start_us * 1000} "
+                        f"exposure_ns={m.exposure_us * 1000}",
+                    )
                 elif isinstance(m, proto.TimeSyncResponse):
                     t_send = pending.pop(m.exchange_id, -1)
                     if t_send != m.t_host_send_ns:
@@ -421,10 +442,15 @@ class RigLinkSource:
                     self.clock.add(ex)
                     yield ex
                 elif isinstance(m, proto.Status):
-                    yield base.RigEvent(self.rig, t_host, t_dev, "status",
-                                        f"battery_pct={m.battery_pct} battery_mv={m.battery_mv} "
-                                        f"temperature_c={m.temperature_centi_c / 100:.2f} "
-                                        f"storage_free_kib={m.storage_free_kib} errors={list(m.errors)}")
+                    yield base.RigEvent(
+                        self.rig,
+                        t_host,
+                        t_dev,
+                        "status",
+                        f"battery_pct={m.battery_pct} battery_mv={m.battery_mv} "
+                        f"temperature_c={m.temperature_centi_c / 100:.2f} "
+                        f"storage_free_kib={m.storage_free_kib} errors={list(m.errors)}",
+                    )
                 elif isinstance(m, proto.Log):
                     yield base.RigEvent(self.rig, t_host, t_dev, "log", m.text)
                 elif isinstance(m, proto.DeviceInfo):

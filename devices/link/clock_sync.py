@@ -38,8 +38,9 @@ def exchanges_array(exchanges: Sequence[ClockExchange] | NDArray[np.int64]) -> N
     """(N, 4) int64 columns t_host_send, t_device_rx, t_device_tx, t_host_recv (ns)."""
     if isinstance(exchanges, np.ndarray):
         return exchanges.astype(np.int64).reshape(-1, 4)
-    return np.array([[e.t_host_send_ns, e.t_device_rx_ns, e.t_device_tx_ns, e.t_host_recv_ns] for e in exchanges],
-                    dtype=np.int64).reshape(-1, 4)
+    return np.array(
+        [[e.t_host_send_ns, e.t_device_rx_ns, e.t_device_tx_ns, e.t_host_recv_ns] for e in exchanges], dtype=np.int64
+    ).reshape(-1, 4)
 
 
 def _bounds(ex: NDArray[np.int64], dev_ref: int, host_ref: int):  # noqa: ANN202 - private helper
@@ -82,8 +83,9 @@ def _fit_line(ex: NDArray[np.int64], dev_ref: int, host_ref: int) -> tuple[float
     return (bottom + top) / 2, c, margin
 
 
-def _drop_violators(ex: NDArray[np.int64], dev_ref: int, host_ref: int,
-                    max_fraction: float = 0.05) -> NDArray[np.int64]:
+def _drop_violators(
+    ex: NDArray[np.int64], dev_ref: int, host_ref: int, max_fraction: float = 0.05
+) -> NDArray[np.int64]:
     """Remove exchanges that break causality for the best line (a corrupt or mis-stamped exchange).
 
     A correct exchange can never be violated by the true line, so while the bounds are
@@ -112,12 +114,19 @@ def _mapping(ex: NDArray[np.int64], method: str) -> ClockMapping:
         preds = [f[0] + f[1] * xs for f in fits]
         spread = float(np.max(np.abs(preds[0] - preds[1]))) / 2
     if margin < 0:
-        log.warning("clock exchanges are inconsistent (%.3f ms of causality violation); "
-                    "mapping is the least-violating line", -margin / 1e6)
+        log.warning(
+            "clock exchanges are inconsistent (%.3f ms of causality violation); mapping is the least-violating line",
+            -margin / 1e6,
+        )
     quant = 1000.0  # device timestamps in the protocol are at worst 1 us resolution
     unc = float(np.hypot(spread, quant / np.sqrt(12)))
-    return ClockMapping(device_ref_ns=dev_ref, host_ref_ns=host_ref + int(round(a)), drift_ppm=float(c * 1e6),
-                        uncertainty_ns=unc, method=method)
+    return ClockMapping(
+        device_ref_ns=dev_ref,
+        host_ref_ns=host_ref + int(round(a)),
+        drift_ppm=float(c * 1e6),
+        uncertainty_ns=unc,
+        method=method,
+    )
 
 
 def _offsets(ex: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -127,8 +136,9 @@ def _offsets(ex: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64
     return mid_offset, rtt
 
 
-def split_at_jumps(ex: NDArray[np.int64], jump_ns: int = JUMP_NS,
-                   confirm: int = JUMP_CONFIRM) -> list[NDArray[np.int64]]:
+def split_at_jumps(
+    ex: NDArray[np.int64], jump_ns: int = JUMP_NS, confirm: int = JUMP_CONFIRM
+) -> list[NDArray[np.int64]]:
     """Cut an exchange log where the device clock stepped (reboot, glitch, injected jump).
 
     A step is a shift of the offset larger than the round trips that persists for
@@ -143,8 +153,8 @@ def split_at_jumps(ex: NDArray[np.int64], jump_ns: int = JUMP_NS,
     while i < n:
         lo = max(cuts[-1] if cuts else 0, i - confirm)
         before = np.median(mid[lo:i])
-        after = mid[i:i + confirm]
-        limit = max(jump_ns, float(np.median(rtt[lo:i + confirm])))
+        after = mid[i : i + confirm]
+        limit = max(jump_ns, float(np.median(rtt[lo : i + confirm])))
         if len(after) == confirm and np.all(np.abs(after - before) > limit):
             cuts.append(i)
             i += confirm
@@ -160,8 +170,9 @@ def fit_clock(exchanges: Sequence[ClockExchange] | NDArray[np.int64]) -> ClockMa
         return ClockMapping(device_ref_ns=0, host_ref_ns=0, method="identity")
     segs = split_at_jumps(ex)
     if len(segs) > 1:
-        log.warning("device clock jumped %d time(s) during the recording; mapping uses the longest segment",
-                    len(segs) - 1)
+        log.warning(
+            "device clock jumped %d time(s) during the recording; mapping uses the longest segment", len(segs) - 1
+        )
     seg = max(segs, key=len)
     return _mapping(seg, "clocksync-maxmargin")
 

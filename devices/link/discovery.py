@@ -80,9 +80,18 @@ class Advertiser:
         from zeroconf import ServiceInfo, Zeroconf
 
         self.zc = Zeroconf(interfaces=[address])
-        self.info = ServiceInfo(SERVICE_TYPE, f"{serial}.{SERVICE_TYPE}", addresses=[socket.inet_aton(address)],
-                                port=port, properties={"serial": serial, "hw": hw_rev, "fw": firmware,
-                                                       "proto": f"{proto.PROTOCOL_MAJOR}.{proto.PROTOCOL_MINOR}"})
+        self.info = ServiceInfo(
+            SERVICE_TYPE,
+            f"{serial}.{SERVICE_TYPE}",
+            addresses=[socket.inet_aton(address)],
+            port=port,
+            properties={
+                "serial": serial,
+                "hw": hw_rev,
+                "fw": firmware,
+                "proto": f"{proto.PROTOCOL_MAJOR}.{proto.PROTOCOL_MINOR}",
+            },
+        )
         self.zc.register_service(self.info)
 
     def close(self) -> None:
@@ -117,8 +126,11 @@ def browse_network_rigs(timeout: float = 2.0, interface: str | None = None) -> l
                 continue
             props = {k.decode(): (v or b"").decode() for k, v in info.properties.items()}
             host = socket.inet_ntoa(info.addresses[0])
-            found.append(FoundRig(f"udp:{host}:{info.port}", props.get("serial", ""), props.get("hw", ""),
-                                  props.get("fw", ""), "mdns"))
+            found.append(
+                FoundRig(
+                    f"udp:{host}:{info.port}", props.get("serial", ""), props.get("hw", ""), props.get("fw", ""), "mdns"
+                )
+            )
         return found
     finally:
         browser.cancel()

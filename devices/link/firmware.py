@@ -50,7 +50,7 @@ class Manifest:
         if magic != MAGIC or fmt != 1:
             raise FirmwareError("not a democap firmware manifest (bad magic or format)")
         n = b[_FIXED.size]
-        hw = b[_FIXED.size + 1:_FIXED.size + 1 + n]
+        hw = b[_FIXED.size + 1 : _FIXED.size + 1 + n]
         if len(hw) != n:
             raise FirmwareError("manifest is truncated")
         return cls((a, bb, c), size, sha, hw.decode("utf-8", errors="replace"))
@@ -92,7 +92,7 @@ def read_package(path: Path) -> Package:
     p = len(PKG_MAGIC) + 2
     if len(data) < p + n + 64:
         raise FirmwareError("firmware package is truncated", path)
-    return Package(data[p:p + n], data[p + n:p + n + 64], data[p + n + 64:])
+    return Package(data[p : p + n], data[p + n : p + n + 64], data[p + n + 64 :])
 
 
 def verify_signature(manifest_bytes: bytes, signature: bytes, trusted_keys: list[bytes]) -> bool:
@@ -105,8 +105,13 @@ def verify_signature(manifest_bytes: bytes, signature: bytes, trusted_keys: list
     return False
 
 
-def verify_package(pkg: Package, trusted_keys: list[bytes], hw_rev: str | None = None,
-                   current: tuple[int, int, int] | None = None, force: bool = False) -> Manifest:
+def verify_package(
+    pkg: Package,
+    trusted_keys: list[bytes],
+    hw_rev: str | None = None,
+    current: tuple[int, int, int] | None = None,
+    force: bool = False,
+) -> Manifest:
     """Everything the host checks before uploading; raises FirmwareError with the reason."""
     if not verify_signature(pkg.manifest_bytes, pkg.signature, trusted_keys):
         raise FirmwareError("firmware signature is not from a trusted key")
@@ -116,8 +121,9 @@ def verify_package(pkg: Package, trusted_keys: list[bytes], hw_rev: str | None =
     if hw_rev is not None and m.hw_rev != hw_rev:
         raise FirmwareError(f"firmware is for hardware {m.hw_rev!r}, the rig is {hw_rev!r}")
     if current is not None and m.version < tuple(current) and not force:
-        raise FirmwareError(f"firmware {m.version_str} is older than the rig's "
-                            f"{'.'.join(map(str, current))} (use --force to downgrade)")
+        raise FirmwareError(
+            f"firmware {m.version_str} is older than the rig's {'.'.join(map(str, current))} (use --force to downgrade)"
+        )
     return m
 
 
@@ -150,8 +156,9 @@ def _main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.cmd == "keygen":
         key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
         args.key.touch(mode=0o600)
         args.key.write_bytes(pem)
         args.key.with_suffix(".pub").write_text(public_key_bytes(key).hex() + "\n")

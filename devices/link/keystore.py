@@ -82,8 +82,9 @@ class Keystore:
         d = self._load().get(serial)
         if d is None:
             return None
-        return RigKey(serial, bytes.fromhex(d["key"]), float(d["paired_at"]), d.get("transport", ""),
-                      d.get("address", ""))
+        return RigKey(
+            serial, bytes.fromhex(d["key"]), float(d["paired_at"]), d.get("transport", ""), d.get("address", "")
+        )
 
     def remove(self, serial: str) -> bool:
         rigs = self._load()

@@ -41,8 +41,14 @@ CAPABILITIES = ("time_sync", "config", "firmware_update", "pairing", "network_au
 
 # Config keys (spec section "Configuration").
 CONFIG_KEYS = {
-    1: "imu_rate_hz", 2: "gyro_range_dps", 3: "accel_range_g", 4: "led_mode",
-    5: "camera_trigger_hz", 6: "camera_trigger_enabled", 7: "gripper_rate_hz", 8: "status_period_ms",
+    1: "imu_rate_hz",
+    2: "gyro_range_dps",
+    3: "accel_range_g",
+    4: "led_mode",
+    5: "camera_trigger_hz",
+    6: "camera_trigger_enabled",
+    7: "gripper_rate_hz",
+    8: "status_period_ms",
 }
 CONFIG_IDS = {v: k for k, v in CONFIG_KEYS.items()}
 
@@ -82,8 +88,9 @@ class _Reader:
     def take(self, fmt: str) -> tuple:
         s = struct.Struct("<" + fmt)
         if self.pos + s.size > len(self.data):
-            raise ProtocolError(f"{self.what}: payload of {len(self.data)} bytes is truncated "
-                                f"(needs {self.pos + s.size})")
+            raise ProtocolError(
+                f"{self.what}: payload of {len(self.data)} bytes is truncated (needs {self.pos + s.size})"
+            )
         v = s.unpack_from(self.data, self.pos)
         self.pos += s.size
         return v
@@ -91,7 +98,7 @@ class _Reader:
     def raw(self, n: int) -> bytes:
         if self.pos + n > len(self.data):
             raise ProtocolError(f"{self.what}: payload of {len(self.data)} bytes is truncated (needs {self.pos + n})")
-        b = self.data[self.pos:self.pos + n]
+        b = self.data[self.pos : self.pos + n]
         self.pos += n
         return bytes(b)
 
@@ -103,7 +110,7 @@ class _Reader:
             raise ProtocolError(f"{self.what}: string is not UTF-8") from e
 
     def rest(self) -> bytes:
-        b = self.data[self.pos:]
+        b = self.data[self.pos :]
         self.pos = len(self.data)
         return bytes(b)
 
@@ -162,9 +169,19 @@ class DeviceInfo(Message):
     proto_minor: int = PROTOCOL_MINOR
 
     def payload(self) -> bytes:
-        return (struct.pack("<BBHHHIII", self.proto_major, self.proto_minor, *self.fw_version,
-                            _bits(self.sensors, SENSORS), _bits(self.capabilities, CAPABILITIES),
-                            self.boot_counter) + _pstr(self.serial) + _pstr(self.hw_rev))
+        return (
+            struct.pack(
+                "<BBHHHIII",
+                self.proto_major,
+                self.proto_minor,
+                *self.fw_version,
+                _bits(self.sensors, SENSORS),
+                _bits(self.capabilities, CAPABILITIES),
+                self.boot_counter,
+            )
+            + _pstr(self.serial)
+            + _pstr(self.hw_rev)
+        )
 
     @classmethod
     def parse(cls, r: _Reader) -> DeviceInfo:
@@ -265,8 +282,9 @@ class ImuBatch(Message):
         rec = np.frombuffer(raw, dtype=[("dt", "<u4"), ("v", "<i2", (6,))])
         if not (np.isfinite(gs) and np.isfinite(as_)):
             raise ProtocolError("imu_batch: scale factor is not finite")
-        return cls(gs, as_, rec["dt"].astype(np.uint32), rec["v"][:, :3].astype(np.int16),
-                   rec["v"][:, 3:].astype(np.int16))
+        return cls(
+            gs, as_, rec["dt"].astype(np.uint32), rec["v"][:, :3].astype(np.int16), rec["v"][:, 3:].astype(np.int16)
+        )
 
     def gyro(self) -> NDArray[np.float64]:
         return self.gyro_raw.astype(np.float64) * self.gyro_scale
@@ -275,7 +293,7 @@ class ImuBatch(Message):
         return self.accel_raw.astype(np.float64) * self.accel_scale
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, ImuBatch) and self.payload() == other.payload())
+        return isinstance(other, ImuBatch) and self.payload() == other.payload()
 
 
 @_register
@@ -352,9 +370,15 @@ class Status(Message):
     errors: tuple[int, ...] = ()
 
     def payload(self) -> bytes:
-        return (struct.pack("<HBhIIB", self.battery_mv, self.battery_pct, self.temperature_centi_c,
-                            self.storage_free_kib, self.storage_total_kib, len(self.errors))
-                + struct.pack(f"<{len(self.errors)}H", *self.errors))
+        return struct.pack(
+            "<HBhIIB",
+            self.battery_mv,
+            self.battery_pct,
+            self.temperature_centi_c,
+            self.storage_free_kib,
+            self.storage_total_kib,
+            len(self.errors),
+        ) + struct.pack(f"<{len(self.errors)}H", *self.errors)
 
     @classmethod
     def parse(cls, r: _Reader) -> Status:
@@ -666,17 +690,20 @@ def decode_body(body: bytes) -> Frame:
         if major > PROTOCOL_MAJOR:
             raise UnsupportedVersionError(
                 f"peer speaks rig protocol {major}.{version & 15}, this democap supports {PROTOCOL_MAJOR}.x: "
-                "update democap")
-        raise UnsupportedVersionError(f"peer speaks rig protocol {major}.{version & 15}, which is no longer "
-                                      f"supported (this democap speaks {PROTOCOL_MAJOR}.x): update the rig firmware")
+                "update democap"
+            )
+        raise UnsupportedVersionError(
+            f"peer speaks rig protocol {major}.{version & 15}, which is no longer "
+            f"supported (this democap speaks {PROTOCOL_MAJOR}.x): update the rig firmware"
+        )
     payload_end = len(body)
     epoch = tag = None
     if flags & FLAG_AUTH:
         if len(body) < HEADER_SIZE + AUTH_TRAILER:
             raise ProtocolError("authenticated frame is too short for its trailer")
         payload_end -= AUTH_TRAILER
-        epoch = int.from_bytes(body[payload_end:payload_end + 4], "little")
-        tag = bytes(body[payload_end + 4:])
+        epoch = int.from_bytes(body[payload_end : payload_end + 4], "little")
+        tag = bytes(body[payload_end + 4 :])
     payload = body[HEADER_SIZE:payload_end]
     cls = MESSAGES.get(type_id)
     if cls is None:

@@ -41,6 +41,7 @@ def open_rig_source(home: Home, target: str, rig: str = "rig0") -> RigLinkSource
 
 def clock_mapping_from_columns(cols: dict[str, Any]) -> ClockMapping:
     """After-the-fact mapping from a session's ``<rig>.clocksync`` columns (Session.columns)."""
-    ex = np.column_stack([cols["t_host_send_ns"], cols["t_device_rx_ns"], cols["t_device_tx_ns"],
-                          cols["t_host_recv_ns"]]).astype(np.int64)
+    ex = np.column_stack(
+        [cols["t_host_send_ns"], cols["t_device_rx_ns"], cols["t_device_tx_ns"], cols["t_host_recv_ns"]]
+    ).astype(np.int64)
     return fit_clock(ex)

@@ -45,8 +45,9 @@ class PairingSide:
         return self.private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
-def derive_pairing(side: PairingSide, peer_public: bytes, host_public: bytes, host_nonce: bytes,
-                   rig_public: bytes, rig_nonce: bytes) -> tuple[bytes, str]:
+def derive_pairing(
+    side: PairingSide, peer_public: bytes, host_public: bytes, host_nonce: bytes, rig_public: bytes, rig_nonce: bytes
+) -> tuple[bytes, str]:
     """(link key 32 bytes, 6-digit comparison code) — identical on both sides."""
     if len(peer_public) != 32:
         raise ProtocolError("pairing: peer public key must be 32 bytes")
@@ -70,8 +71,7 @@ def tag(key: bytes, signed_part: bytes, epoch: int) -> bytes:
     return hmac.new(key, signed_part + epoch.to_bytes(4, "little"), hashlib.sha256).digest()[:TAG_BYTES]
 
 
-def encode_authenticated(msg: Message, seq: int, t_device_us: int, key: bytes, epoch: int,
-                         from_host: bool) -> bytes:
+def encode_authenticated(msg: Message, seq: int, t_device_us: int, key: bytes, epoch: int, from_host: bool) -> bytes:
     flags = FLAG_AUTH | (FLAG_FROM_HOST if from_host else 0)
     body = encode_body(msg, seq, t_device_us, flags)
     return encode_frame(body + epoch.to_bytes(4, "little") + tag(key, body, epoch))

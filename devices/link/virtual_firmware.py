@@ -100,8 +100,9 @@ class DeviceClock:
     """Device time (ns) at a host monotonic instant, from the shared simulation's device clock
     (offset, drift, jumps) with sim time = seconds since the firmware started."""
 
-    def __init__(self, offset_ns: int = 5_000_000_000, drift_ppm: float = 40.0, jump_at_s: float | None = None,
-                 jump_ns: int = 0) -> None:
+    def __init__(
+        self, offset_ns: int = 5_000_000_000, drift_ppm: float = 40.0, jump_at_s: float | None = None, jump_ns: int = 0
+    ) -> None:
         self.t0_ns = time.monotonic_ns()
         try:
             from devices.link.sim_adapter import sim_clock
@@ -109,9 +110,11 @@ class DeviceClock:
             sim = sim_clock(offset_ns, drift_ppm, jump_at_s, jump_ns)
             self._f = lambda t: int(sim.device_ns(t)[0])
         except ImportError:
+
             def f(t: float) -> int:
                 jump = jump_ns if jump_at_s is not None and t >= jump_at_s else 0
                 return offset_ns + int(round(t * 1e9 * (1 + drift_ppm * 1e-6))) + jump
+
             self._f = f
 
     def true_s(self, mono_ns: int) -> float:
@@ -132,8 +135,14 @@ class Bootloader:
     so the rig boots either the old or the new firmware.
     """
 
-    def __init__(self, folder: Path, hw_rev: str, factory_version: tuple[int, int, int],
-                 trusted_keys: list[bytes], brownout_at: str = "") -> None:
+    def __init__(
+        self,
+        folder: Path,
+        hw_rev: str,
+        factory_version: tuple[int, int, int],
+        trusted_keys: list[bytes],
+        brownout_at: str = "",
+    ) -> None:
         self.dir = folder
         self.hw_rev = hw_rev
         self.trusted = trusted_keys
@@ -143,9 +152,20 @@ class Bootloader:
         if not boot.exists():
             image = f"factory firmware {factory_version}".encode()
             (self.dir / "slot0.bin").write_bytes(image)
-            self._write_boot({"active": 0, "boot_counter": 0, "slots": [
-                {"version": list(factory_version), "sha256": hashlib.sha256(image).hexdigest(), "size": len(image)},
-                None]})
+            self._write_boot(
+                {
+                    "active": 0,
+                    "boot_counter": 0,
+                    "slots": [
+                        {
+                            "version": list(factory_version),
+                            "sha256": hashlib.sha256(image).hexdigest(),
+                            "size": len(image),
+                        },
+                        None,
+                    ],
+                }
+            )
         self.boot = json.loads(boot.read_text())
         self._check_active()
         self.boot["boot_counter"] += 1
@@ -166,7 +186,7 @@ class Bootloader:
     def _slot_ok(self, i: int) -> bool:
         s = self.boot["slots"][i]
         p = self.dir / f"slot{i}.bin"
-        return bool(s) and p.exists() and hashlib.sha256(p.read_bytes()[:s["size"]]).hexdigest() == s["sha256"]
+        return bool(s) and p.exists() and hashlib.sha256(p.read_bytes()[: s["size"]]).hexdigest() == s["sha256"]
 
     def _check_active(self) -> None:
         a = self.boot["active"]
@@ -266,8 +286,11 @@ class Bootloader:
         new = 1 - self.active
         boot = dict(self.boot)
         slots = list(boot["slots"])
-        slots[new] = {"version": list(self.pending.version), "sha256": self.pending.image_sha256.hex(),
-                      "size": self.pending.image_size}
+        slots[new] = {
+            "version": list(self.pending.version),
+            "sha256": self.pending.image_sha256.hex(),
+            "size": self.pending.image_size,
+        }
         boot.update(slots=slots, active=new, _committing=True)
         self._write_boot(boot)
         boot.pop("_committing")
@@ -304,15 +327,32 @@ class Faults:
 class VirtualFirmware:
     """Protocol logic of the rig, without I/O: ``handle`` incoming frames, ``due`` periodic output."""
 
-    def __init__(self, serial: str, hw_rev: str, bootloader: Bootloader, clock: DeviceClock, motion: MotionModel,
-                 network: bool, key: bytes | None, key_path: Path, pairing_mode: bool,
-                 episode_every_s: float | None = None) -> None:
+    def __init__(
+        self,
+        serial: str,
+        hw_rev: str,
+        bootloader: Bootloader,
+        clock: DeviceClock,
+        motion: MotionModel,
+        network: bool,
+        key: bytes | None,
+        key_path: Path,
+        pairing_mode: bool,
+        episode_every_s: float | None = None,
+    ) -> None:
         self.serial, self.hw_rev, self.boot, self.clock, self.motion = serial, hw_rev, bootloader, clock, motion
         self.network, self.key, self.key_path, self.pairing_mode = network, key, key_path, pairing_mode
         self.auth = FrameAuthenticator(key, expect_from_host=True)
-        self.config = {"imu_rate_hz": 200, "gyro_range_dps": 2000, "accel_range_g": 16, "led_mode": 1,
-                       "camera_trigger_hz": 30, "camera_trigger_enabled": 1, "gripper_rate_hz": 50,
-                       "status_period_ms": 1000}
+        self.config = {
+            "imu_rate_hz": 200,
+            "gyro_range_dps": 2000,
+            "accel_range_g": 16,
+            "led_mode": 1,
+            "camera_trigger_hz": 30,
+            "camera_trigger_enabled": 1,
+            "gripper_rate_hz": 50,
+            "status_period_ms": 1000,
+        }
         self.episode_every_s = episode_every_s
         self.episode_on = False
         self.pairing: tuple[PairingSide, bytes] | None = None
@@ -327,8 +367,9 @@ class VirtualFirmware:
         self._press_index = 0
 
     def info(self) -> proto.DeviceInfo:
-        return proto.DeviceInfo(self.serial, self.hw_rev, self.boot.version, proto.SENSORS,
-                            proto.CAPABILITIES, self.boot.boot_counter)
+        return proto.DeviceInfo(
+            self.serial, self.hw_rev, self.boot.version, proto.SENSORS, proto.CAPABILITIES, self.boot.boot_counter
+        )
 
     def _scales(self) -> tuple[float, float]:
         return (np.deg2rad(self.config["gyro_range_dps"]) / 32768.0, self.config["accel_range_g"] * G / 32768.0)
@@ -362,9 +403,16 @@ class VirtualFirmware:
             return [proto.ConfigValue(m.key, self.config[name])]
         if isinstance(m, proto.ConfigSet):
             name = proto.CONFIG_KEYS.get(m.key)
-            allowed = {"imu_rate_hz": (50, 1000), "gyro_range_dps": (125, 2000), "accel_range_g": (2, 16),
-                       "led_mode": (0, 3), "camera_trigger_hz": (1, 120), "camera_trigger_enabled": (0, 1),
-                       "gripper_rate_hz": (1, 200), "status_period_ms": (100, 60000)}
+            allowed = {
+                "imu_rate_hz": (50, 1000),
+                "gyro_range_dps": (125, 2000),
+                "accel_range_g": (2, 16),
+                "led_mode": (0, 3),
+                "camera_trigger_hz": (1, 120),
+                "camera_trigger_enabled": (0, 1),
+                "gripper_rate_hz": (1, 200),
+                "status_period_ms": (100, 60000),
+            }
             if name is None or not allowed[name][0] <= m.value <= allowed[name][1]:
                 raise _Nack(proto.ERR_BAD_VALUE, f"config {name or m.key} = {m.value} out of range")
             self.config[name] = m.value
@@ -438,10 +486,18 @@ class VirtualFirmware:
                 t_dev_us = t_dev_ns // 1000
                 for i in range(0, n, 64):  # keep frames well under MAX_FRAME
                     sl = slice(i, min(i + 64, n))
-                    out.append((proto.ImuBatch(gs, as_, (t_dev_us[sl] - t_dev_us[sl][0]).astype(np.uint32),
-                                           np.clip(np.round(gyro[sl] / gs), -32768, 32767).astype(np.int16),
-                                           np.clip(np.round(accel[sl] / as_), -32768, 32767).astype(np.int16)),
-                                int(t_dev_us[sl][0])))
+                    out.append(
+                        (
+                            proto.ImuBatch(
+                                gs,
+                                as_,
+                                (t_dev_us[sl] - t_dev_us[sl][0]).astype(np.uint32),
+                                np.clip(np.round(gyro[sl] / gs), -32768, 32767).astype(np.int16),
+                                np.clip(np.round(accel[sl] / as_), -32768, 32767).astype(np.int16),
+                            ),
+                            int(t_dev_us[sl][0]),
+                        )
+                    )
         dev_us = self.clock.device_ns(mono_ns) // 1000
         if self._every("gripper", 1 / self.config["gripper_rate_hz"], t):
             w = self.motion.gripper_width(t)
@@ -557,11 +613,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--drop-rate", type=float, default=0.0)
     ap.add_argument("--dup-rate", type=float, default=0.0)
     ap.add_argument("--reorder-rate", type=float, default=0.0)
-    ap.add_argument("--disconnect-at", type=float, default=None,
-                    help="go silent this many seconds after the host's first frame")
+    ap.add_argument(
+        "--disconnect-at", type=float, default=None, help="go silent this many seconds after the host's first frame"
+    )
     ap.add_argument("--disconnect-for", type=float, default=0.0)
-    ap.add_argument("--exit-at", type=float, default=None,
-                    help="vanish (unplug) this many seconds after the host's first frame")
+    ap.add_argument(
+        "--exit-at", type=float, default=None, help="vanish (unplug) this many seconds after the host's first frame"
+    )
     ap.add_argument("--brownout-at", default="", help="power loss at update step: chunk:OFFSET | verify | commit")
     return ap.parse_args(argv)
 
@@ -578,14 +636,32 @@ def main(argv: list[str] | None = None) -> int:
     key = bytes.fromhex(key_path.read_text()) if key_path.exists() else None
     motion = load_motion(args.seed)
     motion.imu(np.zeros(1), 200.0)  # synthesise before the clock starts, so faults happen when asked
-    faults = Faults(args.corrupt_rate, args.drop_rate, args.dup_rate, args.reorder_rate, args.disconnect_at,
-                    args.disconnect_for, args.exit_at)
+    faults = Faults(
+        args.corrupt_rate,
+        args.drop_rate,
+        args.dup_rate,
+        args.reorder_rate,
+        args.disconnect_at,
+        args.disconnect_for,
+        args.exit_at,
+    )
     rng = random.Random(args.seed)
     link = _Link(args, faults, rng)
-    clock = DeviceClock(int(args.clock_offset_ms * 1e6), args.drift_ppm, args.clock_jump_at,
-                        int(args.clock_jump_ms * 1e6))  # true time starts now
-    fw = VirtualFirmware(args.serial_number, args.hw_rev, boot, clock, motion, link.udp, key,
-                         key_path, args.pairing_mode, args.episode_every)
+    clock = DeviceClock(
+        int(args.clock_offset_ms * 1e6), args.drift_ppm, args.clock_jump_at, int(args.clock_jump_ms * 1e6)
+    )  # true time starts now
+    fw = VirtualFirmware(
+        args.serial_number,
+        args.hw_rev,
+        boot,
+        clock,
+        motion,
+        link.udp,
+        key,
+        key_path,
+        args.pairing_mode,
+        args.episode_every,
+    )
     parser = FrameParser()
     seq = 0
     advertiser = None
@@ -597,8 +673,9 @@ def main(argv: list[str] | None = None) -> int:
     def send(msg: proto.Message, t_us: int) -> None:
         nonlocal seq
         if isinstance(msg, proto.TimeSyncResponse):
-            msg = proto.TimeSyncResponse(msg.exchange_id, msg.t_host_send_ns, msg.t_device_rx_ns,
-                                     clock.device_ns(time.monotonic_ns()))
+            msg = proto.TimeSyncResponse(
+                msg.exchange_id, msg.t_host_send_ns, msg.t_device_rx_ns, clock.device_ns(time.monotonic_ns())
+            )
         if fw.network and fw.key is not None:
             wire = encode_authenticated(msg, seq, t_us, fw.key, fw.boot.boot_counter, from_host=False)
         else:
@@ -619,8 +696,10 @@ def main(argv: list[str] | None = None) -> int:
             if faults.exit_at_s is not None and tc >= faults.exit_at_s:
                 log.info("unplugged")
                 return 0
-            silent = (faults.disconnect_at_s is not None
-                      and faults.disconnect_at_s <= tc < faults.disconnect_at_s + faults.disconnect_for_s)
+            silent = (
+                faults.disconnect_at_s is not None
+                and faults.disconnect_at_s <= tc < faults.disconnect_at_s + faults.disconnect_for_s
+            )
             data = link.read(0.005)
             t_rx = clock.device_ns(time.monotonic_ns())
             if silent:
@@ -682,8 +761,9 @@ class VirtualRigProcess:
 
 def spawn(*args: str, stderr: int | None = subprocess.PIPE) -> VirtualRigProcess:
     """Start ``python -m devices.link.virtual_firmware ARGS`` and wait for its address line."""
-    proc = subprocess.Popen([sys.executable, "-m", "devices.link.virtual_firmware", *args],
-                            stdout=subprocess.PIPE, stderr=stderr, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devices.link.virtual_firmware", *args], stdout=subprocess.PIPE, stderr=stderr, text=True
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline().split()
     if not line:

@@ -60,8 +60,9 @@ def finger_faces(width_m: float) -> tuple[FingerFace, FingerFace]:
     for side, sign in (("left", -1.0), ("right", 1.0)):
         x_centre = sign * (0.5 * width_m + 0.5 * FINGER_WIDTH_M)
         origin = _TIP + np.array([x_centre - 0.5 * FINGER_WIDTH_M, 0.0, 0.0])
-        out.append(FingerFace(side, origin, np.array([1.0, 0.0, 0.0]), _ALONG.copy(),
-                              (FINGER_WIDTH_M, FINGER_LENGTH_M)))
+        out.append(
+            FingerFace(side, origin, np.array([1.0, 0.0, 0.0]), _ALONG.copy(), (FINGER_WIDTH_M, FINGER_LENGTH_M))
+        )
     return out[0], out[1]
 
 
@@ -74,14 +75,18 @@ def T_cam0_finger_marker(width_m: float) -> dict[int, NDArray[np.float64]]:
     poses = {}
     for face, marker_id in zip(finger_faces(width_m), FINGER_MARKER_IDS, strict=True):
         n = np.cross(face.e_v, face.e_u)
-        centre = (face.origin_cam + face.e_u * 0.5 * FINGER_WIDTH_M
-                  + face.e_v * (FINGER_MARKER_FROM_TIP_M + 0.5 * FINGER_MARKER_SIZE_M))
+        centre = (
+            face.origin_cam
+            + face.e_u * 0.5 * FINGER_WIDTH_M
+            + face.e_v * (FINGER_MARKER_FROM_TIP_M + 0.5 * FINGER_MARKER_SIZE_M)
+        )
         poses[marker_id] = geometry.se3(np.stack([face.e_u, -face.e_v, n], axis=1), centre)
     return poses
 
 
-def camera_look_rotation(yaw: NDArray[np.float64], pitch: NDArray[np.float64],
-                         roll: NDArray[np.float64]) -> NDArray[np.float64]:
+def camera_look_rotation(
+    yaw: NDArray[np.float64], pitch: NDArray[np.float64], roll: NDArray[np.float64]
+) -> NDArray[np.float64]:
     """R_world_cam (N, 3, 3) of an optical frame looking along heading ``yaw`` (about world z),
     tilted down by ``pitch`` and turned by ``roll`` about its own optical axis (radians)."""
     yaw, pitch, roll = (np.atleast_1d(np.asarray(a, dtype=np.float64)) for a in (yaw, pitch, roll))

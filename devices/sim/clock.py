@@ -69,6 +69,9 @@ def true_clock_mapping(device: DeviceClock, host: HostClock, at_s: float = 0.0) 
     """The exact device-to-host ``ClockMapping`` valid from at_s to the next jump."""
     d = device.drift_ppm * 1e-6
     return ClockMapping(
-        device_ref_ns=int(device.device_ns(at_s)[0]), host_ref_ns=int(host.host_ns(at_s)[0]),
-        drift_ppm=(1.0 / (1.0 + d) - 1.0) * 1e6, uncertainty_ns=0.0, method="simulation-truth",
+        device_ref_ns=int(device.device_ns(at_s)[0]),
+        host_ref_ns=int(host.host_ns(at_s)[0]),
+        drift_ppm=(1.0 / (1.0 + d) - 1.0) * 1e6,
+        uncertainty_ns=0.0,
+        method="simulation-truth",
     )

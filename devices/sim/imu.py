@@ -18,8 +18,11 @@ from devices.sim.motion import Motion
 
 #: EuRoC's ADIS16448 densities (mav0/imu0/sensor.yaml) at 200 Hz.
 EUROC_NOISE = ImuNoise(
-    gyro_noise_density=1.6968e-4, gyro_random_walk=1.9393e-5,
-    accel_noise_density=2.0e-3, accel_random_walk=3.0e-3, rate_hz=200.0,
+    gyro_noise_density=1.6968e-4,
+    gyro_random_walk=1.9393e-5,
+    accel_noise_density=2.0e-3,
+    accel_random_walk=3.0e-3,
+    rate_hz=200.0,
 )
 #: 1-sigma of the turn-on biases drawn per seed (a consumer MEMS part after factory trim).
 GYRO_BIAS_SIGMA = 0.003  # rad/s
@@ -45,8 +48,9 @@ class ImuSamples:
         return len(self.t_s)
 
 
-def _random_walk(rng: np.random.Generator, start: NDArray[np.float64], sigma: float,
-                 dt: NDArray[np.float64]) -> NDArray[np.float64]:
+def _random_walk(
+    rng: np.random.Generator, start: NDArray[np.float64], sigma: float, dt: NDArray[np.float64]
+) -> NDArray[np.float64]:
     steps = rng.standard_normal((len(dt), 3)) * (sigma * np.sqrt(dt))[:, None]
     return start + np.concatenate([np.zeros((1, 3)), np.cumsum(steps[:-1], axis=0)])
 
@@ -82,7 +86,8 @@ def synthesize_imu(
     gyro = gyro_true + bg + rng.standard_normal((len(t), 3)) * noise.gyro_noise_density * sd
     accel = accel_true + ba + rng.standard_normal((len(t), 3)) * noise.accel_noise_density * sd
     saturated = np.any(np.abs(gyro) >= noise.gyro_range_rad_s, axis=1) | np.any(
-        np.abs(accel) >= noise.accel_range_m_s2, axis=1)
+        np.abs(accel) >= noise.accel_range_m_s2, axis=1
+    )
     gyro = np.clip(gyro, -noise.gyro_range_rad_s, noise.gyro_range_rad_s)
     accel = np.clip(accel, -noise.accel_range_m_s2, noise.accel_range_m_s2)
     return ImuSamples(t, gyro, accel, bg, ba, saturated)

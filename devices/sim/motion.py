@@ -124,8 +124,14 @@ def _minjerk(u: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def _key(dt: float, xyz: ArrayLike, yaw_deg: float, pitch_deg: float, roll_deg: float, width: float) -> _Key:
-    return (dt, np.asarray(xyz, dtype=np.float64), np.radians(yaw_deg), np.radians(pitch_deg),
-            np.radians(roll_deg), width)
+    return (
+        dt,
+        np.asarray(xyz, dtype=np.float64),
+        np.radians(yaw_deg),
+        np.radians(pitch_deg),
+        np.radians(roll_deg),
+        width,
+    )
 
 
 def _grasp_keys(rng: np.random.Generator, at: NDArray[np.float64], yaw: float, close_to: float) -> list[_Key]:
@@ -180,8 +186,16 @@ def _task_keys(kind: str, rng: np.random.Generator) -> list[_Key]:
         keys.append(_key(1.0, [x0, y0 - 0.10, 0.025], 0, 63, 0, sponge_w))
         for i in range(int(rng.integers(5, 8))):
             side = 1.0 if i % 2 == 0 else -1.0
-            keys.append(_key(rng.uniform(0.5, 0.65), [x0 + 0.025 * i, y0 + side * 0.10, 0.02 + 0.004 * (i % 2)],
-                             side * rng.uniform(5, 10), 63 + rng.uniform(-3, 3), side * 4, sponge_w))
+            keys.append(
+                _key(
+                    rng.uniform(0.5, 0.65),
+                    [x0 + 0.025 * i, y0 + side * 0.10, 0.02 + 0.004 * (i % 2)],
+                    side * rng.uniform(5, 10),
+                    63 + rng.uniform(-3, 3),
+                    side * 4,
+                    sponge_w,
+                )
+            )
         keys.append(_key(0.8, [x0 + 0.1, y0, 0.15], 0, 50, 0, sponge_w))
         keys += _release_keys(rng, a, yaw_a, sponge_w)
     else:
@@ -190,8 +204,13 @@ def _task_keys(kind: str, rng: np.random.Generator) -> list[_Key]:
     return keys + [home]
 
 
-def _tremor(rng: np.random.Generator, t: NDArray[np.float64], dims: int, amps: Sequence[float],
-            freqs: Sequence[tuple[float, float]]) -> NDArray[np.float64]:
+def _tremor(
+    rng: np.random.Generator,
+    t: NDArray[np.float64],
+    dims: int,
+    amps: Sequence[float],
+    freqs: Sequence[tuple[float, float]],
+) -> NDArray[np.float64]:
     """Smooth hand sway and tremor: sums of sinusoids with random phases, (N, dims)."""
     out = np.zeros((len(t), dims))
     for amp, (f_lo, f_hi) in zip(amps, freqs, strict=True):

@@ -120,8 +120,12 @@ class _GridBounds:
         return out
 
 
-def _cast_from_point(planes: PlaneSet, dirs: NDArray[np.float32], active: NDArray[np.bool_] | None = None,
-                     bounds: _GridBounds | None = None) -> _Hits:
+def _cast_from_point(
+    planes: PlaneSet,
+    dirs: NDArray[np.float32],
+    active: NDArray[np.bool_] | None = None,
+    bounds: _GridBounds | None = None,
+) -> _Hits:
     """``_cast`` for rays from the frame's origin (the camera, global shutter); planes in that frame.
 
     With d.n < 0 the hit's texture coordinate is a = (d . alpha) / (d . n), where
@@ -167,8 +171,13 @@ def _cast_from_point(planes: PlaneSet, dirs: NDArray[np.float32], active: NDArra
     return t_flat, k_flat, A, B
 
 
-def _cast(planes: PlaneSet, origin: NDArray[np.float64], dirs: NDArray[np.float32],
-          active: NDArray[np.bool_] | None = None, windows: NDArray[np.int64] | None = None) -> _Hits:
+def _cast(
+    planes: PlaneSet,
+    origin: NDArray[np.float64],
+    dirs: NDArray[np.float32],
+    active: NDArray[np.bool_] | None = None,
+    windows: NDArray[np.int64] | None = None,
+) -> _Hits:
     """Nearest front-facing hit of rays on planes, each ray with its own origin (rolling shutter).
 
     dirs: (N, 3), or the coarse grid (gh, gw, 3) when ``windows`` (P, 4) limits each plane to
@@ -281,8 +290,9 @@ class Renderer:
             spread = np.arcsin(np.clip(self._sphere_radius / np.maximum(dist, 1e-9), 0, 1))
         return inside | (angle - spread <= self._half_fov + 0.05)
 
-    def _windows_between(self, R_a: NDArray[np.float64], c_a: NDArray[np.float64], R_b: NDArray[np.float64],
-                         c_b: NDArray[np.float64]) -> NDArray[np.int64]:
+    def _windows_between(
+        self, R_a: NDArray[np.float64], c_a: NDArray[np.float64], R_b: NDArray[np.float64], c_b: NDArray[np.float64]
+    ) -> NDArray[np.int64]:
         """Grid windows (P, 4) of the world planes covering both camera poses (first and last row),
         widened by a cell: a rolling-shutter frame sweeps between them."""
         wins = []
@@ -295,8 +305,15 @@ class Renderer:
         empty_b = (w_b[:, 1] <= w_b[:, 0]) | (w_b[:, 3] <= w_b[:, 2])
         w_a = np.where(empty_a[:, None], w_b, w_a)
         w_b = np.where(empty_b[:, None], w_a, w_b)
-        out = np.stack([np.minimum(w_a[:, 0], w_b[:, 0]) - 1, np.maximum(w_a[:, 1], w_b[:, 1]) + 1,
-                        np.minimum(w_a[:, 2], w_b[:, 2]) - 1, np.maximum(w_a[:, 3], w_b[:, 3]) + 1], axis=1)
+        out = np.stack(
+            [
+                np.minimum(w_a[:, 0], w_b[:, 0]) - 1,
+                np.maximum(w_a[:, 1], w_b[:, 1]) + 1,
+                np.minimum(w_a[:, 2], w_b[:, 2]) - 1,
+                np.maximum(w_a[:, 3], w_b[:, 3]) + 1,
+            ],
+            axis=1,
+        )
         out[:, [0, 2]] = np.maximum(out[:, [0, 2]], 0)
         out[:, 1] = np.minimum(out[:, 1], len(self.gy))
         out[:, 3] = np.minimum(out[:, 3], len(self.gx))
@@ -308,8 +325,14 @@ class Renderer:
             self._finger_cache = (width_m, self.scene.fingers_cam0(width_m).transformed(self.T_cam_cam0))
         return self._finger_cache[1]
 
-    def _cast_all(self, bearings: NDArray[np.float32], R: NDArray[np.float64], c: NDArray[np.float64],
-                  fingers: PlaneSet | None, grid: bool = False) -> _Cast:
+    def _cast_all(
+        self,
+        bearings: NDArray[np.float32],
+        R: NDArray[np.float64],
+        c: NDArray[np.float64],
+        fingers: PlaneSet | None,
+        grid: bool = False,
+    ) -> _Cast:
         """Cast camera-frame bearings (N, 3); R (3, 3) or (N, 3, 3) and c (3,) or (N, 3) place the camera.
 
         ``grid``: bearings are the coarse grid (window culling applies).
@@ -359,14 +382,16 @@ class Renderer:
             c = np.repeat(poses_rows[:, :3, 3], gw, axis=0)
         return self._cast_all(self.coarse_bearings, R, c, fingers, grid=True)
 
-    def _maps(self, poses_rows: NDArray[np.float64], fingers: PlaneSet | None
-              ) -> tuple[_Cast, _Cast, NDArray[np.uint8]]:
+    def _maps(
+        self, poses_rows: NDArray[np.float64], fingers: PlaneSet | None
+    ) -> tuple[_Cast, _Cast, NDArray[np.uint8]]:
         """Full-resolution atlas maps (and the coarse cast, and the (H, W) mask of exactly cast pixels)."""
         gh, gw = len(self.gy), len(self.gx)
         W, H = self.camera.width, self.camera.height
         coarse = self._coarse(poses_rows, fingers)
-        grid = np.dstack([coarse.x.reshape(gh, gw), coarse.y.reshape(gh, gw), coarse.z.reshape(gh, gw),
-                          self._mip_weight(coarse)])
+        grid = np.dstack(
+            [coarse.x.reshape(gh, gw), coarse.y.reshape(gh, gw), coarse.z.reshape(gh, gw), self._mip_weight(coarse)]
+        )
         full = cv2.remap(grid, self.up_x, self.up_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         fx, fy, fz, fw = (m.ravel() for m in cv2.split(full))
         idx_g = coarse.idx.reshape(gh, gw).astype(np.int16)
@@ -403,8 +428,7 @@ class Renderer:
         texels_per_px = np.maximum(np.where(same_u, du, 0), np.where(same_v, dv, 0)) / self.step
         return np.clip(np.log2(np.maximum(texels_per_px, 1e-3)), 0.0, 1.0).astype(np.float32)
 
-    def _lookup(self, mx: NDArray[np.float32], my: NDArray[np.float32], mip: NDArray[np.float32]
-                ) -> NDArray[np.uint8]:
+    def _lookup(self, mx: NDArray[np.float32], my: NDArray[np.float32], mip: NDArray[np.float32]) -> NDArray[np.uint8]:
         """Atlas lookup at full-resolution maps, blended towards the half-resolution atlas where one
         pixel spans more than one texel (a two-level mipmap)."""
         sharp = cv2.remap(self.atlas, mx, my, cv2.INTER_LINEAR)
@@ -415,8 +439,9 @@ class Renderer:
         blended = sharp.astype(np.float32) + w * (half.astype(np.float32) - sharp.astype(np.float32))
         return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
 
-    def _flow(self, coarse: _Cast, mid: NDArray[np.float64], start: NDArray[np.float64],
-              end: NDArray[np.float64]) -> NDArray[np.float32]:
+    def _flow(
+        self, coarse: _Cast, mid: NDArray[np.float64], start: NDArray[np.float64], end: NDArray[np.float64]
+    ) -> NDArray[np.float32]:
         """Image motion (gh, gw, 2) in pixels over the exposure of the surface point each grid ray sees.
 
         Poses are (4, 4) or per grid row (gh, 4, 4). Fingers move with the camera: no motion.
@@ -486,8 +511,12 @@ class Renderer:
         sharp = self._lookup(mx, my, mid.mip.reshape(H, W))
         blur = 0.0
         if exposure_s > 0 and callable(pose):
-            flow = self._flow(coarse, poses_mid, self._poses_rows(pose_at, -0.5 * exposure_s),
-                              self._poses_rows(pose_at, 0.5 * exposure_s))
+            flow = self._flow(
+                coarse,
+                poses_mid,
+                self._poses_rows(pose_at, -0.5 * exposure_s),
+                self._poses_rows(pose_at, 0.5 * exposure_s),
+            )
             blur = float(np.sqrt((flow**2).sum(-1).max()))
         n_sub = int(np.clip(np.ceil(blur / 1.5), 1, max_subframes))  # a sub-exposure every ~1.5 pixels
         if n_sub == 1:
@@ -500,15 +529,19 @@ class Renderer:
             acc = np.zeros((H, W) if self.gray else (H, W, 3), np.float32)
             for i in range(n_sub):
                 u = np.float32((i + 0.5) / n_sub - 0.5)
-                cv2.accumulate(cv2.remap(sharp, self.pix_x + u * dx, self.pix_y + u * dy, cv2.INTER_LINEAR,
-                                         borderMode=cv2.BORDER_REFLECT), acc)
+                cv2.accumulate(
+                    cv2.remap(
+                        sharp, self.pix_x + u * dx, self.pix_y + u * dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+                    ),
+                    acc,
+                )
             acc *= np.float32(1.0 / n_sub)
         gain = self.vignette * np.float32(brightness)
         acc = acc * (gain if self.gray else gain[..., None])
         if self.noise is not None and noise_seed is not None:
             rng = np.random.default_rng([noise_seed, 7004])
             start = int(rng.integers(0, len(self._noise_bank) - acc.size))
-            unit = self._noise_bank[start:start + acc.size].reshape(acc.shape)
+            unit = self._noise_bank[start : start + acc.size].reshape(acc.shape)
             if rng.random() < 0.5:
                 unit = unit[::-1]
             sigma = np.sqrt(np.float32(self.noise.read**2) + np.float32(self.noise.shot) * np.maximum(acc, 0.0))

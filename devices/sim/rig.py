@@ -121,21 +121,58 @@ class SimRigConfig:
             raise ValueError("seconds, fps and imu_rate_hz must be positive")
 
 
-def camera_setup(setup: CameraSetup, width: int = 640, height: int = 480, readout_s: float = 0.0
-                 ) -> list[tuple[str, CameraModel, NDArray[np.float64]]]:
+def camera_setup(
+    setup: CameraSetup, width: int = 640, height: int = 480, readout_s: float = 0.0
+) -> list[tuple[str, CameraModel, NDArray[np.float64]]]:
     """(name, intrinsics, T_cam0_cam) of each camera; intrinsics scale with the image size."""
     W, H = width, height
     fisheye = setup.endswith("fisheye")
     if fisheye:
-        cam0 = CameraModel("fisheye-equidistant", W, H, 0.36 * W, 0.36 * W, W / 2 - 0.5 + 0.004 * W,
-                           H / 2 - 0.5 - 0.005 * H, (0.015, -0.004, 0.0008, -0.0001), readout_s)
-        cam1 = CameraModel("fisheye-equidistant", W, H, 0.361 * W, 0.3605 * W, W / 2 - 0.5 - 0.003 * W,
-                           H / 2 - 0.5 + 0.004 * H, (0.013, -0.003, 0.0006, -0.0001), readout_s)
+        cam0 = CameraModel(
+            "fisheye-equidistant",
+            W,
+            H,
+            0.36 * W,
+            0.36 * W,
+            W / 2 - 0.5 + 0.004 * W,
+            H / 2 - 0.5 - 0.005 * H,
+            (0.015, -0.004, 0.0008, -0.0001),
+            readout_s,
+        )
+        cam1 = CameraModel(
+            "fisheye-equidistant",
+            W,
+            H,
+            0.361 * W,
+            0.3605 * W,
+            W / 2 - 0.5 - 0.003 * W,
+            H / 2 - 0.5 + 0.004 * H,
+            (0.013, -0.003, 0.0006, -0.0001),
+            readout_s,
+        )
     else:
-        cam0 = CameraModel("pinhole-radtan", W, H, 0.6 * W, 0.6 * W, W / 2 - 0.5 + 0.004 * W,
-                           H / 2 - 0.5 - 0.006 * H, (-0.06, 0.02, 3e-4, -2e-4, 0.0), readout_s)
-        cam1 = CameraModel("pinhole-radtan", W, H, 0.602 * W, 0.601 * W, W / 2 - 0.5 - 0.003 * W,
-                           H / 2 - 0.5 + 0.004 * H, (-0.058, 0.019, -2e-4, 1e-4, 0.0), readout_s)
+        cam0 = CameraModel(
+            "pinhole-radtan",
+            W,
+            H,
+            0.6 * W,
+            0.6 * W,
+            W / 2 - 0.5 + 0.004 * W,
+            H / 2 - 0.5 - 0.006 * H,
+            (-0.06, 0.02, 3e-4, -2e-4, 0.0),
+            readout_s,
+        )
+        cam1 = CameraModel(
+            "pinhole-radtan",
+            W,
+            H,
+            0.602 * W,
+            0.601 * W,
+            W / 2 - 0.5 - 0.003 * W,
+            H / 2 - 0.5 + 0.004 * H,
+            (-0.058, 0.019, -2e-4, 1e-4, 0.0),
+            readout_s,
+        )
     out = [("cam0", cam0, np.eye(4))]
     if setup.startswith("stereo"):
         T_cam0_cam1 = geometry.se3(geometry.so3_exp([0.002, -0.004, 0.001]), [body.STEREO_BASELINE_M, 0.0004, -0.0008])
@@ -178,8 +215,15 @@ class SimGroundTruth:
     def trajectory(self) -> Trajectory:
         """The true T_world_imu on the host timeline (world anchored to the table tags)."""
         n = len(self.t_host_ns)
-        return Trajectory(self.t_host_ns, self.T_world_imu, np.full(n, TrackState.OK, np.uint8),
-                          np.ones(n, np.float32), np.zeros(n, np.float32), body="imu", world_anchor="tag")
+        return Trajectory(
+            self.t_host_ns,
+            self.T_world_imu,
+            np.full(n, TrackState.OK, np.uint8),
+            np.ones(n, np.float32),
+            np.zeros(n, np.float32),
+            body="imu",
+            world_anchor="tag",
+        )
 
 
 @functools.lru_cache(maxsize=2)
@@ -236,10 +280,10 @@ class SimRig:
         scale = body.GRIPPER_MAX_WIDTH_M / ENCODER_TICKS
         self.gripper_raw = np.clip(np.round(width / scale + rng.normal(0, 0.7, len(width))), 0, ENCODER_TICKS)
         self.gripper_scale = scale
-        self.events = [(e.t0_s, "episode", f"start:{e.task}") for e in self.motion.episodes
-                       if e.t0_s < self.seconds]
-        self.events += [(min(e.t1_s, self.seconds - 0.05), "episode", "stop") for e in self.motion.episodes
-                        if e.t0_s < self.seconds]
+        self.events = [(e.t0_s, "episode", f"start:{e.task}") for e in self.motion.episodes if e.t0_s < self.seconds]
+        self.events += [
+            (min(e.t1_s, self.seconds - 0.05), "episode", "stop") for e in self.motion.episodes if e.t0_s < self.seconds
+        ]
         self.events.sort()
 
     # ------------------------------------------------------------------ lighting
@@ -284,15 +328,22 @@ class SimRig:
     def calibration(self) -> RigCalibration:
         """The rig's true calibration (what a perfect calibration procedure would find)."""
         c = self.config
-        cams = tuple(CameraCalibration(name, model, self.T_imu_cam[name], self.camera_offset_ns)
-                     for name, model, _ in self.cameras)
+        cams = tuple(
+            CameraCalibration(name, model, self.T_imu_cam[name], self.camera_offset_ns)
+            for name, model, _ in self.cameras
+        )
         latency = {name: int((CAMERA_LATENCY_S + c.rolling_shutter_s) * 1e9) for name, _, _ in self.cameras}
         latency.update(imu=int(IMU_LATENCY_S * 1e9), gripper=int(GRIPPER_LATENCY_S * 1e9))
         return RigCalibration(
-            rig_serial=self.serial, cameras=cams, imu=self.imu_noise, T_cam_tcp=body.T_CAM0_TCP.copy(),
-            gripper=GripperCalibration("encoder", self.gripper_scale, 0.0, body.GRIPPER_MIN_WIDTH_M,
-                                       body.GRIPPER_MAX_WIDTH_M),
-            latency_ns=latency, notes=f"virtual rig {self.serial}: true values of the simulation",
+            rig_serial=self.serial,
+            cameras=cams,
+            imu=self.imu_noise,
+            T_cam_tcp=body.T_CAM0_TCP.copy(),
+            gripper=GripperCalibration(
+                "encoder", self.gripper_scale, 0.0, body.GRIPPER_MIN_WIDTH_M, body.GRIPPER_MAX_WIDTH_M
+            ),
+            latency_ns=latency,
+            notes=f"virtual rig {self.serial}: true values of the simulation",
         )
 
     def ground_truth(self) -> SimGroundTruth:
@@ -305,15 +356,26 @@ class SimRig:
         for (t0, _, value), (t1, _, _) in zip(starts, stops, strict=False):
             episodes.append((int(self.host.host_ns(t0)[0]), int(self.host.host_ns(t1)[0]), value.partition(":")[2]))
         return SimGroundTruth(
-            t_s=t, t_host_ns=self.host.host_ns(t), T_world_imu=self.motion.pose(t),
-            gripper_width_m=self.motion.gripper_width(t), gyro_bias=self.imu.gyro_bias,
-            accel_bias=self.imu.accel_bias, frame_t_s=self.frame_t_s,
-            frame_t_host_ns=self.host.host_ns(self.frame_t_s), frame_t_device_ns=self.frame_device_ns,
-            frame_exposure_s=self.frame_exposure_s, frame_gain=self.frame_gain,
-            T_imu_cam={k: v.copy() for k, v in self.T_imu_cam.items()}, T_cam0_tcp=body.T_CAM0_TCP.copy(),
-            camera_time_offset_ns=self.camera_offset_ns, clock=self.clock,
-            clock_mapping=true_clock_mapping(self.clock, self.host), tags=table_tag_poses(),
-            tag_size_m=TAG_SIZE_M, tag_family=TAG_FAMILY, episodes=tuple(episodes),
+            t_s=t,
+            t_host_ns=self.host.host_ns(t),
+            T_world_imu=self.motion.pose(t),
+            gripper_width_m=self.motion.gripper_width(t),
+            gyro_bias=self.imu.gyro_bias,
+            accel_bias=self.imu.accel_bias,
+            frame_t_s=self.frame_t_s,
+            frame_t_host_ns=self.host.host_ns(self.frame_t_s),
+            frame_t_device_ns=self.frame_device_ns,
+            frame_exposure_s=self.frame_exposure_s,
+            frame_gain=self.frame_gain,
+            T_imu_cam={k: v.copy() for k, v in self.T_imu_cam.items()},
+            T_cam0_tcp=body.T_CAM0_TCP.copy(),
+            camera_time_offset_ns=self.camera_offset_ns,
+            clock=self.clock,
+            clock_mapping=true_clock_mapping(self.clock, self.host),
+            tags=table_tag_poses(),
+            tag_size_m=TAG_SIZE_M,
+            tag_family=TAG_FAMILY,
+            episodes=tuple(episodes),
         )
 
     def describe(self) -> SourceDescription:
@@ -323,10 +385,24 @@ class SimRig:
         if c.depth:
             streams.append(CameraStreamInfo("depth0", c.width, c.height, "gray16le", c.fps))
         sensors = tuple(names + (["depth0"] if c.depth else []) + ["imu", "gripper"])
-        info = DeviceInfo(self.serial, "democap virtual rig", "sim-1", kind="virtual-rig", sensors=sensors,
-                          capabilities=("imu", "gripper", "trigger", "clock-sync", "ground-truth"))
-        return SourceDescription(rig=c.rig, info=info, cameras=streams, imu_rate_hz=c.imu_rate_hz, gripper=True,
-                                 events=True, clocksync=c.clock_sync_hz > 0, calibration=self.calibration())
+        info = DeviceInfo(
+            self.serial,
+            "democap virtual rig",
+            "sim-1",
+            kind="virtual-rig",
+            sensors=sensors,
+            capabilities=("imu", "gripper", "trigger", "clock-sync", "ground-truth"),
+        )
+        return SourceDescription(
+            rig=c.rig,
+            info=info,
+            cameras=streams,
+            imu_rate_hz=c.imu_rate_hz,
+            gripper=True,
+            events=True,
+            clocksync=c.clock_sync_hz > 0,
+            calibration=self.calibration(),
+        )
 
     # ----------------------------------------------------------------- rendering
 
@@ -342,9 +418,15 @@ class SimRig:
             from devices.sim.render import Renderer, SensorNoise
 
             c = self.config
-            (name, model, T_cam0_cam), = [x for x in self.cameras if x[0] == camera]
-            self._renderers[camera] = Renderer(self.scene(), model, gray=c.gray, T_cam0_cam=T_cam0_cam,
-                                               fingers=c.fingers, noise=SensorNoise() if c.sensor_noise else None)
+            ((name, model, T_cam0_cam),) = [x for x in self.cameras if x[0] == camera]
+            self._renderers[camera] = Renderer(
+                self.scene(),
+                model,
+                gray=c.gray,
+                T_cam0_cam=T_cam0_cam,
+                fingers=c.fingers,
+                noise=SensorNoise() if c.sensor_noise else None,
+            )
         return self._renderers[camera]
 
     def render_frame(self, i: int, camera: str = "cam0", depth: bool = False) -> RenderedFrame:
@@ -364,9 +446,12 @@ class SimRig:
 
         cam_index = [x[0] for x in self.cameras].index(camera)
         return self.renderer(camera).render(
-            pose_at, exposure_s=float(self.frame_exposure_s[i]) if c.motion_blur else 0.0,
-            brightness=self.frame_brightness(i), gripper_width_m=float(self.motion.gripper_width(t)[0]),
-            depth=depth, noise_seed=(c.seed * 16 + cam_index) * 1_000_003 + i if c.sensor_noise else None,
+            pose_at,
+            exposure_s=float(self.frame_exposure_s[i]) if c.motion_blur else 0.0,
+            brightness=self.frame_brightness(i),
+            gripper_width_m=float(self.motion.gripper_width(t)[0]),
+            depth=depth,
+            noise_seed=(c.seed * 16 + cam_index) * 1_000_003 + i if c.sensor_noise else None,
         )
 
     def warm_up(self) -> None:
@@ -446,8 +531,11 @@ class VirtualRigSource:
             r.warm_up()  # textures and rays before the first frame is due, not while it is
         items = self._schedule()
         if self.realtime and items and time.monotonic_ns() - items[0][0] > 100_000_000:
-            log.warning("virtual rig %s starts %.1f s behind its host clock; early samples arrive in a burst",
-                        r.serial, (time.monotonic_ns() - items[0][0]) * 1e-9)
+            log.warning(
+                "virtual rig %s starts %.1f s behind its host clock; early samples arrive in a burst",
+                r.serial,
+                (time.monotonic_ns() - items[0][0]) * 1e-9,
+            )
         names = [name for name, _, _ in r.cameras]
         for arrival, _, kind, i in items:
             if self._stopped:
@@ -458,22 +546,39 @@ class VirtualRigSource:
                     time.sleep(wait * 1e-9)
             if kind == "imu":
                 a, z = self._imu_batches[i]
-                yield ImuBatch(c.rig, self._imu_host[a:z].copy(), r.imu_device_ns[a:z].copy(),
-                               r.imu.gyro[a:z].copy(), r.imu.accel[a:z].copy())
+                yield ImuBatch(
+                    c.rig,
+                    self._imu_host[a:z].copy(),
+                    r.imu_device_ns[a:z].copy(),
+                    r.imu.gyro[a:z].copy(),
+                    r.imu.accel[a:z].copy(),
+                )
             elif kind == "frame":
                 exposure_ns = int(round(r.frame_exposure_s[i] * 1e9))
                 for name in names:
                     want_depth = c.depth and name == "cam0"
                     frame = r.render_frame(i, name, depth=want_depth)
-                    yield CameraFrame(c.rig, name, int(self._frame_host[i]), int(r.frame_device_ns[i]),
-                                      exposure_ns, frame.image)
+                    yield CameraFrame(
+                        c.rig, name, int(self._frame_host[i]), int(r.frame_device_ns[i]), exposure_ns, frame.image
+                    )
                     if want_depth and frame.depth_mm is not None:
-                        yield CameraFrame(c.rig, "depth0", int(self._frame_host[i]), int(r.frame_device_ns[i]),
-                                          exposure_ns, frame.depth_mm)
+                        yield CameraFrame(
+                            c.rig,
+                            "depth0",
+                            int(self._frame_host[i]),
+                            int(r.frame_device_ns[i]),
+                            exposure_ns,
+                            frame.depth_mm,
+                        )
             elif kind == "gripper":
                 raw = float(r.gripper_raw[i])
-                yield GripperSample(c.rig, int(self._gripper_host[i]), int(r.clock.device_ns(r.gripper_t_s[i])[0]),
-                                    raw * r.gripper_scale, raw)
+                yield GripperSample(
+                    c.rig,
+                    int(self._gripper_host[i]),
+                    int(r.clock.device_ns(r.gripper_t_s[i])[0]),
+                    raw * r.gripper_scale,
+                    raw,
+                )
             elif kind == "event":
                 t, ev_kind, value = r.events[i]
                 yield RigEvent(c.rig, self._event_host[i], int(r.clock.device_ns(t)[0]), ev_kind, value)

@@ -34,8 +34,14 @@ TAG_SIZE_M = 8 * TAG_CELL_M
 TABLE_PX_PER_M = 1000.0
 #: (id, x, y) of the table tags' centres (world, metres), around the task area.
 TABLE_TAGS: tuple[tuple[int, float, float], ...] = (
-    (0, 0.30, -0.32), (1, 0.30, 0.32), (2, 0.52, -0.40), (3, 0.52, 0.40),
-    (4, 0.76, -0.30), (5, 0.76, 0.30), (6, 0.88, 0.0), (7, 0.26, 0.0),
+    (0, 0.30, -0.32),
+    (1, 0.30, 0.32),
+    (2, 0.52, -0.40),
+    (3, 0.52, 0.40),
+    (4, 0.76, -0.30),
+    (5, 0.76, 0.30),
+    (6, 0.88, 0.0),
+    (7, 0.26, 0.0),
 )
 TABLE_X = (0.10, 1.10)
 TABLE_Y = (-0.65, 0.65)
@@ -60,9 +66,16 @@ class TexturedPlane:
         return np.cross(self.e_v, self.e_u)
 
     @classmethod
-    def facing(cls, name: str, centre: NDArray[np.float64], normal: NDArray[np.float64],
-               down: NDArray[np.float64], size_m: tuple[float, float], px_per_m: float,
-               texture: NDArray[np.uint8]) -> TexturedPlane:
+    def facing(
+        cls,
+        name: str,
+        centre: NDArray[np.float64],
+        normal: NDArray[np.float64],
+        down: NDArray[np.float64],
+        size_m: tuple[float, float],
+        px_per_m: float,
+        texture: NDArray[np.uint8],
+    ) -> TexturedPlane:
         """A rectangle centred at ``centre`` seen from the side ``normal`` points to; ``down`` is texture v."""
         n = np.asarray(normal, dtype=np.float64)
         e_v = np.asarray(down, dtype=np.float64)
@@ -86,21 +99,35 @@ class PlaneSet:
     @classmethod
     def of(cls, planes: list[TexturedPlane], atlas_xy: NDArray[np.float64]) -> PlaneSet:
         return cls(
-            np.array([p.origin for p in planes]), np.array([p.e_u for p in planes]),
-            np.array([p.e_v for p in planes]), np.array([p.normal for p in planes]),
-            np.array([p.size_m for p in planes]), np.array([p.px_per_m for p in planes]),
+            np.array([p.origin for p in planes]),
+            np.array([p.e_u for p in planes]),
+            np.array([p.e_v for p in planes]),
+            np.array([p.normal for p in planes]),
+            np.array([p.size_m for p in planes]),
+            np.array([p.px_per_m for p in planes]),
             np.asarray(atlas_xy, dtype=np.float64),
         )
 
     def concat(self, other: PlaneSet) -> PlaneSet:
-        return PlaneSet(*(np.concatenate([getattr(self, f), getattr(other, f)]) for f in (
-            "origin", "e_u", "e_v", "normal", "size_m", "px_per_m", "atlas_xy")))
+        return PlaneSet(
+            *(
+                np.concatenate([getattr(self, f), getattr(other, f)])
+                for f in ("origin", "e_u", "e_v", "normal", "size_m", "px_per_m", "atlas_xy")
+            )
+        )
 
     def transformed(self, T_a_b: NDArray[np.float64]) -> PlaneSet:
         """The same planes expressed in frame a (they were in frame b)."""
         R, t = T_a_b[:3, :3], T_a_b[:3, 3]
-        return PlaneSet(self.origin @ R.T + t, self.e_u @ R.T, self.e_v @ R.T, self.normal @ R.T,
-                        self.size_m, self.px_per_m, self.atlas_xy)
+        return PlaneSet(
+            self.origin @ R.T + t,
+            self.e_u @ R.T,
+            self.e_v @ R.T,
+            self.normal @ R.T,
+            self.size_m,
+            self.px_per_m,
+            self.atlas_xy,
+        )
 
 
 # --------------------------------------------------------------------- textures
@@ -141,14 +168,28 @@ def procedural_texture(rng: np.random.Generator, h: int, w: int, density: float 
         elif kind == 1:
             cv2.rectangle(img, (x, y), (x + s, y + int(rng.integers(3, s + 4))), colour, -1)
         elif kind == 2:
-            cv2.line(img, (x, y), (x + int(rng.integers(-3 * s, 3 * s)), y + int(rng.integers(-3 * s, 3 * s))),
-                     colour, int(rng.integers(1, 4)), cv2.LINE_AA)
+            cv2.line(
+                img,
+                (x, y),
+                (x + int(rng.integers(-3 * s, 3 * s)), y + int(rng.integers(-3 * s, 3 * s))),
+                colour,
+                int(rng.integers(1, 4)),
+                cv2.LINE_AA,
+            )
         elif kind == 3:
             pts = (np.array([x, y]) + rng.integers(-s, s + 1, (int(rng.integers(3, 7)), 2))).astype(np.int32)
             cv2.fillPoly(img, [pts], colour, cv2.LINE_AA)
         else:
-            cv2.putText(img, str(rng.choice(_WORDS)), (x, y), cv2.FONT_HERSHEY_SIMPLEX,
-                        float(rng.uniform(0.3, 1.2)), colour, int(rng.integers(1, 3)), cv2.LINE_AA)
+            cv2.putText(
+                img,
+                str(rng.choice(_WORDS)),
+                (x, y),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                float(rng.uniform(0.3, 1.2)),
+                colour,
+                int(rng.integers(1, 3)),
+                cv2.LINE_AA,
+            )
     return img
 
 
@@ -190,8 +231,13 @@ def default_texture_root() -> Path | None:
     return Path(env) if env and Path(env).is_dir() else None
 
 
-def _paste_photos(rng: np.random.Generator, img: NDArray[np.uint8], photos: tuple[NDArray[np.uint8], ...],
-                  count: int, scale: tuple[float, float]) -> None:
+def _paste_photos(
+    rng: np.random.Generator,
+    img: NDArray[np.uint8],
+    photos: tuple[NDArray[np.uint8], ...],
+    count: int,
+    scale: tuple[float, float],
+) -> None:
     """Lay photo prints at random places, sizes and quarter turns (in place)."""
     h, w = img.shape[:2]
     for _ in range(count):
@@ -199,7 +245,7 @@ def _paste_photos(rng: np.random.Generator, img: NDArray[np.uint8], photos: tupl
         ph, pw = p.shape[:2]
         ch, cw = int(ph * rng.uniform(0.5, 1.0)), int(pw * rng.uniform(0.5, 1.0))
         y0, x0 = int(rng.integers(0, ph - ch + 1)), int(rng.integers(0, pw - cw + 1))
-        crop = np.rot90(p[y0:y0 + ch, x0:x0 + cw], int(rng.integers(0, 4)))
+        crop = np.rot90(p[y0 : y0 + ch, x0 : x0 + cw], int(rng.integers(0, 4)))
         s = rng.uniform(*scale) * min(h, w) / max(crop.shape[:2])
         tw, th = max(8, int(crop.shape[1] * s)), max(8, int(crop.shape[0] * s))
         if tw >= w - 4 or th >= h - 4:
@@ -207,12 +253,19 @@ def _paste_photos(rng: np.random.Generator, img: NDArray[np.uint8], photos: tupl
         crop = cv2.resize(np.ascontiguousarray(crop), (tw, th), interpolation=cv2.INTER_AREA)
         x, y = int(rng.integers(0, w - tw)), int(rng.integers(0, h - th))
         b = 3
-        img[max(0, y - b):y + th + b, max(0, x - b):x + tw + b] = 245  # white print border
-        img[y:y + th, x:x + tw] = crop
+        img[max(0, y - b) : y + th + b, max(0, x - b) : x + tw + b] = 245  # white print border
+        img[y : y + th, x : x + tw] = crop
 
 
-def _material(rng: np.random.Generator, h: int, w: int, photos: tuple[NDArray[np.uint8], ...],
-              n_photos: int, photo_scale: tuple[float, float] = (0.2, 0.45), density: float = 1.0) -> NDArray[np.uint8]:
+def _material(
+    rng: np.random.Generator,
+    h: int,
+    w: int,
+    photos: tuple[NDArray[np.uint8], ...],
+    n_photos: int,
+    photo_scale: tuple[float, float] = (0.2, 0.45),
+    density: float = 1.0,
+) -> NDArray[np.uint8]:
     img = procedural_texture(rng, h, w, density)
     if photos and n_photos:
         _paste_photos(rng, img, photos, n_photos, photo_scale)
@@ -243,8 +296,8 @@ def finger_texture(marker_id: int, rng: np.random.Generator) -> NDArray[np.uint8
     x0 = (w - m) // 2
     d = cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50)
     marker = cv2.aruco.generateImageMarker(d, marker_id, m)
-    img[max(0, y0 - 8):y0 + m + 8, max(0, x0 - 8):x0 + m + 8] = 235
-    img[y0:y0 + m, x0:x0 + m] = marker[..., None]
+    img[max(0, y0 - 8) : y0 + m + 8, max(0, x0 - 8) : x0 + m + 8] = 235
+    img[y0 : y0 + m, x0 : x0 + m] = marker[..., None]
     return img
 
 
@@ -268,15 +321,17 @@ def _pack(textures: list[NDArray[np.uint8]], width: int = 2048) -> tuple[NDArray
     atlas = np.full((height, width, 3), BACKGROUND_GRAY, np.uint8)
     for i, tex in enumerate(textures):
         ox, oy = int(offsets[i, 0]), int(offsets[i, 1])
-        atlas[oy:oy + tex.shape[0], ox:ox + tex.shape[1]] = tex
+        atlas[oy : oy + tex.shape[0], ox : ox + tex.shape[1]] = tex
     return atlas, offsets
 
 
 def _tag_texel_origin(x: float, y: float) -> tuple[int, int]:
     """Top-left texel (u0, v0) of the black square of a table tag centred near (x, y)."""
     cell = int(round(TAG_CELL_M * TABLE_PX_PER_M))
-    return (int(round((x - TABLE_X[0]) * TABLE_PX_PER_M)) - 4 * cell,
-            int(round((TABLE_Y[1] - y) * TABLE_PX_PER_M)) - 4 * cell)
+    return (
+        int(round((x - TABLE_X[0]) * TABLE_PX_PER_M)) - 4 * cell,
+        int(round((TABLE_Y[1] - y) * TABLE_PX_PER_M)) - 4 * cell,
+    )
 
 
 def table_tag_poses() -> dict[int, NDArray[np.float64]]:
@@ -285,8 +340,9 @@ def table_tag_poses() -> dict[int, NDArray[np.float64]]:
     poses = {}
     for tag_id, x, y in TABLE_TAGS:
         u0, v0 = _tag_texel_origin(x, y)
-        centre = np.array([TABLE_X[0] + (u0 + 4 * cell) / TABLE_PX_PER_M,
-                           TABLE_Y[1] - (v0 + 4 * cell) / TABLE_PX_PER_M, 0.0])
+        centre = np.array(
+            [TABLE_X[0] + (u0 + 4 * cell) / TABLE_PX_PER_M, TABLE_Y[1] - (v0 + 4 * cell) / TABLE_PX_PER_M, 0.0]
+        )
         poses[tag_id] = geometry.se3(np.eye(3), centre)
     return poses
 
@@ -299,14 +355,21 @@ class Scene:
     of the black square.
     """
 
-    def __init__(self, planes: list[TexturedPlane], fingers: list[NDArray[np.uint8]],
-                 tags: dict[int, NDArray[np.float64]], tag_size_m: float, seed: int, photos_used: int) -> None:
+    def __init__(
+        self,
+        planes: list[TexturedPlane],
+        fingers: list[NDArray[np.uint8]],
+        tags: dict[int, NDArray[np.float64]],
+        tag_size_m: float,
+        seed: int,
+        photos_used: int,
+    ) -> None:
         atlas, offsets = _pack([p.texture for p in planes] + fingers + [np.full((4, 4, 3), BACKGROUND_GRAY, np.uint8)])
         self.planes = tuple(planes)
         self.atlas_rgb = atlas
         self.atlas_gray = cv2.cvtColor(atlas, cv2.COLOR_RGB2GRAY)
         self.world = PlaneSet.of(planes, offsets[: len(planes)])
-        self.finger_atlas_xy = offsets[len(planes): len(planes) + len(fingers)]
+        self.finger_atlas_xy = offsets[len(planes) : len(planes) + len(fingers)]
         self.background_xy = offsets[-1] + 1.5
         self.tags = tags
         self.tag_size_m = tag_size_m
@@ -317,9 +380,13 @@ class Scene:
         """The two finger faces in cam0 at gripper opening width_m."""
         faces = body.finger_faces(width_m)
         return PlaneSet(
-            np.array([f.origin_cam for f in faces]), np.array([f.e_u for f in faces]),
-            np.array([f.e_v for f in faces]), np.array([np.cross(f.e_v, f.e_u) for f in faces]),
-            np.array([f.size_m for f in faces]), np.full(2, FINGER_PX_PER_M), self.finger_atlas_xy,
+            np.array([f.origin_cam for f in faces]),
+            np.array([f.e_u for f in faces]),
+            np.array([f.e_v for f in faces]),
+            np.array([np.cross(f.e_v, f.e_u) for f in faces]),
+            np.array([f.size_m for f in faces]),
+            np.full(2, FINGER_PX_PER_M),
+            self.finger_atlas_xy,
         )
 
     @classmethod
@@ -338,26 +405,47 @@ class Scene:
 
         # Table: photo prints and clutter on a procedural top, then the tags on white margins.
         tw, th = TABLE_X[1] - TABLE_X[0], TABLE_Y[1] - TABLE_Y[0]
-        tex = _material(rng, int(round(th * TABLE_PX_PER_M)), int(round(tw * TABLE_PX_PER_M)), pics, 14,
-                        (0.12, 0.3), density=1.5)
+        tex = _material(
+            rng, int(round(th * TABLE_PX_PER_M)), int(round(tw * TABLE_PX_PER_M)), pics, 14, (0.12, 0.3), density=1.5
+        )
         # Texture u runs along +x and v along -y; texel (0, 0) sits at (x0, y1).
         cell = int(round(TAG_CELL_M * TABLE_PX_PER_M))
         for tag_id, x, y in TABLE_TAGS:
             u0, v0 = _tag_texel_origin(x, y)
-            tex[v0 - 2 * cell:v0 + 10 * cell, u0 - 2 * cell:u0 + 10 * cell] = 240
-            tex[v0:v0 + 8 * cell, u0:u0 + 8 * cell] = _tag_image(tag_id, cell)[..., None]
+            tex[v0 - 2 * cell : v0 + 10 * cell, u0 - 2 * cell : u0 + 10 * cell] = 240
+            tex[v0 : v0 + 8 * cell, u0 : u0 + 8 * cell] = _tag_image(tag_id, cell)[..., None]
         tags = table_tag_poses()
-        planes.append(TexturedPlane.facing("table", np.array([sum(TABLE_X) / 2, sum(TABLE_Y) / 2, 0.0]), up,
-                                           np.array([0.0, -1.0, 0.0]), (tw, th), TABLE_PX_PER_M, _shade(tex, up)))
+        planes.append(
+            TexturedPlane.facing(
+                "table",
+                np.array([sum(TABLE_X) / 2, sum(TABLE_Y) / 2, 0.0]),
+                up,
+                np.array([0.0, -1.0, 0.0]),
+                (tw, th),
+                TABLE_PX_PER_M,
+                _shade(tex, up),
+            )
+        )
         # Table edge facing the operator, floor and three walls: context for wide lenses.
         front_n = np.array([-1.0, 0.0, 0.0])
         edge_tex = _shade(_material(rng, 40, int(th * 500), (), 0), front_n)
-        planes.append(TexturedPlane.facing("table_front", np.array([TABLE_X[0], 0.0, -0.04]), front_n, down_z,
-                                           (th, 0.08), 500.0, edge_tex))
+        planes.append(
+            TexturedPlane.facing(
+                "table_front", np.array([TABLE_X[0], 0.0, -0.04]), front_n, down_z, (th, 0.08), 500.0, edge_tex
+            )
+        )
         floor_size, floor_ppm = 4.0, 200.0
-        planes.append(TexturedPlane.facing("floor", np.array([0.6, 0.0, -0.75]), up, np.array([-1.0, 0.0, 0.0]),
-                                           (floor_size, floor_size), floor_ppm,
-                                           _shade(_material(rng, 800, 800, pics, 6, (0.2, 0.4)), up)))
+        planes.append(
+            TexturedPlane.facing(
+                "floor",
+                np.array([0.6, 0.0, -0.75]),
+                up,
+                np.array([-1.0, 0.0, 0.0]),
+                (floor_size, floor_size),
+                floor_ppm,
+                _shade(_material(rng, 800, 800, pics, 6, (0.2, 0.4)), up),
+            )
+        )
         wall_ppm = 320.0
         for name, centre, n, size in (
             ("wall_back", [1.6, 0.0, 0.3], [-1.0, 0.0, 0.0], (3.2, 2.1)),
@@ -366,22 +454,38 @@ class Scene:
         ):
             tex = _material(rng, int(size[1] * wall_ppm), int(size[0] * wall_ppm), pics, 8, (0.25, 0.5), 0.6)
             tex = cv2.GaussianBlur(tex, (0, 0), 0.8)  # far away: pre-filter against aliasing
-            planes.append(TexturedPlane.facing(name, np.array(centre, float), np.array(n, float), down_z, size,
-                                               wall_ppm, _shade(tex, np.array(n, float))))
+            planes.append(
+                TexturedPlane.facing(
+                    name,
+                    np.array(centre, float),
+                    np.array(n, float),
+                    down_z,
+                    size,
+                    wall_ppm,
+                    _shade(tex, np.array(n, float)),
+                )
+            )
         # Boxes on the table, clear of the tags and of the task area.
         for bi, (cx, cy) in enumerate(((0.98, -0.42), (0.98, 0.42), (0.22, 0.52), (0.22, -0.52))):
             sx, sy, sz = rng.uniform(0.08, 0.16), rng.uniform(0.08, 0.16), rng.uniform(0.05, 0.14)
             box_ppm = 800.0
             faces = [("top", [cx, cy, sz], up, np.array([0.0, -1.0, 0.0]), (sx, sy))]
-            for n, size in (([1.0, 0, 0], (sy, sz)), ([-1.0, 0, 0], (sy, sz)), ([0, 1.0, 0], (sx, sz)),
-                            ([0, -1.0, 0], (sx, sz))):
+            for n, size in (
+                ([1.0, 0, 0], (sy, sz)),
+                ([-1.0, 0, 0], (sy, sz)),
+                ([0, 1.0, 0], (sx, sz)),
+                ([0, -1.0, 0], (sx, sz)),
+            ):
                 nn = np.array(n)
                 centre = np.array([cx, cy, sz / 2]) + nn * np.array([sx / 2, sy / 2, 0.0])
                 faces.append((f"side{int(np.argmax(np.abs(nn)))}{int(np.sign(nn.sum()))}", centre, nn, down_z, size))
             for fname, centre, nn, dv, size in faces:
                 h, w = max(8, int(size[1] * box_ppm)), max(8, int(size[0] * box_ppm))
                 tex = _material(rng, h, w, pics, 1, (0.5, 0.9), 2.0)
-                planes.append(TexturedPlane.facing(f"box{bi}_{fname}", np.asarray(centre, float), nn, dv, size,
-                                                   box_ppm, _shade(tex, nn)))
+                planes.append(
+                    TexturedPlane.facing(
+                        f"box{bi}_{fname}", np.asarray(centre, float), nn, dv, size, box_ppm, _shade(tex, nn)
+                    )
+                )
         fingers = [finger_texture(mid, rng) for mid in body.FINGER_MARKER_IDS]
         return cls(planes, fingers, tags, TAG_SIZE_M, seed, len(pics))

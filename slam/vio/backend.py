@@ -131,8 +131,9 @@ def _pose3(T: NDArray[np.float64]) -> gtsam.Pose3:
     return gtsam.Pose3(np.asarray(T, dtype=np.float64))
 
 
-def _triangulate(T_nav_cams: Sequence[NDArray[np.float64]], xys: Sequence[NDArray[np.float64]]
-                 ) -> NDArray[np.float64] | None:
+def _triangulate(
+    T_nav_cams: Sequence[NDArray[np.float64]], xys: Sequence[NDArray[np.float64]]
+) -> NDArray[np.float64] | None:
     """Linear triangulation (DLT) of one point from normalised observations; nav frame."""
     A = []
     for T, xy in zip(T_nav_cams, xys, strict=True):
@@ -160,8 +161,13 @@ class _Track:
 class VioBackend:
     """Incremental keyframe graph; feed keyframes in time order, then ``finish``."""
 
-    def __init__(self, rig: RigModel, imu: ImuSamples, settings: BackendSettings,
-                 known_tags: Mapping[int, NDArray[np.float64]] | None = None) -> None:
+    def __init__(
+        self,
+        rig: RigModel,
+        imu: ImuSamples,
+        settings: BackendSettings,
+        known_tags: Mapping[int, NDArray[np.float64]] | None = None,
+    ) -> None:
         self.rig, self.imu, self.s = rig, imu, settings
         self.known_tags = dict(known_tags or {})  # tag id -> T_world_tag (4, 4) from a workspace survey
         self.params = imu_params(rig, settings.imu_noise_scale)
@@ -173,8 +179,7 @@ class VioBackend:
         self.cal = gtsam.Cal3_S2(1.0, 1.0, 0.0, 0.0, 0.0)
         self.body_P_cam0 = _pose3(rig.T_imu_cam0)
         self.body_P_cam1 = _pose3(rig.T_imu_cam1) if rig.T_imu_cam1 is not None else None
-        self.T_cam0_cam1 = (geometry.se3_inverse(rig.T_imu_cam0) @ rig.T_imu_cam1
-                            if rig.T_imu_cam1 is not None else None)
+        self.T_cam0_cam1 = geometry.se3_inverse(rig.T_imu_cam0) @ rig.T_imu_cam1 if rig.T_imu_cam1 is not None else None
         self.kf_t: list[int] = []
         self.kf_stats: list[dict[str, float]] = []
         self.tracks: dict[int, _Track] = {}
@@ -211,11 +216,15 @@ class VioBackend:
             cov0[:3, :3] = cov_rot
             cov0[3:, 3:] = np.eye(3) * 1e-3**2
             graph.add(gtsam.PriorFactorPose3(X(0), pose0, gtsam.noiseModel.Gaussian.Covariance(cov0)))
-            graph.add(gtsam.PriorFactorVector(V(0), np.zeros(3), gtsam.noiseModel.Isotropic.Sigma(
-                3, 0.02 if still else 1.0)))
+            graph.add(
+                gtsam.PriorFactorVector(V(0), np.zeros(3), gtsam.noiseModel.Isotropic.Sigma(3, 0.02 if still else 1.0))
+            )
             gyro_bias_sigma = 0.003 if still else 0.01
-            graph.add(gtsam.PriorFactorConstantBias(B(0), self.bias, gtsam.noiseModel.Diagonal.Sigmas(
-                np.array([0.2, 0.2, 0.2] + [gyro_bias_sigma] * 3))))
+            graph.add(
+                gtsam.PriorFactorConstantBias(
+                    B(0), self.bias, gtsam.noiseModel.Diagonal.Sigmas(np.array([0.2, 0.2, 0.2] + [gyro_bias_sigma] * 3))
+                )
+            )
             predicted = self.nav
         elif self.nav is None:
             raise RuntimeError("keyframe before the first one was initialised")
@@ -224,8 +233,14 @@ class VioBackend:
             # the gap is fixed again only by what is seen (tags, re-observed landmarks).
             self.kf_gap.add(k)
             predicted = self.nav
-            graph.add(gtsam.BetweenFactorPose3(X(k - 1), X(k), gtsam.Pose3(), gtsam.noiseModel.Diagonal.Sigmas(
-                np.array([1.0, 1.0, 1.0, 2.0, 2.0, 2.0]))))
+            graph.add(
+                gtsam.BetweenFactorPose3(
+                    X(k - 1),
+                    X(k),
+                    gtsam.Pose3(),
+                    gtsam.noiseModel.Diagonal.Sigmas(np.array([1.0, 1.0, 1.0, 2.0, 2.0, 2.0])),
+                )
+            )
             graph.add(gtsam.PriorFactorVector(V(k), np.zeros(3), gtsam.noiseModel.Isotropic.Sigma(3, 2.0)))
             bias_walk = gtsam.noiseModel.Diagonal.Sigmas(np.array([0.05] * 3 + [0.005] * 3))
             graph.add(gtsam.BetweenFactorConstantBias(B(k - 1), B(k), gtsam.imuBias.ConstantBias(), bias_walk))
@@ -279,8 +294,13 @@ class VioBackend:
             # Online (filtering) marginal: an upper bound of the smoothed one; costly, so sparse.
             with contextlib.suppress(RuntimeError):
                 self.kf_sigma[-1] = float(np.sqrt(np.trace(self.smoother.marginalCovariance(X(k))[3:, 3:])))
-        stats = {"inliers": float(n_in), "outliers": float(n_out), "new_landmarks": float(n_new),
-                 "tags": float(n_tags), "observed": float(len(frame.track_ids))}
+        stats = {
+            "inliers": float(n_in),
+            "outliers": float(n_out),
+            "new_landmarks": float(n_new),
+            "tags": float(n_tags),
+            "observed": float(len(frame.track_ids)),
+        }
         self.kf_stats.append(stats)
         return stats
 
@@ -291,8 +311,9 @@ class VioBackend:
                 continue  # the planar flip is not resolved: a wrong pose would be worse than none
             T_imu_tag = self.rig.T_imu_cam0 @ tag.T_cam_tag
             cov = tag.cov_cam_tag * self.s.tag_sigma_scale**2
-            noise = gtsam.noiseModel.Robust.Create(gtsam.noiseModel.mEstimator.Huber.Create(self.s.huber_k),
-                                                   gtsam.noiseModel.Gaussian.Covariance(cov))
+            noise = gtsam.noiseModel.Robust.Create(
+                gtsam.noiseModel.mEstimator.Huber.Create(self.s.huber_k), gtsam.noiseModel.Gaussian.Covariance(cov)
+            )
             if tag.tag_id not in self.tags:
                 values.insert(G(tag.tag_id), _pose3(T_nav_imu @ T_imu_tag))
                 self._link_known_tag(tag.tag_id, graph)
@@ -314,20 +335,24 @@ class VioBackend:
     def _factor(self, k: int, lm: int, xy: NDArray, sigma: float, body_P: gtsam.Pose3) -> Any:
         if body_P is self.body_P_cam0:
             self.kf_visual[k] = self.kf_visual.get(k, 0) + 1
-        noise = gtsam.noiseModel.Robust.Create(gtsam.noiseModel.mEstimator.Huber.Create(self.s.huber_k),
-                                               gtsam.noiseModel.Isotropic.Sigma(2, float(sigma)))
-        return gtsam.GenericProjectionFactorCal3_S2(np.asarray(xy, dtype=np.float64), noise, X(k), L(lm), self.cal,
-                                                    False, False, body_P)
+        noise = gtsam.noiseModel.Robust.Create(
+            gtsam.noiseModel.mEstimator.Huber.Create(self.s.huber_k), gtsam.noiseModel.Isotropic.Sigma(2, float(sigma))
+        )
+        return gtsam.GenericProjectionFactorCal3_S2(
+            np.asarray(xy, dtype=np.float64), noise, X(k), L(lm), self.cal, False, False, body_P
+        )
 
-    def _residual_sigmas(self, T_nav_imu: NDArray, p_nav: NDArray, xy: NDArray, sigma: float,
-                         T_imu_cam: NDArray) -> float:
+    def _residual_sigmas(
+        self, T_nav_imu: NDArray, p_nav: NDArray, xy: NDArray, sigma: float, T_imu_cam: NDArray
+    ) -> float:
         p = geometry.transform_points(geometry.se3_inverse(T_nav_imu @ T_imu_cam), p_nav[None])[0]
         if p[2] <= 1e-3:
             return np.inf
         return float(np.linalg.norm(p[:2] / p[2] - xy) / sigma)
 
-    def _add_features(self, k: int, frame: FrameObservations, T_nav_imu: NDArray, graph: Any, values: Any
-                      ) -> tuple[int, int, int]:
+    def _add_features(
+        self, k: int, frame: FrameObservations, T_nav_imu: NDArray, graph: Any, values: Any
+    ) -> tuple[int, int, int]:
         n_in = n_out = n_new = 0
         rig = self.rig
         for j, tid in enumerate(frame.track_ids.tolist()):
@@ -347,11 +372,17 @@ class VioBackend:
                     tr.dead = True  # a track that jumps off its landmark is not trusted again
                     n_out += 1
                     continue
-                if xy1 is not None and rig.T_imu_cam1 is not None and \
-                        self._residual_sigmas(T_nav_imu, p, xy1, sig, rig.T_imu_cam1) > self.s.gate_sigmas:
+                if (
+                    xy1 is not None
+                    and rig.T_imu_cam1 is not None
+                    and self._residual_sigmas(T_nav_imu, p, xy1, sig, rig.T_imu_cam1) > self.s.gate_sigmas
+                ):
                     xy1 = None
-                tr.recent = [*tr.recent[-(self.s.split_overlap - 1):], (k, xy0, sig, xy1)] if self.s.split_overlap > 1 \
+                tr.recent = (
+                    [*tr.recent[-(self.s.split_overlap - 1) :], (k, xy0, sig, xy1)]
+                    if self.s.split_overlap > 1
                     else [(k, xy0, sig, xy1)]
+                )
                 if k - tr.lm_first_kf >= self.s.max_track_keyframes:
                     self._new_landmark(tr, p, tr.recent, graph, values)
                 else:
@@ -401,8 +432,11 @@ class VioBackend:
             return False
         for c, xy, sig in zip(cams, xys, sigs, strict=True):
             pc = geometry.transform_points(geometry.se3_inverse(c), p[None])[0]
-            if pc[2] < 0.02 or pc[2] > self.s.max_landmark_depth_m or \
-                    np.linalg.norm(pc[:2] / pc[2] - xy) / sig > self.s.gate_sigmas:
+            if (
+                pc[2] < 0.02
+                or pc[2] > self.s.max_landmark_depth_m
+                or np.linalg.norm(pc[:2] / pc[2] - xy) / sig > self.s.gate_sigmas
+            ):
                 tr.obs = tr.obs[-1:]  # start over from the newest observation (an early one was bad)
                 return False
         self._new_landmark(tr, p, tr.obs, graph, values)
@@ -414,8 +448,14 @@ class VioBackend:
         if xy1 is not None and self.body_P_cam1 is not None:
             graph.add(self._factor(k, lm, xy1, sig, self.body_P_cam1))
 
-    def _new_landmark(self, tr: _Track, p_nav: NDArray, obs: Sequence[tuple[int, NDArray, float, NDArray | None]],
-                      graph: Any, values: Any) -> None:
+    def _new_landmark(
+        self,
+        tr: _Track,
+        p_nav: NDArray,
+        obs: Sequence[tuple[int, NDArray, float, NDArray | None]],
+        graph: Any,
+        values: Any,
+    ) -> None:
         # Only keyframes still inside the smoother's window can take new factors.
         t_min = self._t_s(self.kf_t[-1]) - 0.8 * self.s.lag_s
         obs = [o for o in obs if self._t_s(self.kf_t[o[0]]) >= t_min]
@@ -431,7 +471,7 @@ class VioBackend:
             self._observe(kk, lm, xy0, sig, xy1, graph)
         tr.lm = lm
         tr.lm_first_kf = obs[0][0]
-        tr.recent = list(obs[-self.s.split_overlap:])
+        tr.recent = list(obs[-self.s.split_overlap :])
         self.landmarks[lm] = np.asarray(p_nav, dtype=np.float64)
 
     # ----------------------------------------------------------------- finishing
@@ -448,9 +488,13 @@ class VioBackend:
             return self.latest
 
 
-def run(frames: Sequence[FrameObservations], imu: ImuSamples, rig: RigModel,
-        settings: BackendSettings = BackendSettings(),
-        known_tags: Mapping[int, NDArray[np.float64]] | None = None) -> BackendResult:
+def run(
+    frames: Sequence[FrameObservations],
+    imu: ImuSamples,
+    rig: RigModel,
+    settings: BackendSettings = BackendSettings(),
+    known_tags: Mapping[int, NDArray[np.float64]] | None = None,
+) -> BackendResult:
     """Estimate T_nav_imu for every frame. Frames must be in time order on the IMU clock.
 
     known_tags: T_world_tag (4, 4) of surveyed tags; their relative poses become hard constraints."""
@@ -479,8 +523,13 @@ def _keyframe_states(backend: VioBackend, est: gtsam.Values, n_kf: int) -> NDArr
     only trusted again through a tag (RELOCALISED), otherwise frames stay LOST."""
     s = backend.s
     # Counted over the final graph: a landmark triangulated later also constrains earlier keyframes.
-    good = np.array([(backend.kf_visual.get(k, 0) >= s.min_inliers or backend.kf_stats[k]["tags"] > 0)
-                     and k not in backend.kf_gap for k in range(n_kf)])
+    good = np.array(
+        [
+            (backend.kf_visual.get(k, 0) >= s.min_inliers or backend.kf_stats[k]["tags"] > 0)
+            and k not in backend.kf_gap
+            for k in range(n_kf)
+        ]
+    )
     state = np.where(good, TrackState.OK, TrackState.LOST).astype(np.uint8)
     t = np.array(backend.kf_t, dtype=np.int64)
     k = 0
@@ -513,8 +562,15 @@ def _keyframe_states(backend: VioBackend, est: gtsam.Values, n_kf: int) -> NDArr
     return state
 
 
-def _per_frame(backend: VioBackend, est: gtsam.Values, frames: Sequence[FrameObservations], kf_idx: list[int],
-               t_frames: NDArray[np.int64], online_s: float, batch_s: float) -> BackendResult:
+def _per_frame(
+    backend: VioBackend,
+    est: gtsam.Values,
+    frames: Sequence[FrameObservations],
+    kf_idx: list[int],
+    t_frames: NDArray[np.int64],
+    online_s: float,
+    batch_s: float,
+) -> BackendResult:
     n = len(frames)
     n_kf = len(kf_idx)
     T_kf = np.array([est.atPose3(X(k)).matrix() for k in range(n_kf)])

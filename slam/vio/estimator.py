@@ -59,8 +59,11 @@ def load_imu(session: Session, rig: str) -> ImuSamples | None:
     order = np.argsort(t, kind="stable")
     keep = np.concatenate([[True], np.diff(t[order]) > 0])
     o = order[keep]
-    return ImuSamples(t[o], np.stack([c["gyro_x"], c["gyro_y"], c["gyro_z"]], 1)[o],
-                      np.stack([c["accel_x"], c["accel_y"], c["accel_z"]], 1)[o])
+    return ImuSamples(
+        t[o],
+        np.stack([c["gyro_x"], c["gyro_y"], c["gyro_z"]], 1)[o],
+        np.stack([c["accel_x"], c["accel_y"], c["accel_z"]], 1)[o],
+    )
 
 
 def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[Trajectory, dict[str, Any]]:
@@ -68,11 +71,15 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
     t_start = time.perf_counter()
     calib = session.calibration(rig)
     if calib is None or not calib.cameras:
-        raise StageError(f"session {session.id} has no camera calibration for {rig}; calibrate or import one",
-                         session.path)
+        raise StageError(
+            f"session {session.id} has no camera calibration for {rig}; calibrate or import one", session.path
+        )
     videos = session.streams_of("video", rig)
-    cams = [c for c in calib.cameras if f"{rig}.{c.name}" in videos
-            and session.streams[f"{rig}.{c.name}"].get("pix_fmt", "gray") != "gray16le"]
+    cams = [
+        c
+        for c in calib.cameras
+        if f"{rig}.{c.name}" in videos and session.streams[f"{rig}.{c.name}"].get("pix_fmt", "gray") != "gray16le"
+    ]
     if not cams:
         raise StageError(f"no video stream of {rig} matches its calibration", session.path)
     imu = load_imu(session, rig)
@@ -118,29 +125,40 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
     except RuntimeError as e:
         reason = f"the estimator could not initialise or diverged ({e}); {diagnose(frames, imu, None)}"
         log.warning("%s: %s", rig, reason)
-        traj = Trajectory(t_cam.astype(np.int64), np.repeat(np.eye(4)[None], n, 0),
-                          np.full(n, TrackState.LOST, np.uint8), np.zeros(n, np.float32))
+        traj = Trajectory(
+            t_cam.astype(np.int64),
+            np.repeat(np.eye(4)[None], n, 0),
+            np.full(n, TrackState.LOST, np.uint8),
+            np.zeros(n, np.float32),
+        )
         return traj, {**summary, "share_ok": 0.0, "reason": reason}
     table_tag = settings.get("table_tag_id", workspace.get("table_tag_id"))
     T_world_nav, anchor, anchor_tag = world_from_nav(res, table_tag, known)
     T_world_imu = T_world_nav[None] @ res.T_nav_imu
-    traj = Trajectory(res.t_ns, T_world_imu, res.state, res.quality, res.position_sigma_m, body="imu",
-                      world_anchor=anchor)
+    traj = Trajectory(
+        res.t_ns, T_world_imu, res.state, res.quality, res.position_sigma_m, body="imu", world_anchor=anchor
+    )
     share_ok = traj.share_ok()
-    summary.update({
-        **res.stats, "world_anchor": anchor, "anchor_tag": anchor_tag, "share_ok": share_ok,
-        "share_with_pose": float(np.mean(res.state != TrackState.LOST)),
-        "tags_seen": sorted(res.T_nav_tag), "total_s": time.perf_counter() - t_start,
-        "states": {st.label: int(np.sum(res.state == st)) for st in TrackState},
-    })
+    summary.update(
+        {
+            **res.stats,
+            "world_anchor": anchor,
+            "anchor_tag": anchor_tag,
+            "share_ok": share_ok,
+            "share_with_pose": float(np.mean(res.state != TrackState.LOST)),
+            "tags_seen": sorted(res.T_nav_tag),
+            "total_s": time.perf_counter() - t_start,
+            "states": {st.label: int(np.sum(res.state == st)) for st in TrackState},
+        }
+    )
     if share_ok < 0.5:
         summary["reason"] = diagnose(frames, imu, res)
     return traj, summary
 
 
-def world_from_nav(res: backend.BackendResult, table_tag: int | None,
-                   known_tags: Mapping[int, NDArray[np.float64]] | None = None
-                   ) -> tuple[NDArray[np.float64], WorldAnchor, int | None]:
+def world_from_nav(
+    res: backend.BackendResult, table_tag: int | None, known_tags: Mapping[int, NDArray[np.float64]] | None = None
+) -> tuple[NDArray[np.float64], WorldAnchor, int | None]:
     """T_world_nav: the workspace frame when a surveyed tag was seen (T_world_tag known), else the
     table tag's (or the most-seen tag's) own frame, else the first pose with its yaw zeroed."""
     known_tags = known_tags or {}
@@ -167,11 +185,14 @@ def diagnose(frames: list[FrameObservations], imu: ImuSamples, res: backend.Back
     excitation = float(np.std(accel_norm))
     reasons = []
     if np.median(feats) < 30 or np.median(tracked) < 20:
-        reasons.append(f"too little texture: median {np.median(feats):.0f} features per frame, "
-                       f"{np.median(tracked):.0f} tracked frame to frame (needs >= 30)")
+        reasons.append(
+            f"too little texture: median {np.median(feats):.0f} features per frame, "
+            f"{np.median(tracked):.0f} tracked frame to frame (needs >= 30)"
+        )
     if abs(np.median(accel_norm) - backend.GRAVITY) > 1.0:
-        reasons.append(f"IMU calibration looks wrong: resting |accel| is {np.median(accel_norm):.2f} m/s^2, "
-                       f"not {backend.GRAVITY}")
+        reasons.append(
+            f"IMU calibration looks wrong: resting |accel| is {np.median(accel_norm):.2f} m/s^2, not {backend.GRAVITY}"
+        )
     has_tags = any(f.tags for f in frames)
     has_stereo = any(f.xy_cam1 is not None for f in frames)
     if excitation < 0.05 and not has_tags and not has_stereo:

@@ -46,8 +46,9 @@ class FrontendSettings:
         return cls(**{k: v for k, v in m.items() if k in names})
 
 
-def normalised(camera: CameraModel, px: NDArray[np.float64], pixel_sigma: float,
-               rays: NDArray[np.float64] | None = None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def normalised(
+    camera: CameraModel, px: NDArray[np.float64], pixel_sigma: float, rays: NDArray[np.float64] | None = None
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Normalised coordinates (K, 2) of pixels (K, 2) and their 1-sigma noise (K,); rays (K, 3) if known."""
     if len(px) == 0:
         return np.zeros((0, 2)), np.zeros(0)
@@ -59,8 +60,14 @@ def normalised(camera: CameraModel, px: NDArray[np.float64], pixel_sigma: float,
 class Frontend:
     """Stateful per-rig tracker; call ``process`` with frames in time order."""
 
-    def __init__(self, cam0: CameraModel, settings: FrontendSettings, cam1: CameraModel | None = None,
-                 T_cam1_cam0: NDArray[np.float64] | None = None, mask0: NDArray[np.uint8] | None = None) -> None:
+    def __init__(
+        self,
+        cam0: CameraModel,
+        settings: FrontendSettings,
+        cam1: CameraModel | None = None,
+        T_cam1_cam0: NDArray[np.float64] | None = None,
+        mask0: NDArray[np.uint8] | None = None,
+    ) -> None:
         self.cam0, self.cam1, self.s = cam0, cam1, settings
         self.T_cam1_cam0 = T_cam1_cam0
         self.static_mask = mask0 if mask0 is not None else np.full((cam0.height, cam0.width), 255, np.uint8)
@@ -79,11 +86,15 @@ class Frontend:
         self.expected_px = np.zeros(0, np.float64)
         self.rig_fixed = 0
         self.next_id = 0
-        self.lk: dict[str, Any] = dict(winSize=(settings.klt_window, settings.klt_window), maxLevel=settings.klt_levels,
-                       criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01))
+        self.lk: dict[str, Any] = dict(
+            winSize=(settings.klt_window, settings.klt_window),
+            maxLevel=settings.klt_levels,
+            criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01),
+        )
 
-    def _predict(self, px: NDArray[np.float32], rays_prev: NDArray[np.float64],
-                 R_cur_prev: NDArray[np.float64] | None) -> NDArray[np.float32]:
+    def _predict(
+        self, px: NDArray[np.float32], rays_prev: NDArray[np.float64], R_cur_prev: NDArray[np.float64] | None
+    ) -> NDArray[np.float32]:
         """Where a pure rotation (from the gyro) moves the features: keeps KLT locked in fast turns."""
         if R_cur_prev is None or len(px) == 0:
             return px.copy()
@@ -93,18 +104,26 @@ class Frontend:
         pred[bad] = px[bad]
         return pred.astype(np.float32)
 
-    def process(self, t_ns: int, img0: NDArray[np.uint8], img1: NDArray[np.uint8] | None = None,
-                R_cam_cur_prev: NDArray[np.float64] | None = None, keyframe: bool = True) -> FrameObservations:
+    def process(
+        self,
+        t_ns: int,
+        img0: NDArray[np.uint8],
+        img1: NDArray[np.uint8] | None = None,
+        R_cam_cur_prev: NDArray[np.float64] | None = None,
+        keyframe: bool = True,
+    ) -> FrameObservations:
         """Track into img0; stereo matching and tag detection only on keyframes (the back end uses no others)."""
         s = self.s
         px, ids = np.zeros((0, 2), np.float32), np.zeros(0, np.int64)
         n_tracked_raw = 0
         if self.prev_img is not None and len(self.prev_px):
             guess = self._predict(self.prev_px, self.prev_rays, R_cam_cur_prev)
-            nxt, st, _ = cv2.calcOpticalFlowPyrLK(self.prev_img, img0, self.prev_px, guess.copy(),
-                                                  flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **self.lk)
-            back, st2, _ = cv2.calcOpticalFlowPyrLK(img0, self.prev_img, nxt, self.prev_px.copy(),
-                                                    flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **self.lk)
+            nxt, st, _ = cv2.calcOpticalFlowPyrLK(
+                self.prev_img, img0, self.prev_px, guess.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **self.lk
+            )
+            back, st2, _ = cv2.calcOpticalFlowPyrLK(
+                img0, self.prev_img, nxt, self.prev_px.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **self.lk
+            )
             ok = (st.ravel() == 1) & (st2.ravel() == 1) & (np.linalg.norm(back - self.prev_px, axis=1) < s.fb_max_px)
             ok &= self._inside(nxt)
             n_tracked_raw = int(ok.sum())
@@ -127,12 +146,17 @@ class Frontend:
         xy1 = self._stereo(img0, img1, px) if keyframe and img1 is not None and self.cam1 is not None else None
         tags = tuple(detect_tags(img0, self.cam0, s.tag_size_m)) if s.tags and keyframe else ()
         self.prev_img, self.prev_px, self.prev_ids, self.prev_rays = img0, px, ids, rays
-        stats = {"tracked": float(n_tracked_raw), "features": float(len(ids)), "rig_fixed": float(self.rig_fixed),
-                 "stereo": float(np.isfinite(xy1[:, 0]).sum()) if xy1 is not None else 0.0}
+        stats = {
+            "tracked": float(n_tracked_raw),
+            "features": float(len(ids)),
+            "rig_fixed": float(self.rig_fixed),
+            "stereo": float(np.isfinite(xy1[:, 0]).sum()) if xy1 is not None else 0.0,
+        }
         return FrameObservations(int(t_ns), ids.copy(), xy0, sig0, xy1, tags, stats)
 
-    def _rig_fixed(self, px: NDArray[np.float32], birth: NDArray[np.float32], expected: NDArray[np.float64]
-                   ) -> NDArray[np.bool_]:
+    def _rig_fixed(
+        self, px: NDArray[np.float32], birth: NDArray[np.float32], expected: NDArray[np.float64]
+    ) -> NDArray[np.bool_]:
         """Features on the rig itself (gripper fingers): they stay put in the image while the gyro
         says the scene should have moved a lot. They are dropped and their spot masked for good."""
         fixed = (np.linalg.norm(px - birth, axis=1) < 2.0) & (expected > 40.0)
@@ -148,8 +172,9 @@ class Frontend:
         yi = np.clip(y.astype(int), 0, self.cam0.height - 1)
         return ok & (self.static_mask[yi, xi] > 0)
 
-    def _epipolar_inliers(self, rays0: NDArray[np.float64], rays1: NDArray[np.float64], ok: NDArray[np.bool_]
-                          ) -> NDArray[np.bool_]:
+    def _epipolar_inliers(
+        self, rays0: NDArray[np.float64], rays1: NDArray[np.float64], ok: NDArray[np.bool_]
+    ) -> NDArray[np.bool_]:
         """RANSAC on the essential matrix between the previous and current bearings (K, 3)."""
         idx = np.flatnonzero(ok)
         out = np.zeros(len(ok), bool)
@@ -161,16 +186,18 @@ class Frontend:
         if np.max(np.linalg.norm(a - b, axis=1)) < 2.0 / self.cam0.fx:
             out[idx] = True  # no motion: the essential matrix is undefined and every track agrees
             return out
-        E, inl = cv2.findEssentialMat(a, b, np.eye(3), method=cv2.RANSAC, prob=0.999,
-                                      threshold=self.s.ransac_px / self.cam0.fx)
+        E, inl = cv2.findEssentialMat(
+            a, b, np.eye(3), method=cv2.RANSAC, prob=0.999, threshold=self.s.ransac_px / self.cam0.fx
+        )
         if E is None or inl is None:
             out[idx] = True
             return out
         out[idx] = inl.ravel() > 0
         return out
 
-    def _top_up(self, img: NDArray[np.uint8], px: NDArray[np.float32], ids: NDArray[np.int64]
-                ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    def _top_up(
+        self, img: NDArray[np.uint8], px: NDArray[np.float32], ids: NDArray[np.int64]
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
         need = self.s.max_features - len(px)
         if need < self.s.max_features // 5:
             return px, ids
@@ -185,8 +212,7 @@ class Frontend:
         self.next_id += len(new)
         return np.concatenate([px, new]), np.concatenate([ids, new_ids])
 
-    def _stereo(self, img0: NDArray[np.uint8], img1: NDArray[np.uint8], px: NDArray[np.float32]
-                ) -> NDArray[np.float64]:
+    def _stereo(self, img0: NDArray[np.uint8], img1: NDArray[np.uint8], px: NDArray[np.float32]) -> NDArray[np.float64]:
         """cam1 normalised coordinates of each cam0 feature (NaN where no consistent match)."""
         assert self.cam1 is not None and self.T_cam1_cam0 is not None
         out = np.full((len(px), 2), np.nan)
@@ -196,10 +222,12 @@ class Frontend:
         rays0 = self.cam0.unproject(px.astype(np.float64))
         guess = self.cam1.project(geometry.transform_points(self.T_cam1_cam0, rays0 * 1.0))
         guess = np.where(np.isfinite(guess), guess, px).astype(np.float32)
-        p1, st, _ = cv2.calcOpticalFlowPyrLK(img0, img1, px, guess.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW,
-                                             **self.lk)
-        back, st2, _ = cv2.calcOpticalFlowPyrLK(img1, img0, p1, px.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW,
-                                                **self.lk)
+        p1, st, _ = cv2.calcOpticalFlowPyrLK(
+            img0, img1, px, guess.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **self.lk
+        )
+        back, st2, _ = cv2.calcOpticalFlowPyrLK(
+            img1, img0, p1, px.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **self.lk
+        )
         ok = (st.ravel() == 1) & (st2.ravel() == 1) & (np.linalg.norm(back - px, axis=1) < self.s.fb_max_px)
         ok &= (p1[:, 0] >= 0) & (p1[:, 1] >= 0) & (p1[:, 0] < self.cam1.width) & (p1[:, 1] < self.cam1.height)
         if not ok.any():

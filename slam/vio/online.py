@@ -36,9 +36,15 @@ class LivePose:
 
 
 class OnlineVio:
-    def __init__(self, rig: RigModel, cam0: CameraModel, cam1: CameraModel | None = None,
-                 front: FrontendSettings | None = None, back: backend.BackendSettings | None = None,
-                 table_tag_id: int | None = None) -> None:
+    def __init__(
+        self,
+        rig: RigModel,
+        cam0: CameraModel,
+        cam1: CameraModel | None = None,
+        front: FrontendSettings | None = None,
+        back: backend.BackendSettings | None = None,
+        table_tag_id: int | None = None,
+    ) -> None:
         front = front or FrontendSettings()
         back = back or backend.BackendSettings()
         T_cam1_cam0 = (geometry.se3_inverse(rig.T_imu_cam1) @ rig.T_imu_cam0) if rig.T_imu_cam1 is not None else None
@@ -63,8 +69,13 @@ class OnlineVio:
     def _imu(self) -> ImuSamples:
         return ImuSamples(np.asarray(self._t, dtype=np.int64), np.asarray(self._g), np.asarray(self._a))
 
-    def add_frame(self, t_ns: int, img0: NDArray[np.uint8], img1: NDArray[np.uint8] | None = None,
-                  R_cam_cur_prev: NDArray[np.float64] | None = None) -> LivePose | None:
+    def add_frame(
+        self,
+        t_ns: int,
+        img0: NDArray[np.uint8],
+        img1: NDArray[np.uint8] | None = None,
+        R_cam_cur_prev: NDArray[np.float64] | None = None,
+    ) -> LivePose | None:
         """Process one frame (IMU up to t_ns must already be added); None until initialised."""
         keyframe = self._n % self.s.keyframe_every == 0
         self._n += 1

@@ -64,8 +64,9 @@ def _scene(rng: np.random.Generator, n: int) -> NDArray[np.float64]:
     """Points (n, 3) on a 1.2 x 0.8 m table (z=0), on boxes up to 0.25 m, and on walls 1.5 m away."""
     n_table, n_box = n // 2, n // 6
     table = np.column_stack([rng.uniform(-0.6, 0.6, n_table), rng.uniform(-0.4, 0.4, n_table), np.zeros(n_table)])
-    boxes = np.column_stack([rng.uniform(-0.5, 0.5, n_box), rng.uniform(-0.35, 0.35, n_box),
-                             rng.uniform(0.0, 0.25, n_box)])
+    boxes = np.column_stack(
+        [rng.uniform(-0.5, 0.5, n_box), rng.uniform(-0.35, 0.35, n_box), rng.uniform(0.0, 0.25, n_box)]
+    )
     n_wall = n - n_table - n_box
     ang = rng.uniform(-np.pi, np.pi, n_wall)
     wall = np.column_stack([1.5 * np.cos(ang), 1.5 * np.sin(ang), rng.uniform(-0.7, 1.2, n_wall)])
@@ -81,16 +82,26 @@ def pose_at(t: NDArray[np.float64] | float, seed: int = 0) -> NDArray[np.float64
     ph = np.random.default_rng(seed + 1000).uniform(0, 2 * np.pi, 12)
     # Start at rest: the motion amplitude ramps in over the first second.
     ramp = np.clip(t / 1.0, 0.0, 1.0) ** 2 * (3 - 2 * np.clip(t / 1.0, 0.0, 1.0))
-    p = np.stack([
-        0.20 * np.sin(2 * np.pi * 0.13 * t + ph[0]) + 0.05 * np.sin(2 * np.pi * 0.7 * t + ph[1]),
-        -0.35 + 0.12 * np.sin(2 * np.pi * 0.17 * t + ph[2]) + 0.04 * np.sin(2 * np.pi * 0.9 * t + ph[3]),
-        0.40 + 0.10 * np.sin(2 * np.pi * 0.23 * t + ph[4]) + 0.03 * np.sin(2 * np.pi * 1.1 * t + ph[5]),
-    ], axis=-1)
-    p0 = np.array([0.20 * np.sin(ph[0]) + 0.05 * np.sin(ph[1]), -0.35 + 0.12 * np.sin(ph[2]) + 0.04 * np.sin(ph[3]),
-                   0.40 + 0.10 * np.sin(ph[4]) + 0.03 * np.sin(ph[5])])
+    p = np.stack(
+        [
+            0.20 * np.sin(2 * np.pi * 0.13 * t + ph[0]) + 0.05 * np.sin(2 * np.pi * 0.7 * t + ph[1]),
+            -0.35 + 0.12 * np.sin(2 * np.pi * 0.17 * t + ph[2]) + 0.04 * np.sin(2 * np.pi * 0.9 * t + ph[3]),
+            0.40 + 0.10 * np.sin(2 * np.pi * 0.23 * t + ph[4]) + 0.03 * np.sin(2 * np.pi * 1.1 * t + ph[5]),
+        ],
+        axis=-1,
+    )
+    p0 = np.array(
+        [
+            0.20 * np.sin(ph[0]) + 0.05 * np.sin(ph[1]),
+            -0.35 + 0.12 * np.sin(ph[2]) + 0.04 * np.sin(ph[3]),
+            0.40 + 0.10 * np.sin(ph[4]) + 0.03 * np.sin(ph[5]),
+        ]
+    )
     p = p0 + ramp[:, None] * (p - p0)
-    target = np.stack([0.15 * np.sin(2 * np.pi * 0.11 * t + ph[6]), 0.10 * np.sin(2 * np.pi * 0.19 * t + ph[7]),
-                       np.zeros_like(t)], axis=-1)
+    target = np.stack(
+        [0.15 * np.sin(2 * np.pi * 0.11 * t + ph[6]), 0.10 * np.sin(2 * np.pi * 0.19 * t + ph[7]), np.zeros_like(t)],
+        axis=-1,
+    )
     target0 = np.array([0.15 * np.sin(ph[6]), 0.10 * np.sin(ph[7]), 0.0])
     target = target0 + ramp[:, None] * (target - target0)
     roll = 0.25 * np.sin(2 * np.pi * 0.3 * t + ph[8]) * ramp
@@ -173,8 +184,7 @@ def simulate(spec: SimSpec) -> SimSequence:
                 obs = tag_from_corners(0, cpx + rng.normal(0, spec.pixel_sigma, cpx.shape), camera, spec.tag_size_m)
                 if obs is not None:
                     tags.append(obs)
-        frames.append(FrameObservations(int(t0_ns + round(t * 1e9)), ids.astype(np.int64), xy0, sig0, xy1,
-                                        tuple(tags)))
+        frames.append(FrameObservations(int(t0_ns + round(t * 1e9)), ids.astype(np.int64), xy0, sig0, xy1, tuple(tags)))
     if spec.link_gap_s is not None:
         g0, g1 = (t0_ns + int(v * 1e9) for v in spec.link_gap_s)
         keep_imu = (imu.t_ns < g0) | (imu.t_ns >= g1)
@@ -190,8 +200,9 @@ def _inside(camera: CameraModel, px: NDArray[np.float64]) -> NDArray[np.bool_]:
     return ok & (px[:, 0] >= 2) & (px[:, 0] < camera.width - 2) & (px[:, 1] >= 2) & (px[:, 1] < camera.height - 2)
 
 
-def _visible(camera: CameraModel, T_cam_world: NDArray[np.float64], pts: NDArray[np.float64]
-             ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+def _visible(
+    camera: CameraModel, T_cam_world: NDArray[np.float64], pts: NDArray[np.float64]
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     p = geometry.transform_points(T_cam_world, pts)
     # The normalised-plane back end needs points in front; 75 deg off-axis is the fisheye cut-off used.
     front = p[:, 2] > np.linalg.norm(p, axis=1) * np.cos(np.radians(75))

@@ -38,15 +38,17 @@ def _detector(threads: int = 1) -> Any:
     return pupil_apriltags.Detector(families="tag36h11", nthreads=threads, quad_decimate=2.0, refine_edges=True)
 
 
-def detect_tags(image_gray: NDArray[np.uint8], camera: CameraModel, tag_size_m: float,
-                corner_sigma_px: float = 1.0) -> list[TagObservation]:
+def detect_tags(
+    image_gray: NDArray[np.uint8], camera: CameraModel, tag_size_m: float, corner_sigma_px: float = 1.0
+) -> list[TagObservation]:
     """Tags visible in a grey image, each with its PnP pose and covariance."""
     out = []
     for det in _detector().detect(image_gray):
         if det.hamming > 1:
             continue
-        obs = tag_from_corners(int(det.tag_id), np.asarray(det.corners, dtype=np.float64), camera, tag_size_m,
-                               corner_sigma_px)
+        obs = tag_from_corners(
+            int(det.tag_id), np.asarray(det.corners, dtype=np.float64), camera, tag_size_m, corner_sigma_px
+        )
         if obs is not None:
             out.append(obs)
     return out
@@ -65,8 +67,9 @@ def _se3_exp(xi: NDArray[np.float64]) -> NDArray[np.float64]:
     return T
 
 
-def tag_from_corners(tag_id: int, corners_px: NDArray[np.float64], camera: CameraModel, tag_size_m: float,
-                     corner_sigma_px: float = 1.0) -> TagObservation | None:
+def tag_from_corners(
+    tag_id: int, corners_px: NDArray[np.float64], camera: CameraModel, tag_size_m: float, corner_sigma_px: float = 1.0
+) -> TagObservation | None:
     """Planar PnP (IPPE) on undistorted corners; None when the corners are degenerate or behind."""
     rays = camera.unproject(corners_px)
     if np.any(rays[:, 2] < 0.05):
@@ -75,8 +78,9 @@ def tag_from_corners(tag_id: int, corners_px: NDArray[np.float64], camera: Camer
     obj = tag_corners_tag(tag_size_m)
     ippe = [1, 0, 3, 2]  # SOLVEPNP_IPPE_SQUARE wants top-left, top-right, bottom-right, bottom-left
     try:
-        n, rvecs, tvecs, errs = cv2.solvePnPGeneric(obj[ippe], xy[ippe].reshape(-1, 1, 2), np.eye(3), None,
-                                                     flags=cv2.SOLVEPNP_IPPE_SQUARE)
+        n, rvecs, tvecs, errs = cv2.solvePnPGeneric(
+            obj[ippe], xy[ippe].reshape(-1, 1, 2), np.eye(3), None, flags=cv2.SOLVEPNP_IPPE_SQUARE
+        )
     except cv2.error:
         return None
     if n == 0:
@@ -110,8 +114,9 @@ def tag_from_corners(tag_id: int, corners_px: NDArray[np.float64], camera: Camer
     return TagObservation(tag_id, T, 0.5 * (cov + cov.T), rms_px, ambiguity)
 
 
-def local_focal(camera: CameraModel, pixels: NDArray[np.float64], rays: NDArray[np.float64] | None = None
-                ) -> NDArray[np.float64]:
+def local_focal(
+    camera: CameraModel, pixels: NDArray[np.float64], rays: NDArray[np.float64] | None = None
+) -> NDArray[np.float64]:
     """Pixels per unit of normalised coordinate at each pixel (fisheye images stretch less at the edge).
 
     rays: the pixels' unit bearings when already known (saves the iterative unprojection)."""

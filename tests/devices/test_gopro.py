@@ -18,8 +18,12 @@ def _klv(key: bytes, typ: str, size: int, repeat: int, data: bytes) -> bytes:
 
 def test_parse_synthetic_klv_with_scale_and_orientation() -> None:
     accl = np.array([[100, 200, 300], [-100, 0, 50]], dtype=">i2")
-    strm = (_klv(b"STNM", "c", 1, 5, b"accel") + _klv(b"SCAL", "s", 2, 1, struct.pack(">h", 10))
-            + _klv(b"ORIN", "c", 1, 3, b"yXZ") + _klv(b"ACCL", "s", 6, 2, accl.tobytes()))
+    strm = (
+        _klv(b"STNM", "c", 1, 5, b"accel")
+        + _klv(b"SCAL", "s", 2, 1, struct.pack(">h", 10))
+        + _klv(b"ORIN", "c", 1, 3, b"yXZ")
+        + _klv(b"ACCL", "s", 6, 2, accl.tobytes())
+    )
     devc = _klv(b"DVNM", "c", 1, 4, b"TEST") + _klv(b"STRM", "\0", 1, len(strm), strm)
     payload = _klv(b"DEVC", "\0", 1, len(devc), devc)
     tree = parse_gpmf(payload)

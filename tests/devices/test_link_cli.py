@@ -21,15 +21,25 @@ def test_devices_commands_end_to_end(tmp_path, monkeypatch, capsys) -> None:
     (home / "firmware-keys" / "vendor.pub").write_text(public_key_bytes(vendor).hex())
     pkg = tmp_path / "fw-1.4.0.dcfw"
     pkg.write_bytes(build_package(os.urandom(20_000), (1, 4, 0), "rig-a", vendor).to_bytes())
-    rig = spawn("--pty", "--duration", "60", "--serial-number", "CLI-1", "--state-dir", str(tmp_path / "rig"),
-                "--trusted-key", public_key_bytes(vendor).hex())
+    rig = spawn(
+        "--pty",
+        "--duration",
+        "60",
+        "--serial-number",
+        "CLI-1",
+        "--state-dir",
+        str(tmp_path / "rig"),
+        "--trusted-key",
+        public_key_bytes(vendor).hex(),
+    )
     monkeypatch.setenv("DEMOCAP_RIG_PORTS", rig.port)
     h = ["--home", str(home)]
     try:
         assert main([*h, "devices", "list", "--timeout", "0.5", "--json"]) == 0
         rows = json.loads(capsys.readouterr().out)
         assert [(r["serial"], r["address"], r["paired"]) for r in rows if r["serial"] == "CLI-1"] == [
-            ("CLI-1", rig.address, False)]
+            ("CLI-1", rig.address, False)
+        ]
 
         assert main([*h, "devices", "pair", rig.address, "--yes"]) == 0
         out = capsys.readouterr().out

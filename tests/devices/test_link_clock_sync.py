@@ -10,8 +10,9 @@ import numpy as np
 from devices.base import ClockExchange
 from devices.link.clock_sync import LiveClockSync, exchanges_array, fit_clock, split_at_jumps
 
-_spec = importlib.util.spec_from_file_location("bench_clock_sync",
-                                               Path(__file__).resolve().parents[2] / "bench" / "bench_clock_sync.py")
+_spec = importlib.util.spec_from_file_location(
+    "bench_clock_sync", Path(__file__).resolve().parents[2] / "bench" / "bench_clock_sync.py"
+)
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)  # type: ignore[union-attr]
 
@@ -51,9 +52,16 @@ def test_live_estimate_meets_target_after_warmup() -> None:
 
 def test_clock_jump_is_detected_and_the_fit_uses_one_segment() -> None:
     ex, dev, host = bench.simulate(seed=2)
-    jumped = [ClockExchange(e.rig, e.t_host_send_ns, e.t_device_rx_ns + (250_000_000 if i >= 400 else 0),
-                            e.t_device_tx_ns + (250_000_000 if i >= 400 else 0), e.t_host_recv_ns)
-              for i, e in enumerate(ex)]
+    jumped = [
+        ClockExchange(
+            e.rig,
+            e.t_host_send_ns,
+            e.t_device_rx_ns + (250_000_000 if i >= 400 else 0),
+            e.t_device_tx_ns + (250_000_000 if i >= 400 else 0),
+            e.t_host_recv_ns,
+        )
+        for i, e in enumerate(ex)
+    ]
     segs = split_at_jumps(exchanges_array(jumped))
     assert [len(s) for s in segs] == [400, 200]
     m = fit_clock(jumped)
@@ -77,8 +85,16 @@ def test_empty_and_single_exchange() -> None:
 def test_mis_stamped_exchanges_are_dropped() -> None:
     ex, dev, host = bench.simulate(seed=8)
     bad = {50: 30_000_000, 300: -25_000_000, 420: 40_000_000}  # device stamps off by tens of ms
-    ex = [ClockExchange(e.rig, e.t_host_send_ns, e.t_device_rx_ns + bad.get(i, 0), e.t_device_tx_ns + bad.get(i, 0),
-                        e.t_host_recv_ns) for i, e in enumerate(ex)]
+    ex = [
+        ClockExchange(
+            e.rig,
+            e.t_host_send_ns,
+            e.t_device_rx_ns + bad.get(i, 0),
+            e.t_device_tx_ns + bad.get(i, 0),
+            e.t_host_recv_ns,
+        )
+        for i, e in enumerate(ex)
+    ]
     assert len(split_at_jumps(exchanges_array(ex))) == 1  # isolated spikes are not clock steps
     m = fit_clock(ex)
     t = np.linspace(0, 60, 601)

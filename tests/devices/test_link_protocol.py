@@ -38,13 +38,28 @@ def jsonable(msg: proto.Message) -> dict:
 
 
 def _example_messages() -> list[tuple[str, proto.Message, int, int]]:
-    imu = proto.ImuBatch(np.deg2rad(2000) / 32768, 16 * 9.80665 / 32768, np.array([0, 5000, 10000], np.uint32),
-                         np.array([[1, -2, 3], [100, 0, -100], [32767, -32768, 0]], np.int16),
-                         np.array([[0, 0, 2048], [10, -10, 2050], [0, 1, 2047]], np.int16))
+    imu = proto.ImuBatch(
+        np.deg2rad(2000) / 32768,
+        16 * 9.80665 / 32768,
+        np.array([0, 5000, 10000], np.uint32),
+        np.array([[1, -2, 3], [100, 0, -100], [32767, -32768, 0]], np.int16),
+        np.array([[0, 0, 2048], [10, -10, 2050], [0, 1, 2047]], np.int16),
+    )
     return [
         ("hello", proto.Hello(1_763_700_000), 0, 1_000),
-        ("device_info", proto.DeviceInfo("RIG-0042", "rig-a", (1, 2, 3), ("imu", "gripper", "buttons"),
-                                         ("time_sync", "config", "firmware_update"), 7), 0, 2_000),
+        (
+            "device_info",
+            proto.DeviceInfo(
+                "RIG-0042",
+                "rig-a",
+                (1, 2, 3),
+                ("imu", "gripper", "buttons"),
+                ("time_sync", "config", "firmware_update"),
+                7,
+            ),
+            0,
+            2_000,
+        ),
         ("ack", proto.Ack(0x31, 12), 5, 3_000),
         ("nack", proto.Nack(0x40, 13, proto.ERR_DOWNGRADE, "older than 1.2.3"), 6, 3_100),
         ("log", proto.Log(30, "battery low"), 7, 4_000),
@@ -54,8 +69,12 @@ def _example_messages() -> list[tuple[str, proto.Message, int, int]]:
         ("camera_trigger", proto.CameraTrigger(0, 901, 6_000_100, 8_000), 11, 6_000_000),
         ("status", proto.Status(4120, 87, 3150, 12_000_000, 16_000_000, (3, 17)), 12, 7_000_000),
         ("time_sync_request", proto.TimeSyncRequest(77, 123_456_789_012), 13, 0),
-        ("time_sync_response", proto.TimeSyncResponse(77, 123_456_789_012, 5_000_000_123, 5_000_050_456), 14,
-         5_000_050),
+        (
+            "time_sync_response",
+            proto.TimeSyncResponse(77, 123_456_789_012, 5_000_000_123, 5_000_050_456),
+            14,
+            5_000_050,
+        ),
         ("config_get", proto.ConfigGet(proto.CONFIG_IDS["imu_rate_hz"]), 15, 0),
         ("config_set", proto.ConfigSet(proto.CONFIG_IDS["accel_range_g"], 8), 16, 0),
         ("config_value", proto.ConfigValue(proto.CONFIG_IDS["accel_range_g"], 8), 17, 8_000_000),
@@ -75,38 +94,80 @@ def _example_messages() -> list[tuple[str, proto.Message, int, int]]:
 def build_vectors() -> dict:
     frames = []
     for name, msg, seq, t_us in _example_messages():
-        flags = proto.FLAG_FROM_HOST if name in {"hello", "time_sync_request", "config_get", "config_set",
-                                                 "fw_begin", "fw_chunk", "fw_verify", "fw_commit", "fw_abort",
-                                                 "pair_request", "pair_confirm", "unpair"} else 0
+        flags = (
+            proto.FLAG_FROM_HOST
+            if name
+            in {
+                "hello",
+                "time_sync_request",
+                "config_get",
+                "config_set",
+                "fw_begin",
+                "fw_chunk",
+                "fw_verify",
+                "fw_commit",
+                "fw_abort",
+                "pair_request",
+                "pair_confirm",
+                "unpair",
+            }
+            else 0
+        )
         body = proto.encode_body(msg, seq, t_us, flags)
-        frames.append({"name": name, "type": msg.TYPE, "version": proto.VERSION_BYTE, "flags": flags, "seq": seq,
-                       "t_device_us": t_us, "fields": jsonable(proto.decode_body(body).message), "body_hex": body.hex(),
-                       "crc32c": f"0x{crc32c(body):08X}", "wire_hex": encode_frame(body).hex()})
+        frames.append(
+            {
+                "name": name,
+                "type": msg.TYPE,
+                "version": proto.VERSION_BYTE,
+                "flags": flags,
+                "seq": seq,
+                "t_device_us": t_us,
+                "fields": jsonable(proto.decode_body(body).message),
+                "body_hex": body.hex(),
+                "crc32c": f"0x{crc32c(body):08X}",
+                "wire_hex": encode_frame(body).hex(),
+            }
+        )
     good = bytes.fromhex(frames[2]["wire_hex"])
     bad_crc = bytearray(proto.encode_body(proto.Ack(1, 2), 3, 4) + b"\0\0\0\0")
     newer = bytearray(proto.encode_body(proto.Ack(1, 2), 3, 4))
     newer[0] = 0x20
     from devices.link.framing import cobs_encode as ce
+
     unknown = bytearray(proto.encode_body(proto.Ack(1, 2), 3, 4))
     unknown[1] = 0x7E
     return {
         "protocol": f"{proto.PROTOCOL_MAJOR}.{proto.PROTOCOL_MINOR}",
-        "crc32c": [{"ascii": "123456789", "crc": "0xE3069283"}, {"hex": "", "crc": "0x00000000"},
-                   {"hex": "00000000", "crc": f"0x{crc32c(bytes(4)):08X}"}],
-        "cobs": [{"decoded_hex": d.hex(), "encoded_hex": cobs_encode(d).hex()}
-                 for d in (b"", b"\x00", b"\x00\x00", b"\x11\x22\x00\x33", bytes(range(1, 255)),
-                           bytes(range(1, 256)) + b"\x00")],
+        "crc32c": [
+            {"ascii": "123456789", "crc": "0xE3069283"},
+            {"hex": "", "crc": "0x00000000"},
+            {"hex": "00000000", "crc": f"0x{crc32c(bytes(4)):08X}"},
+        ],
+        "cobs": [
+            {"decoded_hex": d.hex(), "encoded_hex": cobs_encode(d).hex()}
+            for d in (
+                b"",
+                b"\x00",
+                b"\x00\x00",
+                b"\x11\x22\x00\x33",
+                bytes(range(1, 255)),
+                bytes(range(1, 256)) + b"\x00",
+            )
+        ],
         "frames": frames,
         "invalid": [
             {"name": "bad_crc", "wire_hex": (ce(bytes(bad_crc)) + b"\0").hex(), "error": "CRC mismatch"},
             {"name": "newer_major", "wire_hex": encode_frame(bytes(newer)).hex(), "error": "update democap"},
-            {"name": "truncated_payload", "wire_hex": encode_frame(proto.encode_body(proto.Ack(1, 2), 3, 4)[:-2]).hex(),
-             "error": "truncated"},
+            {
+                "name": "truncated_payload",
+                "wire_hex": encode_frame(proto.encode_body(proto.Ack(1, 2), 3, 4)[:-2]).hex(),
+                "error": "truncated",
+            },
             {"name": "cobs_overrun", "wire_hex": (b"\x09\x01\x02" + b"\0").hex(), "error": "COBS"},
         ],
         "ignored": [{"name": "unknown_type_0x7E", "wire_hex": encode_frame(bytes(unknown)).hex()}],
         "_note": f"frame {good.hex()[:8]}... : see docs/rig-protocol.md; regenerate with "
-                 "python tests/devices/test_link_protocol.py --write",
+        "python tests/devices/test_link_protocol.py --write",
     }
 
 
@@ -123,8 +184,12 @@ def test_vectors_file_matches_implementation() -> None:
     assert len(vec["frames"]) == len(proto.MESSAGES)
     for f in vec["frames"]:
         frame = proto.decode(bytes.fromhex(f["wire_hex"]))
-        assert (frame.type_id, frame.seq, frame.t_device_us, frame.flags) == (f["type"], f["seq"], f["t_device_us"],
-                                                                             f["flags"]), f["name"]
+        assert (frame.type_id, frame.seq, frame.t_device_us, frame.flags) == (
+            f["type"],
+            f["seq"],
+            f["t_device_us"],
+            f["flags"],
+        ), f["name"]
         assert json.loads(json.dumps(jsonable(frame.message))) == f["fields"], f["name"]
         assert proto.encode(frame.message, frame.seq, frame.t_device_us, frame.flags).hex() == f["wire_hex"]
     for f in vec["invalid"]:
@@ -152,8 +217,9 @@ def test_imu_batch_scales_back_to_si_units() -> None:
     gs, as_ = np.deg2rad(2000) / 32768, 16 * 9.80665 / 32768
     gyro = np.array([[0.1, -0.2, 3.0]])
     accel = np.array([[0.0, 9.81, -9.81]])
-    msg = proto.ImuBatch(gs, as_, np.array([0], np.uint32), np.round(gyro / gs).astype(np.int16),
-                         np.round(accel / as_).astype(np.int16))
+    msg = proto.ImuBatch(
+        gs, as_, np.array([0], np.uint32), np.round(gyro / gs).astype(np.int16), np.round(accel / as_).astype(np.int16)
+    )
     back = proto.decode(proto.encode(msg, 0, 0)).message
     assert isinstance(back, proto.ImuBatch)
     np.testing.assert_allclose(back.gyro(), gyro, atol=gs)
@@ -172,8 +238,10 @@ def test_decode_raises_only_protocol_errors(data: bytes) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, len(_example_messages()) - 1), st.binary(max_size=40)), max_size=12),
-       st.lists(st.integers(1, 200), max_size=6))
+@given(
+    st.lists(st.tuples(st.integers(0, len(_example_messages()) - 1), st.binary(max_size=40)), max_size=12),
+    st.lists(st.integers(1, 200), max_size=6),
+)
 def test_parser_resynchronises_after_garbage(items: list[tuple[int, bytes]], cuts: list[int]) -> None:
     """Every frame preceded by a delimiter-terminated run of garbage still comes out intact."""
     wires = _wires()
@@ -186,7 +254,7 @@ def test_parser_resynchronises_after_garbage(items: list[tuple[int, bytes]], cut
     got = []
     pos = 0
     for c in cuts + [len(stream)]:  # arbitrary read boundaries
-        got += parser.feed(stream[pos:pos + c])
+        got += parser.feed(stream[pos : pos + c])
         pos += c
     got += parser.feed(stream[pos:])
     # Garbage may itself form a valid frame only with a matching CRC-32C: practically never.
@@ -230,8 +298,10 @@ class _ScriptedTransport:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.one_of(st.binary(max_size=64), st.sampled_from(range(2, len(_example_messages())))), max_size=20),
-       st.integers(1, 50))
+@given(
+    st.lists(st.one_of(st.binary(max_size=64), st.sampled_from(range(2, len(_example_messages())))), max_size=20),
+    st.integers(1, 50),
+)
 def test_link_delivers_each_valid_frame_once(items: list, cut: int) -> None:
     """Garbage, duplicates and arbitrary read boundaries: every distinct valid frame comes out exactly once."""
     from devices.link.client import RigLink
@@ -245,7 +315,7 @@ def test_link_delivers_each_valid_frame_once(items: list, cut: int) -> None:
             sent.append(it)
         else:
             stream += it
-    link = RigLink(_ScriptedTransport([stream[i:i + cut] for i in range(0, len(stream), cut)] + [b"\x00"]))
+    link = RigLink(_ScriptedTransport([stream[i : i + cut] for i in range(0, len(stream), cut)] + [b"\x00"]))
     got = []
     for _ in range(len(stream) // cut + 3):
         got += [f.seq for f, _t in link.poll(0)]

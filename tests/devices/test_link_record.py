@@ -10,15 +10,30 @@ from devices.link.virtual_firmware import spawn
 
 
 def test_record_from_rig_keeps_everything_and_marks_the_gap(home) -> None:
-    rig = spawn("--pty", "--duration", "30", "--episode-every", "1.0", "--disconnect-at", "3.0",
-                "--disconnect-for", "1.0", "--drift-ppm", "60")
+    rig = spawn(
+        "--pty",
+        "--duration",
+        "30",
+        "--episode-every",
+        "1.0",
+        "--disconnect-at",
+        "3.0",
+        "--disconnect-for",
+        "1.0",
+        "--drift-ppm",
+        "60",
+    )
     try:
         s = record_from_rig(home, rig.address, seconds=7.0)
     finally:
         rig.stop()
     kinds = {name: spec["kind"] for name, spec in s.streams.items()}
-    assert kinds == {"rig0.imu": "imu", "rig0.gripper": "gripper", "rig0.events": "events",
-                     "rig0.clocksync": "clocksync"}
+    assert kinds == {
+        "rig0.imu": "imu",
+        "rig0.gripper": "gripper",
+        "rig0.events": "events",
+        "rig0.clocksync": "clocksync",
+    }
     gaps = s.manifest["gaps"]
     assert len(gaps) == 1 and gaps[0]["rig"] == "rig0" and 0.9e9 < gaps[0]["t1_ns"] - gaps[0]["t0_ns"] < 3e9
     imu = s.columns("rig0.imu")

@@ -35,9 +35,27 @@ def _collect(src: RigLinkSource, seconds: float) -> list[base.Sample]:
 
 @pytest.fixture
 def faulty_rig():
-    rig = spawn("--pty", "--duration", "30", "--seed", "3", "--episode-every", "0.8", "--corrupt-rate", "0.03",
-                "--drop-rate", "0.02", "--dup-rate", "0.03", "--reorder-rate", "0.02",
-                "--disconnect-at", "1.8", "--disconnect-for", "1.2")
+    rig = spawn(
+        "--pty",
+        "--duration",
+        "30",
+        "--seed",
+        "3",
+        "--episode-every",
+        "0.8",
+        "--corrupt-rate",
+        "0.03",
+        "--drop-rate",
+        "0.02",
+        "--dup-rate",
+        "0.03",
+        "--reorder-rate",
+        "0.02",
+        "--disconnect-at",
+        "1.8",
+        "--disconnect-for",
+        "1.2",
+    )
     yield rig
     rig.stop()
 
@@ -62,7 +80,7 @@ def test_source_survives_faults_and_marks_the_gap(faulty_rig) -> None:
     # Samples arrived on both sides of the gap; the gap starts at the last arrival before the drop.
     idx = samples.index(gap)
     before = [_t(s) for s in samples[:idx] if _t(s) is not None]
-    after = [_t(s) for s in samples[idx + 1:] if _t(s) is not None]
+    after = [_t(s) for s in samples[idx + 1 :] if _t(s) is not None]
     assert before and after
     assert max(before) <= gap.t0_ns  # nothing that arrived before the drop is inside the gap
     assert min(after) >= gap.t1_ns

@@ -33,8 +33,17 @@ def _udp(address: str) -> UdpTransport:
 
 @pytest.fixture
 def net_rig(tmp_path):
-    rig = spawn("--udp", "0", "--pairing-mode", "--duration", "60", "--serial-number", "NET-7",
-                "--state-dir", str(tmp_path / "rig"))
+    rig = spawn(
+        "--udp",
+        "0",
+        "--pairing-mode",
+        "--duration",
+        "60",
+        "--serial-number",
+        "NET-7",
+        "--state-dir",
+        str(tmp_path / "rig"),
+    )
     codes: queue.Queue[str] = queue.Queue()
 
     def read_stderr() -> None:
@@ -87,8 +96,9 @@ def test_pair_then_stream_authenticated(net_rig, tmp_path, caplog) -> None:
     link2 = RigLink(_udp(rig.address), key=key)
     link2.hello()
     seq = link2.seq
-    wire = encode_authenticated(proto.ConfigSet(proto.CONFIG_IDS["led_mode"], 2), seq, 0, key, link2.host_epoch,
-                                from_host=True)
+    wire = encode_authenticated(
+        proto.ConfigSet(proto.CONFIG_IDS["led_mode"], 2), seq, 0, key, link2.host_epoch, from_host=True
+    )
     link2.seq += 1
     link2.transport.send(wire)
     link2.transport.send(wire)
@@ -152,8 +162,16 @@ def test_authenticator_rejects_and_counts() -> None:
     # Tampering with the payload after signing breaks the tag.
     wire = bytearray(proto.encode_body(proto.Gripper(1, 2), 14, 0, proto.FLAG_AUTH))
     good = _frame(proto.Gripper(1, 2), 14, key, 3, False)
-    tampered = proto.Frame(good.version, good.flags, good.seq, good.t_device_us, proto.Gripper(9, 9), 3,
-                           good.auth_tag, bytes(wire[:-8]) + proto.Gripper(9, 9).payload())
+    tampered = proto.Frame(
+        good.version,
+        good.flags,
+        good.seq,
+        good.t_device_us,
+        proto.Gripper(9, 9),
+        3,
+        good.auth_tag,
+        bytes(wire[:-8]) + proto.Gripper(9, 9).payload(),
+    )
     with pytest.raises(AuthError):
         auth.verify(tampered)
     with pytest.raises(AuthError, match="replayed"):  # an older epoch is a replay

@@ -22,8 +22,9 @@ def vendor_key() -> Ed25519PrivateKey:
 
 
 def _rig(state, key, *extra):
-    return spawn("--pty", "--duration", "60", "--state-dir", str(state), "--trusted-key",
-                 public_key_bytes(key).hex(), *extra)
+    return spawn(
+        "--pty", "--duration", "60", "--state-dir", str(state), "--trusted-key", public_key_bytes(key).hex(), *extra
+    )
 
 
 def _connect(rig):
@@ -113,7 +114,7 @@ def test_bootloader_falls_back_when_active_slot_is_corrupt(tmp_path, vendor_key)
     pkg = build_package(IMAGE[:5000], (1, 3, 0), "rig-a", vendor_key)
     boot.begin(proto.FwBegin(pkg.manifest_bytes, pkg.signature))
     for off in range(0, 5000, 1024):
-        boot.chunk(proto.FwChunk(off, pkg.image[off:off + 1024]))
+        boot.chunk(proto.FwChunk(off, pkg.image[off : off + 1024]))
     boot.verify()
     boot.commit()
     assert Bootloader(tmp_path, "rig-a", (1, 0, 0), trusted).version == (1, 3, 0)

@@ -51,8 +51,9 @@ def test_tags_are_detected_at_their_known_poses(scene, camera):
     renderer = Renderer(scene, camera, noise=None)
     detector = _detector(cv2.aruco.DICT_APRILTAG_36h11)
     checked = 0
-    for tag_id, (dist, yaw, pitch) in zip((0, 3, 4, 6), [(0.3, 0, 60), (0.35, 20, 50), (0.28, -15, 70), (0.4, 10, 55)],
-                                           strict=True):
+    for tag_id, (dist, yaw, pitch) in zip(
+        (0, 3, 4, 6), [(0.3, 0, 60), (0.35, 20, 50), (0.28, -15, 70), (0.4, 10, 55)], strict=True
+    ):
         T_world_cam = _look_at_tag(tag_id, dist, yaw, pitch)
         image = renderer.render(T_world_cam).image
         corners, ids, _ = detector.detectMarkers(image)

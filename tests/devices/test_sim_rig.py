@@ -87,8 +87,9 @@ def test_device_stamps_map_to_ground_truth_times(stereo_samples):
     cam0 = [s for s in samples if isinstance(s, CameraFrame) and s.sensor == "cam0"]
     stamps = np.array([f.t_device_ns for f in cam0])
     cal = rig.calibration().camera("cam0")
-    t_cam = corrected_times(np.zeros_like(stamps), stamps,
-                            TimeCorrections(clock=gt.clock_mapping, offset_ns=cal.time_offset_ns))
+    t_cam = corrected_times(
+        np.zeros_like(stamps), stamps, TimeCorrections(clock=gt.clock_mapping, offset_ns=cal.time_offset_ns)
+    )
     assert np.abs(t_cam - gt.frame_t_host_ns[: len(cam0)]).max() <= 2
     ex = [s for s in samples if isinstance(s, ClockExchange)]
     assert len(ex) >= 10
@@ -133,8 +134,18 @@ def test_tags_are_in_view_most_of_the_time():
 
 def test_faults_drop_frames_and_link(stereo_samples):
     rig, clean = stereo_samples
-    faulty = SimRig(SimRigConfig(seconds=6.0, seed=2, motion="pick_place", cameras="mono-fisheye", fps=15.0,
-                                 dropped_frame_rate=0.1, link_gaps_s=((3.0, 4.0),), **SMALL))
+    faulty = SimRig(
+        SimRigConfig(
+            seconds=6.0,
+            seed=2,
+            motion="pick_place",
+            cameras="mono-fisheye",
+            fps=15.0,
+            dropped_frame_rate=0.1,
+            link_gaps_s=((3.0, 4.0),),
+            **SMALL,
+        )
+    )
     samples = _collect(faulty)
     gaps = [s for s in samples if isinstance(s, LinkGap)]
     assert len(gaps) == 1
@@ -165,8 +176,10 @@ def _matches(img_a: np.ndarray, img_b: np.ndarray, cam_a, cam_b) -> tuple[np.nda
     m = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(da, db)
     pa = np.array([ka[x.queryIdx].pt for x in m]).reshape(-1, 1, 2)
     pb = np.array([kb[x.trainIdx].pt for x in m]).reshape(-1, 1, 2)
-    return (cv2.undistortPoints(pa, cam_a.K, cam_a.D).reshape(-1, 2),
-            cv2.undistortPoints(pb, cam_b.K, cam_b.D).reshape(-1, 2))
+    return (
+        cv2.undistortPoints(pa, cam_a.K, cam_a.D).reshape(-1, 2),
+        cv2.undistortPoints(pb, cam_b.K, cam_b.D).reshape(-1, 2),
+    )
 
 
 def test_images_agree_with_ground_truth_poses_and_stereo_extrinsics():
@@ -174,8 +187,18 @@ def test_images_agree_with_ground_truth_poses_and_stereo_extrinsics():
     import cv2
 
     # No fingers: they move with the camera and would be correct matches of a different motion.
-    rig = SimRig(SimRigConfig(seconds=6.0, seed=7, motion="pick_place", sensor_noise=False, motion_blur=False,
-                              fingers=False, photos=False, host_start_ns=0))
+    rig = SimRig(
+        SimRigConfig(
+            seconds=6.0,
+            seed=7,
+            motion="pick_place",
+            sensor_noise=False,
+            motion_blur=False,
+            fingers=False,
+            photos=False,
+            host_start_ns=0,
+        )
+    )
     gt = rig.ground_truth()
     cal = rig.calibration()
     cam0, cam1 = cal.camera("cam0").camera, cal.camera("cam1").camera

@@ -26,6 +26,12 @@ def make_tracked():
 @pytest.fixture(scope="module")
 def session(tmp_path_factory) -> Session:
     """3 episodes of 30 frames; blur in episode 0, lost tracking in episode 2; joints for 'panda'."""
-    return tracked_session(tmp_path_factory.mktemp("sess"), episodes=3, blur=tuple(range(10, 16)),
-                           lost=tuple(range(80, 86)), dropped=(40,), robot="panda",
-                           tasks=("pick the cup", "open the drawer"))
+    return tracked_session(
+        tmp_path_factory.mktemp("sess"),
+        episodes=3,
+        blur=tuple(range(10, 16)),
+        lost=tuple(range(80, 86)),
+        dropped=(40,),
+        robot="panda",
+        tasks=("pick the cup", "open the drawer"),
+    )

@@ -22,8 +22,11 @@ PERIOD = 33_333_333
 
 
 def tree_hashes(root):
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_episode_frames_interpolate_poses_at_corrected_times(session):
@@ -47,8 +50,12 @@ def test_episode_frames_interpolate_poses_at_corrected_times(session):
 
 
 def test_policy_and_review_decide_what_is_exported(session):
-    policy = ExportPolicy(rules=(PolicyRule("observation.tracking_lost", "exclude_episode", "error"),
-                                 PolicyRule("observation.blur", "mask", "warn")))
+    policy = ExportPolicy(
+        rules=(
+            PolicyRule("observation.tracking_lost", "exclude_episode", "error"),
+            PolicyRule("observation.blur", "mask", "warn"),
+        )
+    )
     items = session_episodes(session, policy)
     ex = [e for e in items if isinstance(e, Exclusion)]
     kept = [e for e in items if not isinstance(e, Exclusion)]
@@ -87,8 +94,13 @@ def test_lerobot_layout_and_columns(session, tmp_path):
     eps = pq.read_table(root / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
     assert data.num_rows == eps[0]["length"]
     assert [e["dataset_from_index"] for e in eps] == [0] + [e["dataset_to_index"] for e in eps[:-1]]
-    assert {"videos/observation.images.rig0_cam0/from_timestamp", "stats/action/mean", "tasks",
-            "data/chunk_index", "meta/episodes/file_index"} <= set(eps[0])
+    assert {
+        "videos/observation.images.rig0_cam0/from_timestamp",
+        "stats/action/mean",
+        "tasks",
+        "data/chunk_index",
+        "meta/episodes/file_index",
+    } <= set(eps[0])
     # Real capture times beside LeRobot's frame_index / fps; the dropped frame shows as a 2-period step.
     t = data.column("timestamp_host_ns").to_numpy()
     assert np.all(np.diff(t) > 0)
@@ -144,9 +156,14 @@ def test_umi_zarr_layout(session, tmp_path):
     store = ZipStore(str(tmp_path / "umi" / "dataset.zarr.zip"), mode="r")
     z = zarr.open_group(store, mode="r")
     n = res.frames
-    expect = {"robot0_eef_pos": ((n, 3), np.float32), "robot0_eef_rot_axis_angle": ((n, 3), np.float32),
-              "robot0_gripper_width": ((n, 1), np.float32), "robot0_demo_start_pose": ((n, 6), np.float64),
-              "robot0_demo_end_pose": ((n, 6), np.float64), "camera0_rgb": ((n, 224, 224, 3), np.uint8)}
+    expect = {
+        "robot0_eef_pos": ((n, 3), np.float32),
+        "robot0_eef_rot_axis_angle": ((n, 3), np.float32),
+        "robot0_gripper_width": ((n, 1), np.float32),
+        "robot0_demo_start_pose": ((n, 6), np.float64),
+        "robot0_demo_end_pose": ((n, 6), np.float64),
+        "camera0_rgb": ((n, 224, 224, 3), np.uint8),
+    }
     for k, (shape, dtype) in expect.items():
         assert z["data"][k].shape == shape and z["data"][k].dtype == dtype, k
     ends = z["meta/episode_ends"][:]
@@ -164,14 +181,16 @@ def test_merge_sessions_split_and_where(make_tracked, tmp_path):
     assert sum("--where" in e.reason for e in res.excluded) == 2
     with pytest.raises(ExportError):
         export.run([a], "act", tmp_path / "bad", where="nonsense column = 1")
-    assert assign_splits(["x:0", "x:1", "x:2", "x:3"], {"val": 0.25}) == \
-        assign_splits(["x:0", "x:1", "x:2", "x:3"], {"val": 0.25})
+    assert assign_splits(["x:0", "x:1", "x:2", "x:3"], {"val": 0.25}) == assign_splits(
+        ["x:0", "x:1", "x:2", "x:3"], {"val": 0.25}
+    )
 
 
 def test_append_refuses_mismatched_features(make_tracked, tmp_path):
     a = make_tracked(tmp_path / "a", session_id="20260101-000000-aaaaaa", episodes=1, n_frames=20)
-    b = make_tracked(tmp_path / "b", session_id="20260101-000000-bbbbbb", episodes=1, n_frames=20, width=160,
-                     height=120)
+    b = make_tracked(
+        tmp_path / "b", session_id="20260101-000000-bbbbbb", episodes=1, n_frames=20, width=160, height=120
+    )
     export.run([a], "lerobot", tmp_path / "ds")
     with pytest.raises(ExportError, match="already exists"):
         export.run([a], "lerobot", tmp_path / "ds")

@@ -48,8 +48,7 @@ def test_head_camera_is_exported_with_faces_blurred(portrait, tmp_path):
     from capture.session import Session
     from flags.synthetic import make_session
 
-    s = Session(make_session(tmp_path / "s", n_frames=12, episodes=1, width=480, height=360,
-                             head_camera=portrait))
+    s = Session(make_session(tmp_path / "s", n_frames=12, episodes=1, width=480, height=360, head_camera=portrait))
     raw = [img for k, img in s.frames("head.cam0") if k % 4 == 0]
     assert all(detect_faces(img) for img in raw)  # the planted face is findable
     res = export.run([s], "lerobot", tmp_path / "ds")

@@ -25,7 +25,7 @@ def test_wood_grain_is_removed_from_the_skin_mask():
     # A tabletop (distractor) filling the lower part of a neutral grey bench.
     img = scene(np.random.default_rng(8), 640, 480, distractor=True, base_rgb=(120, 120, 130))
     mask = det.skin_mask(img)
-    lower = mask[mask.shape[0] * 2 // 3:]
+    lower = mask[mask.shape[0] * 2 // 3 :]
     assert lower.mean() / 255 < 0.1
 
 

@@ -24,9 +24,16 @@ def frame_of(t_ns: int) -> int:
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory) -> Session:
-    p = make_session(tmp_path_factory.mktemp("s"), blur=tuple(range(10, 16)), dark=tuple(range(30, 35)),
-                     hand=tuple(range(50, 58)), dropped=(70, 71), lost=tuple(range(80, 86)),
-                     fiducials_hidden=(20, 21, 22), imu_saturated=True)
+    p = make_session(
+        tmp_path_factory.mktemp("s"),
+        blur=tuple(range(10, 16)),
+        dark=tuple(range(30, 35)),
+        hand=tuple(range(50, 58)),
+        dropped=(70, 71),
+        lost=tuple(range(80, 86)),
+        fiducials_hidden=(20, 21, 22),
+        imu_saturated=True,
+    )
     s = Session(p)
     stage.run(s, settings=stage.FlagSettings(hand_stride=1))
     return s
@@ -84,8 +91,15 @@ def test_clock_mapping_uncertainty_from_the_trajectory_stage(tmp_path):
     s = Session(make_session(tmp_path, n_frames=20, episodes=1))
     rec = read_stage(s, "trajectory")
     loose = TimeCorrections(clock=ClockMapping(0, 0, 0.0, 5e6, "ntp-like"), latency_ns=8_000_000)
-    commit_stage(s, "trajectory", rec.version, rec.input_hash, rec.settings, list(rec.outputs),
-                 corrections={"rig0.imu": loose.to_dict()})
+    commit_stage(
+        s,
+        "trajectory",
+        rec.version,
+        rec.input_hash,
+        rec.settings,
+        list(rec.outputs),
+        corrections={"rig0.imu": loose.to_dict()},
+    )
     stage.run(s)
     (f,) = [f for f in session_flags(s) if f.kind == "observation.clock_sync"]
     assert f.evidence["uncertainty_ms"] == 5.0 and "rig0.imu" in f.message

@@ -28,8 +28,10 @@ def test_layout_and_last_episode_survive_restart(demo_home, qtbot) -> None:
 
 
 def test_errors_are_messages_not_tracebacks() -> None:
-    assert error_text(SessionFormatError("manifest is truncated", "/x/manifest.json")) == \
-        "/x/manifest.json: manifest is truncated"
+    assert (
+        error_text(SessionFormatError("manifest is truncated", "/x/manifest.json"))
+        == "/x/manifest.json: manifest is truncated"
+    )
     text = error_text(KeyError("boom"))
     assert "Traceback" not in text and "report" in text
 

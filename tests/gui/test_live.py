@@ -25,8 +25,7 @@ def test_record_mark_episode_and_get_a_verdict(window, qtbot, home) -> None:
 
     live = window.live
     window.show_screen("Live")
-    live.set_choices([SourceChoice("sim", lambda: [SimulatedRigSource(seed=3, seconds=6.0)],
-                                   {"kind": "virtual-rig"})])
+    live.set_choices([SourceChoice("sim", lambda: [SimulatedRigSource(seed=3, seconds=6.0)], {"kind": "virtual-rig"})])
     live.task_edit.setText("pick the cup")
     sessions: list = []
     live.recording_finished.connect(sessions.append)

@@ -89,8 +89,7 @@ def test_rank_in_browser(demo_home, window, qtbot) -> None:
     # Each episode's flags.summary verdict is shown beside its review state.
     assert len(panel.verdicts) == 6 and set(panel.verdicts.values()) <= {"usable", "check", "redo"}
     col = panel.E_COLS.index("Verdict")
-    assert {panel.e_table.item(r, col).text() for r in range(panel.e_table.rowCount())} == \
-        set(panel.verdicts.values())
+    assert {panel.e_table.item(r, col).text() for r in range(panel.e_table.rowCount())} == set(panel.verdicts.values())
 
 
 def test_export_excludes_rejected_and_can_be_cancelled(demo_home, window, qtbot, tmp_path) -> None:

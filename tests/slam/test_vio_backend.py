@@ -57,8 +57,9 @@ def test_blackout_is_not_reported_ok() -> None:
 
 
 def test_outlier_tracks_are_rejected() -> None:
-    seq, res, T_world = _run(synthetic.SimSpec(duration_s=5.0, camera="pinhole", stereo=True, outlier_share=0.05,
-                                               seed=6))
+    seq, res, T_world = _run(
+        synthetic.SimSpec(duration_s=5.0, camera="pinhole", stereo=True, outlier_share=0.05, seed=6)
+    )
     assert res.stats["outliers"] > 0
     assert metrics.ate(T_world, seq.T_world_imu, "4dof").ate_rmse_m < 0.01
 
@@ -69,8 +70,10 @@ def test_untrackable_session_says_why() -> None:
     from slam.vio.measurements import FrameObservations
 
     seq = synthetic.simulate(synthetic.SimSpec(duration_s=2.0, camera="pinhole", tag_size_m=None, seed=9))
-    empty = [FrameObservations(f.t_ns, f.track_ids[:3], f.xy_cam0[:3], f.sigma_cam0[:3], None, (),
-                               {"tracked": 3.0}) for f in seq.frames]
+    empty = [
+        FrameObservations(f.t_ns, f.track_ids[:3], f.xy_cam0[:3], f.sigma_cam0[:3], None, (), {"tracked": 3.0})
+        for f in seq.frames
+    ]
     res = backend.run(empty, seq.imu, seq.rig)
     assert np.all(res.state == TrackState.LOST)
     assert "too little texture" in diagnose(empty, seq.imu, res)

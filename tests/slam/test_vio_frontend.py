@@ -46,9 +46,11 @@ def test_tracks_follow_rotation_and_rig_parts_are_masked() -> None:
             if i == 1:
                 first = dict(zip(obs.track_ids.tolist(), world_px.tolist(), strict=True))
             else:
-                drift = [np.linalg.norm(np.subtract(first[t], w)) for t, w, f in
-                         zip(obs.track_ids.tolist(), world_px.tolist(), on_finger, strict=True)
-                         if t in first and not f]
+                drift = [
+                    np.linalg.norm(np.subtract(first[t], w))
+                    for t, w, f in zip(obs.track_ids.tolist(), world_px.tolist(), on_finger, strict=True)
+                    if t in first and not f
+                ]
                 # Translation-only KLT drifts under in-plane rotation (about 0.04 px per frame at 0.01 rad/frame).
                 assert np.median(drift) < 1.0
                 assert np.max(drift) < 4.0

@@ -13,8 +13,9 @@ from slam.vio.tags import detect_tags, tag_corners_tag, tag_from_corners
 def _render_tag(camera: CameraModel, T_cam_tag: np.ndarray, size_m: float, tag_id: int = 7) -> np.ndarray:
     """A pinhole image of a tag36h11 marker at a known pose (white margin around the black square)."""
     cell = 40
-    marker = cv2.aruco.generateImageMarker(cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_APRILTAG_36h11),
-                                           tag_id, 8 * cell)
+    marker = cv2.aruco.generateImageMarker(
+        cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_APRILTAG_36h11), tag_id, 8 * cell
+    )
     pad = 2 * cell
     marker = cv2.copyMakeBorder(marker, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255)
     n = marker.shape[0]
