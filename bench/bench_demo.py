@@ -42,6 +42,10 @@ def main() -> None:
         + ", ".join(f"{k} {v / SECONDS:.2f}" for k, v in r.timings.items())
         + ")"
     )
+    import resource
+
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory (max RSS of this process): {peak_mb:.0f} MB")
     print(f"load average during the run: {load0:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 

@@ -90,6 +90,11 @@ def main() -> None:
     chunks = len(list((s.path / "streams" / "rig0.imu").glob("*.parquet")))
     print(f"read IMU table: {rows / dt:12.0f} rows/s ({rows} rows in {chunks} chunks)")
 
+    import resource
+
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory (max RSS of this process): {peak_mb:.0f} MB")
+
 
 if __name__ == "__main__":
     main()
