@@ -36,6 +36,7 @@ from democap import geometry
 from democap.errors import StageError
 from democap.model import CameraModel, TrackState, Trajectory
 from democap.progress import Progress
+from slam.imu import ImuSamples, gyro_rotation, load_imu
 
 log = logging.getLogger(__name__)
 
@@ -243,21 +244,8 @@ class StereoOdometry:
 # ------------------------------------------------------------------ stage
 
 
-def _imu(session: Session, rig: str) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]] | None:
-    name = f"{rig}.imu"
-    if name not in session.streams:
-        return None
-    c = session.columns(name)
-    t = stream_times(session, name, c, recorded=False)
-    return (
-        t,
-        np.stack([c["gyro_x"], c["gyro_y"], c["gyro_z"]], 1),
-        np.stack([c["accel_x"], c["accel_y"], c["accel_z"]], 1),
-    )
-
-
 def _rotation_blur_px(
-    imu: tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]] | None,
+    imu: ImuSamples | None,
     t_cam: NDArray[np.int64],
     exposure_ns: NDArray[np.int64] | None,
     focal_px: float,
@@ -265,21 +253,9 @@ def _rotation_blur_px(
     """Image smear (px) from rotation during each frame's exposure: |gyro| * exposure * f."""
     if imu is None or exposure_ns is None or not np.any(exposure_ns > 0):
         return np.zeros(len(t_cam))
-    t, gyro, _ = imu
-    rate = np.linalg.norm(gyro, axis=1)
+    rate = np.linalg.norm(imu.gyro_imu, axis=1)
     rate = np.where(np.isfinite(rate), rate, 0.0)
-    return np.interp(t_cam.astype(np.float64), t.astype(np.float64), rate) * exposure_ns * 1e-9 * focal_px
-
-
-def _gyro_rotation(imu: tuple, t0: int, t1: int) -> NDArray[np.float64]:
-    """Integrated body rotation R_imu(t0)_imu(t1) from gyro samples in [t0, t1]."""
-    t, gyro, _ = imu
-    sel = (t >= t0) & (t <= t1)
-    R = np.eye(3)
-    ts, gs = t[sel], gyro[sel]
-    for k in range(len(ts) - 1):
-        R = R @ geometry.so3_exp(gs[k] * (ts[k + 1] - ts[k]) * 1e-9)
-    return R
+    return np.interp(t_cam.astype(np.float64), imu.t_ns.astype(np.float64), rate) * exposure_ns * 1e-9 * focal_px
 
 
 def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[Trajectory, dict[str, Any]]:
@@ -303,7 +279,7 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
     n = len(t_cam)
     if n == 0:
         raise StageError(f"{s0} has no frames", session.path)
-    imu = _imu(session, rig)
+    imu = load_imu(session, rig)
     tag_size = float(session.manifest.get("workspace", {}).get("tag_size_m", s.tag_size_m))
     table_tag = (
         s.table_tag_id if s.table_tag_id is not None else session.manifest.get("workspace", {}).get("table_tag_id")
@@ -329,7 +305,7 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
                 ok, inl = vo.step(left, right)
                 if not ok and k > 0 and imu is not None:
                     # Bridge with the gyro: rotate, keep position (honestly marked later).
-                    R_imu = _gyro_rotation(imu, int(t_cam[k - 1]), int(t_cam[k]))
+                    R_imu = gyro_rotation(imu, int(t_cam[k - 1]), int(t_cam[k]))
                     R_cam = c0.T_imu_cam[:3, :3].T @ R_imu @ c0.T_imu_cam[:3, :3]
                     vo.T_vo_cam = prior @ geometry.se3(R_cam, np.zeros(3))
                 vo_ok[k], inliers[k] = ok, inl
@@ -427,7 +403,7 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
         # No tags: world = first pose, gravity aligned.
         R_world_imu0 = np.eye(3)
         if imu is not None:
-            t_i, _, acc = imu
+            t_i, acc = imu.t_ns, imu.accel_imu
             sel = (t_i >= t_cam[0] - 250_000_000) & (t_i <= t_cam[0] + 250_000_000)
             if sel.sum() >= 5:
                 R_world_imu0 = geometry.gravity_aligned_rotation(acc[sel].mean(0))

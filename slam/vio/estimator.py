@@ -19,10 +19,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from capture.session import Session
+from capture.timebase import stream_corrections, stream_times
 from democap import geometry
 from democap.errors import StageError
-from democap.model import ImuNoise, TimeCorrections, TrackState, Trajectory, WorldAnchor, corrected_times
+from democap.model import ImuNoise, TrackState, Trajectory, WorldAnchor
 from democap.progress import Progress
+from slam.imu import gyro_rotation, load_imu
 from slam.vio import backend
 from slam.vio.frontend import Frontend, FrontendSettings
 from slam.vio.measurements import FrameObservations, ImuSamples, RigModel
@@ -35,35 +37,6 @@ DEFAULT_IMU_NOISE = ImuNoise(1.7e-3, 2e-5, 2e-2, 3e-3, 200.0)
 
 def _gray(img: NDArray[Any]) -> NDArray[np.uint8]:
     return img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-
-
-def _gyro_rotation(imu: ImuSamples, t0: int, t1: int) -> NDArray[np.float64]:
-    """R_imu(t0)_imu(t1) by integrating the gyro (bias not removed: only a tracking prior)."""
-    sel = (imu.t_ns > t0) & (imu.t_ns < t1)
-    ts = np.concatenate([[t0], imu.t_ns[sel], [t1]])
-    g = np.array([np.interp(0.5 * (ts[:-1] + ts[1:]), imu.t_ns, imu.gyro_imu[:, k]) for k in range(3)]).T
-    R = np.eye(3)
-    for k in range(len(ts) - 1):
-        R = R @ geometry.so3_exp(g[k] * (ts[k + 1] - ts[k]) * 1e-9)
-    return R
-
-
-def load_imu(session: Session, rig: str) -> ImuSamples | None:
-    name = f"{rig}.imu"
-    if name not in session.streams:
-        return None
-    c = session.columns(name)
-    calib = session.calibration(rig)
-    corr = TimeCorrections(latency_ns=int((calib.latency_ns if calib else {}).get(name, 0)))
-    t = corrected_times(c["t_host_ns"], c["t_device_ns"], corr)
-    order = np.argsort(t, kind="stable")
-    keep = np.concatenate([[True], np.diff(t[order]) > 0])
-    o = order[keep]
-    return ImuSamples(
-        t[o],
-        np.stack([c["gyro_x"], c["gyro_y"], c["gyro_z"]], 1)[o],
-        np.stack([c["accel_x"], c["accel_y"], c["accel_z"]], 1)[o],
-    )
 
 
 def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[Trajectory, dict[str, Any]]:
@@ -93,9 +66,7 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
     c1 = cams[1] if use_stereo else None
     rig_model = RigModel(c0.T_imu_cam, calib.imu or DEFAULT_IMU_NOISE, c1.T_imu_cam if c1 else None, fs.tag_size_m)
     s0 = f"{rig}.{c0.name}"
-    ft = session.columns(s0)
-    corr = TimeCorrections(latency_ns=int(calib.latency_ns.get(s0, 0)), offset_ns=int(c0.time_offset_ns))
-    t_cam = corrected_times(ft["t_host_ns"], ft["t_device_ns"], corr)
+    t_cam = stream_times(session, s0, recorded=False)
     n = len(t_cam)
     if n < 2:
         raise StageError(f"{s0} has {n} frames; VIO needs at least 2", session.path)
@@ -113,13 +84,18 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
             img1 = _gray(img1) if img1 is not None and keyframe else None
             R_cur_prev = None
             if i > 0:
-                R_prev_cur_imu = _gyro_rotation(imu, int(t_cam[i - 1]), int(t_cam[i]))
+                R_prev_cur_imu = gyro_rotation(imu, int(t_cam[i - 1]), int(t_cam[i]))
                 R_cur_prev = (R_imu_cam0.T @ R_prev_cur_imu @ R_imu_cam0).T
             frames.append(front.process(int(t_cam[i]), _gray(img0), img1, R_cur_prev, keyframe))
             bar.advance(1)
     front_s = time.perf_counter() - t_start
     known = {int(k): np.asarray(v, dtype=np.float64) for k, v in workspace.get("tags", {}).items()}
-    summary: dict[str, Any] = {"method": "vio", "frames": n, "stereo": c1 is not None, "front_end_s": front_s}
+    # What the poses were computed against: later stages reuse it (capture.timebase).
+    used = (s0, f"{rig}.imu")
+    corrections = {name: stream_corrections(session, name, recorded=False).to_dict() for name in used}
+    summary: dict[str, Any] = {
+        "method": "vio", "frames": n, "stereo": c1 is not None, "front_end_s": front_s, "corrections": corrections,
+    }  # fmt: skip
     try:
         res = backend.run(frames, imu, rig_model, bs, known)
     except RuntimeError as e:

@@ -14,18 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from democap.model import ImuNoise
-
-
-@dataclass(frozen=True, eq=False)
-class ImuSamples:
-    """t_ns: (N,) int64 on the IMU clock (host ns); gyro_imu (N, 3) rad/s; accel_imu (N, 3) m/s^2."""
-
-    t_ns: NDArray[np.int64]
-    gyro_imu: NDArray[np.float64]
-    accel_imu: NDArray[np.float64]
-
-    def __len__(self) -> int:
-        return len(self.t_ns)
+from slam.imu import ImuSamples  # noqa: F401 - part of the front end / back end boundary
 
 
 @dataclass(frozen=True, eq=False)
