@@ -9,25 +9,21 @@ because the source is lossless.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from capture.calibrations import store_calibration
-from capture.catalog import refresh_session
-from capture.session import Session, SessionWriter, StreamSpec, add_reference_poses, imu_columns
+from capture.importers import dataset_writer, finish_import
+from capture.session import Session, StreamSpec, add_reference_poses, imu_columns
 from democap import geometry
 from democap.errors import ImportFormatError
 from democap.formats.euroc import read_euroc
 from democap.formats.kalibr import read_euroc_sensor_yaml
 from democap.geometry import se3_inverse
 from democap.home import Home
-from democap.model import CameraCalibration, ClockPair, Episode, RigCalibration
+from democap.model import CameraCalibration, RigCalibration
 from democap.progress import Progress
-
-log = logging.getLogger(__name__)
 
 
 def euroc_calibration(folder_root: Path, cameras: dict, imu_yaml: Path | None) -> RigCalibration:
@@ -59,26 +55,9 @@ def import_euroc(path: Path, home: Home, *, operator: str = "", lossless: bool =
     if not data.cameras:
         raise ImportFormatError("EuRoC folder has no camera", path)
     calib = euroc_calibration(data.root, data.cameras, data.imu.sensor_yaml if data.imu else None)
-    store_calibration(home, calib)
     t_first = int(min(c.t_ns[0] for c in data.cameras.values() if len(c.t_ns)))
-    writer = SessionWriter(
-        home.sessions,
-        source={"kind": "euroc", "path": str(Path(path).resolve())},
-        operator=operator,
-        rigs={
-            "rig0": {
-                "device": {
-                    "serial": calib.rig_serial,
-                    "hardware": "ASL VI-Sensor",
-                    "firmware": "unknown",
-                    "kind": "dataset",
-                }
-            }
-        },
-        clock=ClockPair(t_first, t_first),
-        clock_domain="dataset",
-    )
-    writer.add_calibration("rig0", calib)
+    device = {"serial": calib.rig_serial, "hardware": "ASL VI-Sensor", "kind": "dataset"}
+    writer = dataset_writer(home, "euroc", path, operator, t_first, device, calib)
     total = sum(len(c.files) for c in data.cameras.values())
     with Progress("importing images", total) as bar:
         for name, cam in data.cameras.items():
@@ -112,8 +91,4 @@ def import_euroc(path: Path, home: Home, *, operator: str = "", lossless: bool =
         T_gt = geometry.se3(geometry.quat_wxyz_to_matrix(gt.q_world_body_wxyz), gt.p_world_body)
         add_reference_poses(writer, gt.t_ns, gt.t_ns, T_gt, "T_world_imu", "state_groundtruth_estimate0")
     cam_t = np.concatenate([c.t_ns for c in data.cameras.values()])
-    path_out = writer.close(episodes=[Episode(0, int(cam_t.min()), int(cam_t.max()) + 1, "import")])
-    session = Session(path_out)
-    refresh_session(home, session)
-    log.info("imported %s as session %s", path, session.id)
-    return session
+    return finish_import(home, writer, int(cam_t.min()), int(cam_t.max()) + 1, path)

@@ -9,20 +9,16 @@ written at the gyro's timestamps with the accelerometer linearly interpolated on
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
 
-from capture.catalog import refresh_session
-from capture.session import Session, SessionWriter, StreamSpec
+from capture.importers import dataset_writer, finish_import
+from capture.session import Session, StreamSpec, imu_columns
 from democap.errors import ImportFormatError
 from democap.home import Home
-from democap.model import ClockPair, Episode
 from democap.progress import Progress
 from devices.gopro import read_gopro
-
-log = logging.getLogger(__name__)
 
 
 def import_gopro(path: Path, home: Home, *, operator: str = "", lossless: bool = False) -> Session:
@@ -36,18 +32,8 @@ def import_gopro(path: Path, home: Home, *, operator: str = "", lossless: bool =
     acc = np.column_stack([np.interp(t_imu, accel.t_ns, accel.values[:, i]) for i in range(3)])
     t_min = int(min(t_imu[0], tel.video_t_ns[0] if len(tel.video_t_ns) else t_imu[0]))
     shift = max(0, -t_min)
-    writer = SessionWriter(
-        home.sessions,
-        source={"kind": "gopro", "path": str(path.resolve())},
-        operator=operator,
-        rigs={
-            "rig0": {
-                "device": {"serial": "", "hardware": tel.camera or "GoPro", "firmware": "unknown", "kind": "gopro"}
-            }
-        },
-        clock=ClockPair(t_min + shift, t_min + shift),
-        clock_domain="dataset",
-    )
+    device = {"serial": "", "hardware": tel.camera or "GoPro"}
+    writer = dataset_writer(home, "gopro", path, operator, t_min + shift, device)
     import av
 
     with av.open(str(path)) as container:
@@ -77,22 +63,7 @@ def import_gopro(path: Path, home: Home, *, operator: str = "", lossless: bool =
             {"accel_resampled_from_hz": accel.rate_hz, "axes": "gopro-imu", "temperature_c": gyro.temperature_c},
         )
     )
-    w.append_many(
-        {
-            "t_host_ns": t_imu + shift,
-            "t_device_ns": t_imu,
-            "gyro_x": gyro.values[keep, 0],
-            "gyro_y": gyro.values[keep, 1],
-            "gyro_z": gyro.values[keep, 2],
-            "accel_x": acc[:, 0],
-            "accel_y": acc[:, 1],
-            "accel_z": acc[:, 2],
-        }
-    )
+    w.append_many(imu_columns(t_imu + shift, t_imu, gyro.values[keep], acc))
     t0 = int(tel.video_t_ns[0]) + shift if len(tel.video_t_ns) else int(t_imu[0]) + shift
     t1 = int(tel.video_t_ns[-1]) + shift + 1 if len(tel.video_t_ns) else int(t_imu[-1]) + shift + 1
-    out = writer.close(episodes=[Episode(0, t0, t1, "import")])
-    session = Session(out)
-    refresh_session(home, session)
-    log.info("imported %s as session %s", path, session.id)
-    return session
+    return finish_import(home, writer, t0, t1, path)

@@ -9,21 +9,17 @@ linearly interpolated onto them (RealSense runs them on separate rates).
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from capture.catalog import refresh_session
-from capture.session import Session, SessionWriter, StreamSpec
+from capture.importers import dataset_writer, finish_import
+from capture.session import Session, StreamSpec, imu_columns
 from democap.errors import ImportFormatError
 from democap.home import Home
-from democap.model import ClockPair, Episode
 from democap.progress import Progress
 from devices.realsense import read_recording
-
-log = logging.getLogger(__name__)
 
 
 def import_realsense(path: Path, home: Home, *, operator: str = "", lossless: bool = False) -> Session:
@@ -35,16 +31,8 @@ def import_realsense(path: Path, home: Home, *, operator: str = "", lossless: bo
         raise ImportFormatError("recording has no color, depth, infrared or gyro frames", path)
     t_all = np.concatenate([sd.times_ns() for sd in rec.streams.values() if sd.t_ms])
     t_first = int(t_all.min())
-    writer = SessionWriter(
-        home.sessions,
-        source={"kind": "realsense", "path": str(path.resolve())},
-        operator=operator,
-        rigs={
-            "rig0": {"device": {"serial": rec.serial, "hardware": rec.name, "firmware": "unknown", "kind": "realsense"}}
-        },
-        clock=ClockPair(t_first, t_first),
-        clock_domain="dataset",
-    )
+    device = {"serial": rec.serial, "hardware": rec.name}
+    writer = dataset_writer(home, "realsense", path, operator, t_first, device)
     sensor_names = {"color": "cam0", "depth": "depth0", "infrared": "ir0"}
     with Progress("importing RealSense frames", sum(len(sd.t_ms) for _, sd in videos)) as bar:
         for kind, sd in videos:
@@ -83,20 +71,5 @@ def import_realsense(path: Path, home: Home, *, operator: str = "", lossless: bo
                 {"accel_resampled_from_hz": float(a.fps), "axes": "realsense-imu"},
             )
         )
-        w.append_many(
-            {
-                "t_host_ns": tg[keep],
-                "t_device_ns": tg[keep],
-                "gyro_x": gyro[:, 0],
-                "gyro_y": gyro[:, 1],
-                "gyro_z": gyro[:, 2],
-                "accel_x": acc[:, 0],
-                "accel_y": acc[:, 1],
-                "accel_z": acc[:, 2],
-            }
-        )
-    out = writer.close(episodes=[Episode(0, t_first, int(t_all.max()) + 1, "import")])
-    session = Session(out)
-    refresh_session(home, session)
-    log.info("imported %s as session %s", path, session.id)
-    return session
+        w.append_many(imu_columns(tg[keep], tg[keep], gyro, acc))
+    return finish_import(home, writer, t_first, int(t_all.max()) + 1, path)

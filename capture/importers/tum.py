@@ -8,23 +8,19 @@ ground truth ``reference.pose`` (converted from TUM's x,y,z,w to our qw,qx,qy,qz
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from capture.calibrations import store_calibration
-from capture.catalog import refresh_session
-from capture.session import Session, SessionWriter, StreamSpec, add_reference_poses, imu_columns
+from capture.importers import dataset_writer, finish_import
+from capture.session import Session, StreamSpec, add_reference_poses, imu_columns
 from democap.errors import ImportFormatError
 from democap.formats.tum import read_tum
 from democap.formats.tum_rgbd import DEPTH_UNITS_PER_M, read_tum_rgbd
 from democap.home import Home
-from democap.model import CameraCalibration, CameraModel, ClockPair, Episode, RigCalibration
+from democap.model import CameraCalibration, CameraModel, RigCalibration
 from democap.progress import Progress
-
-log = logging.getLogger(__name__)
 
 
 def import_tum_rgbd(path: Path, home: Home, *, operator: str = "", lossless: bool = False) -> Session:
@@ -51,26 +47,9 @@ def import_tum_rgbd(path: Path, home: Home, *, operator: str = "", lossless: boo
         cameras=(CameraCalibration("cam0", cam, np.eye(4)),),
         notes="TUM RGB-D published intrinsics; camera-accelerometer extrinsic unknown (identity)",
     )
-    store_calibration(home, calib)
     t_first = int(data.rgb.t_ns[0])
-    writer = SessionWriter(
-        home.sessions,
-        source={"kind": "tum", "path": str(Path(path).resolve())},
-        operator=operator,
-        rigs={
-            "rig0": {
-                "device": {
-                    "serial": calib.rig_serial,
-                    "hardware": "Microsoft Kinect",
-                    "firmware": "unknown",
-                    "kind": "dataset",
-                }
-            }
-        },
-        clock=ClockPair(t_first, t_first),
-        clock_domain="dataset",
-    )
-    writer.add_calibration("rig0", calib)
+    device = {"serial": calib.rig_serial, "hardware": "Microsoft Kinect", "kind": "dataset"}
+    writer = dataset_writer(home, "tum", path, operator, t_first, device, calib)
     rate = float(1e9 / np.median(np.diff(data.rgb.t_ns))) if len(data.rgb.t_ns) > 1 else 30.0
     total = len(data.rgb.files) + (len(data.depth.files) if data.depth else 0)
     with Progress("importing images", total) as bar:
@@ -111,8 +90,4 @@ def import_tum_rgbd(path: Path, home: Home, *, operator: str = "", lossless: boo
     if data.groundtruth is not None:
         gt = read_tum(data.groundtruth)
         add_reference_poses(writer, gt.t_ns, gt.t_ns, gt.T_world_body(), "T_world_cam", "groundtruth.txt")
-    out = writer.close(episodes=[Episode(0, int(data.rgb.t_ns[0]), int(data.rgb.t_ns[-1]) + 1, "import")])
-    session = Session(out)
-    refresh_session(home, session)
-    log.info("imported %s as session %s", path, session.id)
-    return session
+    return finish_import(home, writer, int(data.rgb.t_ns[0]), int(data.rgb.t_ns[-1]) + 1, path)
