@@ -90,13 +90,6 @@ def _interp(t_q: NDArray, t: NDArray, x: NDArray) -> NDArray:
     return np.stack([np.interp(t_q, t, x[:, k]) for k in range(x.shape[1])], axis=1)
 
 
-def _kabsch(a: NDArray, b: NDArray) -> NDArray:
-    """R minimising sum |a_i - R b_i|^2 for (N, 3) arrays."""
-    U, _, Vt = np.linalg.svd(a.T @ b)
-    S = np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt))])
-    return U @ S @ Vt
-
-
 def estimate_rotation_offset(
     t_cam_ns: NDArray[np.int64], T_target_cam: NDArray[np.float64], t_imu_ns: NDArray[np.int64],
     gyro_imu: NDArray[np.float64], max_offset_s: float = 0.2, max_interval_s: float = 0.15,
@@ -138,7 +131,7 @@ def estimate_rotation_offset(
         scores.append(float(np.dot(m - m.mean(), mag_c) / (np.linalg.norm(m - m.mean()) + 1e-12)))
     d0 = float(cands[int(np.argmax(scores))])
     g0 = gyro_mean(d0)
-    R0 = _kabsch(g0 - g0.mean(0), w_cam - w_cam.mean(0))
+    R0 = geometry.kabsch(g0 - g0.mean(0), w_cam - w_cam.mean(0))
     b0 = np.mean(g0 - w_cam @ R0.T, axis=0)
 
     def residual(x: NDArray) -> NDArray:

@@ -65,7 +65,7 @@ def calibrate_hand_eye(
     T_board_body = geometry.se3_inverse(T_world_board) @ T_world_body
     X0 = solve_ax_xb(T_board_body, T_cam_grid)
     Ys = T_board_body @ X0 @ T_cam_grid
-    Y0 = geometry.se3(_kabsch_mean(Ys[:, :3, :3]), Ys[:, :3, 3].mean(0))
+    Y0 = geometry.se3(geometry.nearest_rotation(np.sum(Ys[:, :3, :3], axis=0)), Ys[:, :3, 3].mean(0))
 
     def predicted(x: NDArray) -> NDArray:
         X, Y = _pose(x[:6]), _pose(x[6:])
@@ -109,15 +109,9 @@ def solve_ax_xb(T_base_body: NDArray[np.float64], T_cam_grid: NDArray[np.float64
     keep = np.linalg.norm(alpha, axis=1) > np.radians(2)  # small motions carry no axis information
     if keep.sum() < 2:
         raise CalibrationError("hand-eye needs views rotated by more than a few degrees from each other")
-    U, _, Vt = np.linalg.svd(alpha[keep].T @ beta[keep])
-    R = U @ np.diag([1.0, 1.0, np.linalg.det(U @ Vt)]) @ Vt
+    R = geometry.kabsch(alpha[keep], beta[keep])  # Park & Martin: alpha = R beta
     # (R_A - I) t_X = R_X t_B - t_A
     lhs = (A[keep, :3, :3] - np.eye(3)).reshape(-1, 3)
     rhs = (B[keep, :3, 3] @ R.T - A[keep, :3, 3]).reshape(-1)
     t, *_ = np.linalg.lstsq(lhs, rhs, rcond=None)
     return geometry.se3(R, t)
-
-
-def _kabsch_mean(Rs: NDArray) -> NDArray:
-    U, _, Vt = np.linalg.svd(np.sum(Rs, axis=0))
-    return U @ np.diag([1.0, 1.0, np.linalg.det(U @ Vt)]) @ Vt

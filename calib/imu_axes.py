@@ -36,8 +36,7 @@ def flow_rotations(frames: Iterable[NDArray[np.uint8]], camera: CameraModel) -> 
                     r1 = camera.unproject(p1.reshape(-1, 2)[s].astype(np.float64))
                     w = np.ones(len(r0))
                     for _ in range(5):  # Kabsch, re-weighted to drop moving objects and bad tracks
-                        U, _, Vt = np.linalg.svd((r1 * w[:, None]).T @ r0)
-                        R = U @ np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt))]) @ Vt
+                        R = geometry.kabsch(r1, r0, w)
                         e = np.linalg.norm(r1 - r0 @ R.T, axis=1)
                         w = (e < 3 * np.median(e) + 1e-6).astype(float)
                     good = True

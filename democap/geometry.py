@@ -213,6 +213,20 @@ def interpolate_poses(t_src: ArrayIn, T_src: ArrayIn, t_query: ArrayIn) -> F64:
     return se3(R, p)
 
 
+def nearest_rotation(M: ArrayIn) -> F64:
+    """The rotation closest (Frobenius) to a 3x3 matrix, e.g. a sum of rotations or a correlation matrix."""
+    U, _, Vt = np.linalg.svd(np.asarray(M, dtype=np.float64))
+    return U @ np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt))]) @ Vt
+
+
+def kabsch(a: ArrayIn, b: ArrayIn, weights: ArrayIn | None = None) -> F64:
+    """The rotation R minimising sum_i w_i |a_i - R b_i|^2 for vectors a, b (N, 3) (no translation)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    w = np.ones(len(a)) if weights is None else np.asarray(weights, dtype=np.float64)
+    return nearest_rotation((a * w[:, None]).T @ b)
+
+
 def gravity_aligned_rotation(accel_imu: ArrayIn) -> F64:
     """R_world_imu with world z along the measured specific force (up), yaw zero.
 

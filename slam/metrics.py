@@ -63,8 +63,7 @@ def ate(T_est: NDArray[np.float64], T_ref: NDArray[np.float64], alignment: Align
         if alignment == "4dof":
             R = geometry.rot_z(float(np.arctan2(M[1, 0] - M[0, 1], M[0, 0] + M[1, 1])))
         else:
-            U, _, Vt = np.linalg.svd(M)
-            R = U @ np.diag([1, 1, np.sign(np.linalg.det(U @ Vt))]) @ Vt
+            R = geometry.nearest_rotation(M)
         s = 1.0
         t = p_r.mean(0) - R @ p_e.mean(0)
     else:

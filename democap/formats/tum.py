@@ -40,7 +40,7 @@ class TumTrajectory:
         return geometry.se3(geometry.quat_xyzw_to_matrix(self.q_world_body_xyzw), self.p_world_body)
 
 
-def _seconds_to_ns(text: str) -> int:
+def seconds_to_ns(text: str) -> int:
     """Exact decimal seconds to int ns: no float rounding of 10-digit epoch seconds."""
     sign = -1 if text.startswith("-") else 1
     whole, _, frac = text.lstrip("+-").partition(".")
@@ -66,7 +66,7 @@ def read_tum(path: str | Path) -> TumTrajectory:
         if len(parts) != 8:
             raise ImportFormatError(f"line {i + 1} has {len(parts)} values, expected 8 (t tx ty tz qx qy qz qw)", path)
         try:
-            t.append(_seconds_to_ns(parts[0]))
+            t.append(seconds_to_ns(parts[0]))
             vals.append([float(v) for v in parts[1:]])
         except ValueError as e:
             raise ImportFormatError(f"line {i + 1}: {e}", path) from e

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from democap.errors import ImportFormatError
-from democap.formats.tum import _seconds_to_ns as seconds_to_ns
+from democap.formats.tum import seconds_to_ns
 from democap.model import CameraModel
 
 DEPTH_UNITS_PER_M = 5000.0

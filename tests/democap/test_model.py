@@ -58,6 +58,21 @@ def test_pose_inverse_and_frame_convention():
     assert np.allclose(g.transform_points(g.se3_inverse(T_a_b), p_a), p_b)
 
 
+def test_kabsch_and_nearest_rotation():
+    R = random_rotations(1)[0]
+    b = rng.normal(size=(30, 3))
+    a = b @ R.T
+    assert np.allclose(g.kabsch(a, b), R, atol=1e-12)
+    a_bad = a.copy()
+    a_bad[0] += 50.0  # one outlier, weighted out
+    w = np.ones(30)
+    w[0] = 0.0
+    assert np.allclose(g.kabsch(a_bad, b, w), R, atol=1e-12)
+    assert np.allclose(g.nearest_rotation(R * 3.0 + 1e-9), R, atol=1e-8)
+    reflection = np.diag([1.0, 1.0, -1.0])
+    assert np.linalg.det(g.nearest_rotation(reflection)) > 0  # never a reflection
+
+
 def test_interpolate_poses_hits_samples_and_midpoints():
     t = np.array([0, 10, 20], dtype=np.int64)
     T = g.se3(np.stack([np.eye(3), g.rot_z(0.4), g.rot_z(0.8)]), [[0, 0, 0], [1, 0, 0], [2, 0, 0]])
