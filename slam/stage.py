@@ -13,7 +13,15 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from capture.artifacts import StageRecord, commit_stage, input_hash, is_current, stage_dir, write_trajectory
+from capture.artifacts import (
+    StageRecord,
+    commit_stage,
+    input_hash,
+    is_current,
+    read_stage,
+    stage_dir,
+    write_trajectory,
+)
 from capture.session import Session
 from democap.errors import StageError
 from democap.model import Trajectory
@@ -81,8 +89,6 @@ def run(
     h = stage_inputs(session, method, settings)
     if not force and is_current(session, STAGE, VERSION, h):
         log.info("trajectory of %s is up to date", session.id)
-        from capture.artifacts import read_stage
-
         rec = read_stage(session, STAGE)
         assert rec is not None
         return rec
