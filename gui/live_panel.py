@@ -5,8 +5,10 @@ which only keeps references and counters (no copies of images, no Qt calls). The
 redraws from the feed on a timer; when a redraw or the event loop runs late, the preview
 rate halves (and says so) — recording itself is never slowed by the screen.
 
-The trajectory view is 2-D (top and side views with pyqtgraph's PlotWidget): it needs no
-OpenGL, so it works on remote desktops and offscreen.
+The rig is tracked live by visual-inertial odometry (``gui.live_tracking``: OnlineVio in its
+own process, fed from the same observer, taking only the frames the CPU allows). Its poses
+draw the 3-D trajectory (``gui.view3d``, no OpenGL needed) and feed the feasibility light;
+the simulator's truth, when the source has one, is only drawn beside it as a comparison.
 """
 
 from __future__ import annotations
@@ -41,14 +43,16 @@ from democap.home import Home
 from devices import base
 from gui import theme
 from gui.indicators import Metric, StatusLight, header
+from gui.live_tracking import INITIALISING, LiveTracker, TrackingSetup, TrackUpdate, setup_for
 from gui.sources import SourceChoice, live_pose
+from gui.view3d import SceneView3D
 from gui.workers import Jobs
 
 log = logging.getLogger(__name__)
 
 IMU_WINDOW_S = 5.0
 TRAIL_POINTS = 4000
-POSE_PERIOD_NS = 50_000_000  # live trajectory at 20 Hz
+STATE_CODES = {"ok": 0, "lost": 1, "interpolated": 3}  # democap.model.TrackState values
 
 
 class LiveFeed:
@@ -73,8 +77,12 @@ class LiveFeed:
         self.clock_rtt_us: collections.deque[float] = collections.deque(maxlen=50)
         self.last_sample_ns = 0
         self.n_samples = 0
+        self.tracker: LiveTracker | None = None  # live VIO takes what it can from here
 
     def observe(self, s: base.Sample) -> None:
+        tracker = self.tracker
+        if tracker is not None:
+            tracker.observe(s)
         with self.lock:
             self.n_samples += 1
             if isinstance(s, base.CameraFrame):
@@ -155,6 +163,12 @@ class LivePanel(QWidget):
         self.trail: collections.deque[np.ndarray] = collections.deque(maxlen=TRAIL_POINTS)
         self.trail_t: collections.deque[int] = collections.deque(maxlen=TRAIL_POINTS)
         self.trail_T: collections.deque[np.ndarray] = collections.deque(maxlen=200)
+        self.trail_state: collections.deque[int] = collections.deque(maxlen=TRAIL_POINTS)
+        self.truth_trail: collections.deque[np.ndarray] = collections.deque(maxlen=TRAIL_POINTS)
+        self.truth_errors_m: collections.deque[float] = collections.deque(maxlen=TRAIL_POINTS)
+        self.tracker: LiveTracker | None = None
+        self.tracking_note = ""
+        self.track_state = ""
         self._feasibility_job: Any = None
         self._t_feasibility = 0.0
         self._t_record_start = 0.0
@@ -205,8 +219,16 @@ class LivePanel(QWidget):
         self.frames_light = StatusLight("Frames: –", "idle")
         self.sync_light = StatusLight("Link and clock sync: –", "idle")
         self.preview_light = StatusLight("Previews at full rate", "idle")
+        self.tracking_light = StatusLight("Live tracking: –", "idle")
         self.feasible_light = StatusLight("Feasibility: choose a robot", "idle", size=16)
-        for w in (self.rec_light, self.frames_light, self.sync_light, self.preview_light, self.feasible_light):
+        for w in (
+            self.rec_light,
+            self.frames_light,
+            self.sync_light,
+            self.preview_light,
+            self.tracking_light,
+            self.feasible_light,
+        ):
             hl.addWidget(w)
         left.addWidget(health)
 
@@ -245,23 +267,15 @@ class LivePanel(QWidget):
         self.preview_box.setMinimumWidth(300)
         right.addWidget(self.preview_box, 1, 0)
 
-        traj_box = QGroupBox("Rig trajectory (top / side)")
+        traj_box = QGroupBox("Rig trajectory (live tracking, 3-D)")
         tl = QVBoxLayout(traj_box)
         self.track_label = QLabel("Tracking: –")
         self.track_label.setObjectName("subtitle")
+        self.track_label.setWordWrap(True)
         tl.addWidget(self.track_label)
-        views = QVBoxLayout()  # stacked: each view gets the box's full width for its x labels
-        self.top_plot = pg.PlotWidget()
-        self.side_plot = pg.PlotWidget()
-        for p, (xl, yl) in ((self.top_plot, ("x [m]", "y [m]")), (self.side_plot, ("x [m]", "z [m]"))):
-            theme.style_plot(p, xl, yl, aspect=True)
-            p.setMinimumHeight(110)
-            views.addWidget(p)
-        self.top_curve = self.top_plot.plot(pen=pg.mkPen(theme.ACCENT, width=2))
-        self.side_curve = self.side_plot.plot(pen=pg.mkPen(theme.ACCENT, width=2))
-        self.top_dot = theme.marker(self.top_plot, symbol="o", symbolBrush=theme.OK, symbolSize=9, pen=None)
-        self.side_dot = theme.marker(self.side_plot, symbol="o", symbolBrush=theme.OK, symbolSize=9, pen=None)
-        tl.addLayout(views)
+        self.view3d = SceneView3D()
+        self.view3d.setMinimumHeight(180)
+        tl.addWidget(self.view3d, 1)
         right.addWidget(traj_box, 1, 1)
 
         imu_box = QGroupBox("IMU (last 5 s)")
@@ -346,9 +360,14 @@ class LivePanel(QWidget):
             return
         choice = self.choices[max(self.source_combo.currentIndex(), 0)]
         feed = self.feed = LiveFeed()
-        self.trail.clear()
-        self.trail_t.clear()
-        self.trail_T.clear()
+        for d in (self.trail, self.trail_t, self.trail_T, self.trail_state, self.truth_trail, self.truth_errors_m):
+            d.clear()
+        self.view3d.clear()
+        self.view3d.set_message("")
+        self.tracker = None
+        self.tracking_note = ""
+        self.track_state = ""
+        self.tracking_light.set("idle", "Live tracking: starting…")
         self.verdicts.clear()
         self.in_episode = False
         self._live_episodes = 0
@@ -359,21 +378,34 @@ class LivePanel(QWidget):
         operator, task, info = self.operator_edit.text(), self.task_edit.text(), dict(choice.source_info)
 
         def work() -> Any:
-            sources = choice.make()
+            # The tracking process imports gtsam while the source opens (the simulator builds its scene).
+            tracker = LiveTracker()
             try:
-                rec = Recorder(
-                    self.home, sources, operator=operator, task=task, source_info=info, observer=feed.observe
-                )
-            except BaseException:
-                for src in sources:
-                    src.stop()
-                raise
-            for d in rec.descriptions:
-                for c in d.cameras:
-                    feed.frame_period_ns[f"{d.rig}.{c.sensor}"] = 1e9 / c.rate_hz
-            self.sources = sources
-            self.started.emit(rec)
-            return rec.run(seconds)
+                sources = choice.make()
+                try:
+                    rec = Recorder(
+                        self.home, sources, operator=operator, task=task, source_info=info, observer=feed.observe
+                    )
+                except BaseException:
+                    for src in sources:
+                        src.stop()
+                    raise
+                for d in rec.descriptions:
+                    for c in d.cameras:
+                        feed.frame_period_ns[f"{d.rig}.{c.sensor}"] = 1e9 / c.rate_hz
+                setup = setup_for(rec.descriptions[0], sources[0])
+                if isinstance(setup, TrackingSetup):
+                    tracker.configure(setup)
+                    feed.tracker = self.tracker = tracker
+                else:
+                    self.tracking_note = setup
+                    tracker.stop()
+                self.sources = sources
+                self.started.emit(rec)
+                return rec.run(seconds)
+            finally:
+                feed.tracker = None
+                tracker.stop()
 
         self.record_btn.setText("■ Stop")
         self.record_btn.setObjectName("danger")
@@ -386,6 +418,8 @@ class LivePanel(QWidget):
         if self._stop_early:
             rec.stop()
         self._make_previews([f"{d.rig}.{c.sensor}" for d in rec.descriptions for c in d.cameras])
+        if self.tracker is not None and self.tracker.setup is not None:
+            self.view3d.set_tags(self.tracker.setup.known_tags, self.tracker.setup.tag_size_m)
         self._t_record_start = time.monotonic()
         self.episode_btn.setEnabled(True)
         self.rec_light.set("error", "Recording…")
@@ -529,7 +563,7 @@ class LivePanel(QWidget):
             for i in range(3):
                 self.gyro_curves[i].setData(ts, gyro[sel, i])
                 self.accel_curves[i].setData(ts, accel[sel, i])
-        self._update_pose(t)
+        self._update_tracking()
         for ev in feed.take_events():
             if ev.kind == "episode":
                 starting = ev.value.startswith("start")
@@ -582,34 +616,75 @@ class LivePanel(QWidget):
     def _episode_count(self) -> int:
         return self._live_episodes
 
-    def _update_pose(self, imu_t: np.ndarray) -> None:
-        """Extend the trail with poses at the IMU times received since the last redraw (at most 20 Hz)."""
-        if not self.sources or not len(imu_t):
+    def _update_tracking(self) -> None:
+        """Take the live VIO poses that arrived since the last redraw; show state, rate and (sim) error."""
+        tracker = self.tracker
+        if tracker is None:
+            if self.recording and self.tracking_note:
+                self.tracking_light.set("idle", f"Live tracking off: {self.tracking_note}")
+                self.track_label.setText(f"Tracking: {self.tracking_note}")
             return
-        last = self.trail_t[-1] if self.trail_t else 0
-        new = imu_t[imu_t > last + POSE_PERIOD_NS]
-        if not len(new):
+        updates = tracker.poll()
+        if tracker.failed:
+            self.tracking_light.set("warn", f"Live tracking stopped ({tracker.failed}); recording goes on")
+            self.track_state = "failed"
+        truth_source = self.sources[0] if self.sources else None
+        for u in updates:
+            self._add_pose(u, truth_source)
+        if updates:
+            p = np.array(self.trail) if self.trail else np.zeros((0, 3))
+            self.view3d.set_trajectory(p, np.array(self.trail_state, np.uint8))
+            self.view3d.set_pose(self.trail_T[-1] if self.trail_T and self.track_state != INITIALISING else None)
+            if self.truth_trail:
+                self.view3d.set_reference(np.array(self.truth_trail))
+        if tracker.failed:
             return
-        keep = [int(new[0])]
-        for t in new[1:]:
-            if t >= keep[-1] + POSE_PERIOD_NS:
-                keep.append(int(t))
-        for t in keep:
-            T = live_pose(self.sources[0], t)
-            if T is None:
-                self.track_label.setText(
-                    "Tracking: no live pose from this source — the trajectory is computed after recording"
-                )
-                return
-            self.trail.append(T[:3, 3].copy())
-            self.trail_T.append(T)
-            self.trail_t.append(t)
-        p = np.array(self.trail)
-        self.top_curve.setData(p[:, 0], p[:, 1])
-        self.side_curve.setData(p[:, 0], p[:, 2])
-        self.top_dot.setData([p[-1, 0]], [p[-1, 1]])
-        self.side_dot.setData([p[-1, 0]], [p[-1, 2]])
-        self.track_label.setText(f"Tracking: OK — simulator truth, {len(p)} poses")
+        last = tracker.last
+        tracked_hz, cam_hz = tracker.rates_hz()
+        if not tracker.ready:
+            self.tracking_light.set("info", "Live tracking: starting the tracker…")
+            self.track_label.setText("Tracking: starting…")
+            return
+        if last is None:
+            self.tracking_light.set("info", "Live tracking: waiting for frames")
+            return
+        cap = tracker.setup.max_rate_hz if tracker.setup is not None else cam_hz
+        wanted = min(cap, cam_hz) if cam_hz else cap
+        reduced = tracked_hz < 0.75 * wanted
+        rate = f"VIO {tracked_hz:.0f} Hz of {cam_hz:.0f} fps"
+        if reduced:
+            rate += " — reduced to keep recording safe (busy CPU)"
+        elif cam_hz > cap * 1.1:
+            rate += f" (every frame up to {cap:.0f} Hz)"
+        state = last.state
+        light = {"ok": "ok", "interpolated": "warn", "lost": "error"}.get(state, "info")
+        if reduced and light == "ok":
+            light = "degraded"
+        self.tracking_light.set(light, f"Tracking {state.upper()} · {rate}")
+        parts = [f"Tracking: {state.upper()}"]
+        if state != INITIALISING:
+            parts.append(f"{last.inliers} inliers")
+            parts.append(f"world: {last.anchor}")
+        else:
+            parts.append("move the rig gently while the tracker starts")
+        if self.truth_errors_m:
+            err = np.array(self.truth_errors_m)[-50:]
+            parts.append(f"error vs simulator truth (dashed) {np.median(err) * 100:.1f} cm")
+        self.track_label.setText(" · ".join(parts))
+
+    def _add_pose(self, u: TrackUpdate, truth_source: Any) -> None:
+        self.track_state = u.state
+        if u.T_world_imu is None:
+            return
+        self.trail.append(u.T_world_imu[:3, 3].copy())
+        self.trail_state.append(STATE_CODES.get(u.state, 1))
+        if u.state in ("ok", "interpolated"):  # only tracked poses feed the feasibility check
+            self.trail_T.append(u.T_world_imu)
+            self.trail_t.append(u.t_ns)
+        T_true = live_pose(truth_source, u.t_ns) if truth_source is not None else None
+        if T_true is not None:
+            self.truth_trail.append(T_true[:3, 3].copy())
+            self.truth_errors_m.append(float(np.linalg.norm(T_true[:3, 3] - u.T_world_imu[:3, 3])))
 
     # ----------------------------------------------------------- feasibility
     def _maybe_check_feasibility(self) -> None:

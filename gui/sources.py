@@ -40,8 +40,8 @@ def _sim_available() -> bool:
 class SimulatedRigSource:
     """``devices.sim.rig.VirtualRigSource`` in real time, plus its true pose for the live view.
 
-    The simulator knows where the rig is, so the live trajectory and feasibility light show
-    the truth; with a real rig they would show live tracking.
+    The simulator knows where the rig is: the live screen tracks the rig with live VIO like
+    any other and shows the truth only beside it, as the error of the live estimate.
     """
 
     def __init__(
@@ -77,6 +77,13 @@ class SimulatedRigSource:
 
     def stop(self) -> None:
         self.inner.stop()
+
+    def workspace(self) -> dict[str, Any]:
+        """The table tags as drawn (T_world_tag (4, 4) by id), their size and the table tag's id."""
+        from devices.sim.scene import TAG_SIZE_M, table_tag_poses
+
+        tags = table_tag_poses()
+        return {"tags": tags, "tag_size_m": TAG_SIZE_M, "table_tag_id": min(tags)}
 
     def pose_at_host_ns(self, t_host_ns: int) -> NDArray[np.float64]:
         """True T_world_imu (4, 4) at a host time."""

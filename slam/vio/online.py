@@ -33,6 +33,7 @@ class LivePose:
     state: TrackState
     inliers: int
     T_world_nav: NDArray[np.float64] | None  # set once a tag fixes the world
+    anchor_tag: int | None = None  # the tag whose frame T_world_nav is (compose with a surveyed T_world_tag)
 
 
 class OnlineVio:
@@ -117,10 +118,12 @@ class OnlineVio:
         pim = gtsam.PreintegratedCombinedMeasurements(b.params, b.bias)
         backend.integrate(pim, b.imu, b.kf_t[-1], obs.t_ns)
         T = pim.predict(b.nav, b.bias).pose().matrix() if obs.t_ns > b.kf_t[-1] else b.nav.pose().matrix()
-        T_world_nav = None
+        T_world_nav, tag = None, None
         if b.tags:
             tag = self.table_tag_id if self.table_tag_id in b.tags else min(b.tags)
             if b.est.exists(G(tag)):
                 T_world_nav = geometry.se3_inverse(b.est.atPose3(G(tag)).matrix())
+            else:
+                tag = None
         inl = int(b.kf_stats[-1]["inliers"]) if b.kf_stats else 0
-        return LivePose(obs.t_ns, T, self._last_kf_state, inl, T_world_nav)
+        return LivePose(obs.t_ns, T, self._last_kf_state, inl, T_world_nav, tag)
