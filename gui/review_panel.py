@@ -1,5 +1,6 @@
-"""Episode review: video scrubber synced with the rig trajectory, the retargeted robot, joint
-plots and the flag timeline; accept / reject / trim / annotate from the keyboard.
+"""Episode review: video scrubber synced with a 3-D view of the rig trajectory and the retargeted
+robot (Pinocchio forward kinematics as a stick figure), joint plots and the flag timeline;
+accept / reject / trim / annotate from the keyboard.
 
 Keys: Space play/pause, ←/→ one frame, A accept, R reject, I/O set trim in/out, T trim,
 N note. Every decision is appended to the session (``Session.add_decision``) and the
@@ -36,6 +37,7 @@ from democap.model import Decision, Episode, Flag, review_of
 from gui import theme
 from gui.indicators import StatusLight, header
 from gui.live_panel import to_qimage
+from gui.view3d import SceneView3D
 from gui.workers import Jobs
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,10 @@ class EpisodeData:
     camera: str = ""
     traj_t_ns: np.ndarray | None = None
     traj_p: np.ndarray | None = None  # (N, 3) world positions of the rig
+    T_world_imu_traj: np.ndarray | None = None  # (N, 4, 4) T_world_imu
+    traj_state: np.ndarray | None = None  # (N,) TrackState
+    tags: dict[int, np.ndarray] = field(default_factory=dict)  # T_world_tag (4, 4) of the table tags
+    tag_size_m: float = 0.08
     robot: str = ""
     joint_names: tuple[str, ...] = ()
     joint_t_ns: np.ndarray | None = None
@@ -101,8 +107,12 @@ def load_episode(home: Home, session_id: str, index: int, robot: str | None = No
         traj = load_trajectory(s, rig)
         sel = (traj.t_ns >= ep.t0_ns) & (traj.t_ns < ep.t1_ns)
         d.traj_t_ns, d.traj_p = traj.t_ns[sel], traj.T_world_body[sel, :3, 3]
+        d.T_world_imu_traj, d.traj_state = traj.T_world_body[sel], traj.state[sel]
     except Exception as e:  # noqa: BLE001 - not processed: the view says so
         log.info("no trajectory for %s: %s", session_id, e)
+    workspace = s.manifest.get("workspace", {})
+    d.tags = {int(k): np.asarray(v, dtype=np.float64) for k, v in workspace.get("tags", {}).items()}
+    d.tag_size_m = float(workspace.get("tag_size_m", 0.08))
     folder = stage_dir(s, "retarget")
     robots = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.exists() else []
     chosen = robot if robot in robots else (robots[0] if robots else "")
@@ -165,27 +175,14 @@ class ReviewPanel(QWidget):
         vl.addWidget(self.video, 1)
         grid.addWidget(video_box, 0, 0)
 
-        scene_box = QGroupBox("Rig trajectory and retargeted robot (side view x–z)")
-        sl = QHBoxLayout(scene_box)
-        self.top_plot = pg.PlotWidget()
-        self.side_plot = pg.PlotWidget()
-        for p, (xl, yl) in ((self.top_plot, ("x [m]", "y [m]")), (self.side_plot, ("x [m]", "z [m]"))):
-            theme.style_plot(p, xl, yl, aspect=True)
-            sl.addWidget(p)
-        self.top_path = self.top_plot.plot(pen=pg.mkPen(theme.ACCENT, width=2))
-        self.side_path = self.side_plot.plot(pen=pg.mkPen(theme.ACCENT, width=2))
-        self.top_dot = theme.marker(self.top_plot, pen=None, symbol="o", symbolBrush=theme.OK, symbolSize=10)
-        self.side_dot = theme.marker(self.side_plot, pen=None, symbol="o", symbolBrush=theme.OK, symbolSize=10)
-        self.robot_side = theme.marker(
-            self.side_plot, pen=pg.mkPen(theme.WARN, width=4), symbol="o", symbolSize=6, symbolBrush=theme.WARN
-        )
-        self.robot_top = theme.marker(
-            self.top_plot, pen=pg.mkPen(theme.WARN, width=4), symbol="o", symbolSize=6, symbolBrush=theme.WARN
-        )
-        # The robot's reach over the whole episode sets the view range (the moving skeleton is ignored).
-        invisible = pg.mkPen((0, 0, 0, 0))
-        self.robot_extent_side = self.side_plot.plot(pen=invisible)
-        self.robot_extent_top = self.top_plot.plot(pen=invisible)
+        scene_box = QGroupBox("Rig trajectory and retargeted robot (3-D)")
+        sl = QVBoxLayout(scene_box)
+        self.view3d = SceneView3D()
+        sl.addWidget(self.view3d, 1)
+        self.scene_legend = QLabel("")
+        self.scene_legend.setObjectName("subtitle")
+        self.scene_legend.setWordWrap(True)
+        sl.addWidget(self.scene_legend)
         grid.addWidget(scene_box, 0, 1)
 
         self.joint_plot = theme.style_plot(pg.PlotWidget(), "", "joint [rad]")
@@ -322,21 +319,19 @@ class ReviewPanel(QWidget):
             v, f"Verdict: {v.upper()} — " + ("; ".join(d.verdict.get("reasons", [])) or "no problem found")
         )
         t0 = ep.t0_ns
-        if d.traj_p is not None and len(d.traj_p):
-            self.top_path.setData(d.traj_p[:, 0], d.traj_p[:, 1])
-            self.side_path.setData(d.traj_p[:, 0], d.traj_p[:, 2])
-        else:
-            self.top_path.setData([], [])
-            self.side_path.setData([], [])
+        v = self.view3d
+        v.clear()
+        v.set_tags(d.tags, d.tag_size_m)
         if d.robot_points is not None:
-            P = d.robot_points.reshape(-1, 3)
-            self.robot_extent_side.setData(P[:, 0], P[:, 2])
-            self.robot_extent_top.setData(P[:, 0], P[:, 1])
+            v.set_extent(d.robot_points.reshape(-1, 3))  # the robot's reach over the episode frames the view
+        if d.traj_p is not None and len(d.traj_p):
+            v.set_trajectory(d.traj_p, d.traj_state)
+            v.set_message("")
         else:
-            self.robot_extent_side.setData([], [])
-            self.robot_extent_top.setData([], [])
-            self.robot_side.setData([], [])
-            self.robot_top.setData([], [])
+            v.set_message("No trajectory: this session has not been tracked yet (process it on the Sessions screen).")
+        legend = ["trajectory: green tracked, amber bridged by the IMU, red lost"]
+        legend.append(f"orange: {d.robot} (forward kinematics)" if d.robot_points is not None else "not retargeted")
+        self.scene_legend.setText(" · ".join(legend))
         for item in list(self.joint_plot.listDataItems()):
             self.joint_plot.removeItem(item)
         if d.joint_q is not None and d.joint_t_ns is not None and len(d.joint_q):
@@ -402,17 +397,13 @@ class ReviewPanel(QWidget):
             )
         elif not d.frames:
             self.video.setText("This episode has no camera stream")
-        if d.traj_t_ns is not None and len(d.traj_t_ns):
+        if d.traj_t_ns is not None and d.T_world_imu_traj is not None and len(d.traj_t_ns):
             i = int(np.clip(np.searchsorted(d.traj_t_ns, t), 0, len(d.traj_t_ns) - 1))
-            p = d.traj_p[i]  # type: ignore[index]
-            self.top_dot.setData([p[0]], [p[1]])
-            self.side_dot.setData([p[0]], [p[2]])
+            self.view3d.set_pose(d.T_world_imu_traj[i])
         if d.robot_points is not None:
             tk = d.joint_t_ns_fk  # type: ignore[attr-defined]
             k = int(np.clip(np.searchsorted(tk, t), 0, len(tk) - 1))
-            P = d.robot_points[k]
-            self.robot_side.setData(P[:, 0], P[:, 2])
-            self.robot_top.setData(P[:, 0], P[:, 1])
+            self.view3d.set_robot(d.robot_points[k])
         self.joint_line.setValue(ts)
         self.flag_line.setValue(ts)
 

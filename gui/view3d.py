@@ -109,9 +109,12 @@ class SceneView3D(QWidget):
     def set_tags(self, T_world_tag: dict[int, NDArray[np.float64]], tag_size_m: float) -> None:
         self.tags = {int(k): np.asarray(v, dtype=np.float64) for k, v in T_world_tag.items()}
         self.tag_size_m = float(tag_size_m)
+        if not self._user_moved:
+            self.reset_view(update=False)
         self.update()
 
     def set_robot(self, points_world: NDArray[np.float64] | None) -> None:
+        """The robot's joint origins now (K, 3); it moves every frame, so it does not reframe the view."""
         self.robot_points = None if points_world is None else np.asarray(points_world, dtype=np.float64)
         self.update()
 

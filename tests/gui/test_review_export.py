@@ -56,9 +56,14 @@ def test_review_reject_trim_accept_by_keyboard(demo_home, window, qtbot) -> None
     assert r.t0_ns == int(d.frame_t_ns[5]) and r.t1_ns == int(d.frame_t_ns[-6])
     # Scrubbing moves the robot and the trajectory marker with the video.
     review.slider.setValue(0)
-    p0 = review.robot_side.getData()[0].copy()
+    view = review.view3d
+    assert view.robot_points is not None and len(view.trajectory) > 10
+    p0, T0 = view.robot_points.copy(), view.T_world_rig.copy()
+    image0 = view.grab().toImage()
     review.slider.setValue(review.slider.maximum())
-    assert not np.allclose(p0, review.robot_side.getData()[0])
+    assert not np.allclose(p0, view.robot_points)
+    assert not np.allclose(T0, view.T_world_rig)
+    assert view.grab().toImage() != image0  # the 3-D view redrew the robot and the rig where they now are
     _open(window, qtbot, sid, 1)
     qtbot.keyClick(window.review, Qt.Key.Key_A)
     assert review_of(Session(demo_home.session_path(sid)).decisions(), 1).status == "accepted"
