@@ -309,6 +309,8 @@ def cmd_latency(args: argparse.Namespace) -> int:
         out.update(_save(args, with_latency(_base_rig(args, args.source), args.camera, res.latency_ns)))
     lines = [f"{stream}: latency {res.latency_ns * 1e-6:.2f} ms (1-sigma {res.sigma_ns * 1e-6:.2f} ms, "
              f"frame spread {res.spread_ns * 1e-6:.2f} ms) from {res.n_decoded} of {res.n_frames} frames"]  # fmt: skip
+    if res.warning:
+        lines.append(f"warning: {res.warning}")
     return _emit(args, out, lines)
 
 
@@ -412,7 +414,7 @@ def add_commands(sub: Any) -> None:
 
     p = cs.add_parser("latency", help="camera-to-host latency from filming the clock code")
     common(p, "session that films the clock code")
-    p.add_argument("--display-hz", type=float, default=60.0)
+    p.add_argument("--display-hz", type=float, default=60.0, help="refresh rate of the display that showed the code")
     p.add_argument("--show", action="store_true", help="show the clock code on this screen")
     p.add_argument("--seconds", type=float, default=30.0)
     p.set_defaults(func=cmd_latency)

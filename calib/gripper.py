@@ -63,7 +63,7 @@ class FingerObservation:
 def observe_fingers(image: NDArray[Any], camera: CameraModel, markers: FingerMarkers, t_ns: int = 0
                     ) -> FingerObservation:  # fmt: skip
     """Find both finger markers in one image and solve their poses (IPPE for squares)."""
-    from calib.targets import _border_fraction, _gray, refine_tag_corners
+    from calib.targets import _border_fraction, _gray, refine_square_edges, refine_tag_corners
 
     gray = _gray(image)
     det = cv2.aruco.ArucoDetector(cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, markers.dictionary)),
@@ -80,6 +80,7 @@ def observe_fingers(image: NDArray[Any], camera: CameraModel, markers: FingerMar
             px = refine_tag_corners(
                 gray, c.reshape(4, 2).astype(np.float64), side, _border_fraction(markers.dictionary)
             )
+            px = refine_square_edges(gray, px)  # small markers: a corner bias would be a depth bias
             rays = camera.unproject(px)
             ok, rvec, tvec = cv2.solvePnP(obj, rays[:, :2] / rays[:, 2:3], np.eye(3), None,
                                           flags=cv2.SOLVEPNP_IPPE_SQUARE)  # fmt: skip

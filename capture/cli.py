@@ -52,7 +52,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rig", help="serial or address of a paired rig")
     p.add_argument("--seconds", type=float, help="stop after this long (default: 20 s virtual, until Ctrl-C real)")
     p.add_argument("--seed", type=int, default=0, help="virtual rig: seed of the scripted motion and noise")
-    p.add_argument("--motion", default="pick_place", help="virtual rig: pick_place, pour, wipe or mixed")
+    p.add_argument(
+        "--motion",
+        default="pick_place",
+        help="virtual rig: pick_place, pour, wipe or mixed; gripper_clip (close/open fully, for calib gripper) "
+        "or screen_clip (films the clock monitor, for calib latency)",
+    )
     p.add_argument(
         "--cameras",
         default="stereo-pinhole",

@@ -24,8 +24,12 @@ from democap import geometry
 from democap.errors import ImportFormatError
 from devices.sim import body
 
-MotionKind = Literal["pick_place", "pour", "wipe", "mixed"]
-MOTION_KINDS: tuple[str, ...] = ("pick_place", "pour", "wipe", "mixed")
+MotionKind = Literal["pick_place", "pour", "wipe", "mixed", "gripper_clip", "screen_clip"]
+#: Calibration clips: ``gripper_clip`` closes and opens the gripper fully a few times over the
+#: table (the min/max clip of gripper calibration); ``screen_clip`` holds the rig facing the
+#: clock monitor (``SimRigConfig.screen``) for latency calibration.
+CLIP_KINDS: tuple[str, ...] = ("gripper_clip", "screen_clip")
+MOTION_KINDS: tuple[str, ...] = ("pick_place", "pour", "wipe", "mixed", *CLIP_KINDS)
 KNOT_RATE_HZ = 100.0
 STILL_S = 1.0  # nearly still at the start: lets a VIO initialise its gravity and biases
 
@@ -235,26 +239,10 @@ def _motion_from_tcp(
     return Motion(t, T_world_imu[:, :3, 3], T_world_imu[:, :3, :3], width, episodes, name)
 
 
-def scripted_motion(
-    kind: MotionKind = "mixed",
-    seconds: float = 20.0,
-    seed: int = 0,
-    T_imu_cam: NDArray[np.float64] = body.T_IMU_CAM0,
-    T_cam_tcp: NDArray[np.float64] = body.T_CAM0_TCP,
-) -> Motion:
-    """A handheld tabletop demonstration of ``seconds``: about 1 s nearly still, then tasks.
-
-    ``pick_place``, ``pour`` and ``wipe`` repeat their task; ``mixed`` cycles through all
-    three in a seeded order. Each task is one episode, from leaving the rest pose to
-    returning to it. Segments follow minimum-jerk profiles (peak speeds ~0.3-0.7 m/s,
-    accelerations ~1-4 m/s^2, wrist roll up to ~110 degrees when pouring) with hand sway
-    and tremor on top. Same arguments, same motion.
-    """
-    if kind not in MOTION_KINDS:
-        raise ValueError(f"unknown motion {kind!r}; expected one of {', '.join(MOTION_KINDS)}")
-    if seconds < 2.0:
-        raise ValueError(f"a scripted motion needs at least 2 s, got {seconds}")
-    rng = np.random.default_rng([seed, 7001])
+def _task_schedule(
+    kind: str, seconds: float, rng: np.random.Generator
+) -> tuple[list[float], list[_Key], list[TaskSpan]]:
+    """Key times, keys and episodes of repeated tasks after the still start."""
     order = ["pick_place", "pour", "wipe"]
     if kind == "mixed":
         rng.shuffle(order)
@@ -290,6 +278,66 @@ def scripted_motion(
     if times[-1] < seconds:
         times.append(seconds + 0.5)
         keys.append(keys[-1])
+    return times, keys, episodes
+
+
+def _clip_schedule(
+    kind: str, seconds: float, rng: np.random.Generator
+) -> tuple[list[float], list[_Key], list[TaskSpan]]:
+    """Key times, keys and the one episode of a calibration clip (``CLIP_KINDS``)."""
+    if kind == "gripper_clip":  # over the table, closing fully and opening fully
+        home = _key(0.0, HOME_TCP, 0, 50, 0, body.GRIPPER_MAX_WIDTH_M)
+        widths = (body.GRIPPER_MIN_WIDTH_M, body.GRIPPER_MAX_WIDTH_M)
+        step, hold = 0.9, 0.4
+    else:  # facing the clock monitor from ~0.34 m
+        home = _key(0.0, [0.82, 0.0, 0.13], 0, 0, 0, OPEN_M)
+        widths = (OPEN_M,)
+        step, hold = 1.4, 0.0
+    times = [0.0, STILL_S]
+    keys: list[_Key] = [home, (STILL_S,) + home[1:]]
+    t_now, i = STILL_S, 0
+    while t_now + step + hold < seconds:
+        wander = home[1] + rng.uniform(-0.015, 0.015, 3)
+        yaw, pitch = np.degrees(home[2]) + rng.uniform(-5, 5), np.degrees(home[3]) + rng.uniform(-4, 4)
+        key = _key(step, wander, yaw, pitch, rng.uniform(-4, 4), widths[i % len(widths)])
+        t_now += step
+        times.append(t_now)
+        keys.append(key)
+        if hold > 0:
+            t_now += hold
+            times.append(t_now)
+            keys.append((hold,) + key[1:])
+        i += 1
+    times.append(seconds + 0.5)
+    keys.append(keys[-1])
+    return times, keys, [TaskSpan(STILL_S, seconds - 0.2, kind)]
+
+
+def scripted_motion(
+    kind: MotionKind = "mixed",
+    seconds: float = 20.0,
+    seed: int = 0,
+    T_imu_cam: NDArray[np.float64] = body.T_IMU_CAM0,
+    T_cam_tcp: NDArray[np.float64] = body.T_CAM0_TCP,
+) -> Motion:
+    """A handheld tabletop demonstration of ``seconds``: about 1 s nearly still, then tasks.
+
+    ``pick_place``, ``pour`` and ``wipe`` repeat their task; ``mixed`` cycles through all
+    three in a seeded order. Each task is one episode, from leaving the rest pose to
+    returning to it. Segments follow minimum-jerk profiles (peak speeds ~0.3-0.7 m/s,
+    accelerations ~1-4 m/s^2, wrist roll up to ~110 degrees when pouring) with hand sway
+    and tremor on top. Same arguments, same motion. The calibration clips (``CLIP_KINDS``)
+    are one episode of small wandering moves around a fixed view instead.
+    """
+    if kind not in MOTION_KINDS:
+        raise ValueError(f"unknown motion {kind!r}; expected one of {', '.join(MOTION_KINDS)}")
+    if seconds < 2.0:
+        raise ValueError(f"a scripted motion needs at least 2 s, got {seconds}")
+    rng = np.random.default_rng([seed, 7001])
+    if kind in CLIP_KINDS:
+        times, keys, episodes = _clip_schedule(kind, seconds, rng)
+    else:
+        times, keys, episodes = _task_schedule(kind, seconds, rng)
 
     t = np.arange(0.0, seconds + 1e-9, 1.0 / KNOT_RATE_HZ)
     key_t = np.asarray(times)

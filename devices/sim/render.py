@@ -245,6 +245,8 @@ class Renderer:
         self.camera = camera
         self.gray = gray
         self.atlas = scene.atlas_gray if gray else scene.atlas_rgb
+        if scene.screen_rect is not None:
+            self.atlas = self.atlas.copy()  # the screen's texels change per frame: not the scene's to share
         # Half-resolution atlas for minified surfaces (far walls, grazing table): a 2-level mipmap
         # keeps distant texture from aliasing into flickering corners.
         h0, w0 = self.atlas.shape[:2]
@@ -439,6 +441,18 @@ class Renderer:
         blended = sharp.astype(np.float32) + w * (half.astype(np.float32) - sharp.astype(np.float32))
         return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
 
+    def _draw_screen(self, content: NDArray[np.uint8]) -> None:
+        """Put ``content`` (gray (h, w) uint8, any size) on the scene's screen, mipmap level included."""
+        if self.scene.screen_rect is None:
+            raise ValueError("this scene has no screen")
+        x, y, w, h = self.scene.screen_rect
+        tex = cv2.resize(content, (w, h), interpolation=cv2.INTER_AREA)
+        self.atlas[y : y + h, x : x + w] = tex if self.gray else tex[..., None]
+        hx0, hy0, hx1, hy1 = x // 2, y // 2, (x + w + 1) // 2, (y + h + 1) // 2
+        self.atlas_half[hy0:hy1, hx0:hx1] = cv2.resize(
+            self.atlas[2 * hy0 : 2 * hy1, 2 * hx0 : 2 * hx1], (hx1 - hx0, hy1 - hy0), interpolation=cv2.INTER_AREA
+        )
+
     def _flow(
         self, coarse: _Cast, mid: NDArray[np.float64], start: NDArray[np.float64], end: NDArray[np.float64]
     ) -> NDArray[np.float32]:
@@ -483,6 +497,7 @@ class Renderer:
         depth: bool = False,
         noise_seed: int | None = None,
         max_subframes: int = 6,
+        screen: NDArray[np.uint8] | None = None,
     ) -> RenderedFrame:
         """Render one frame.
 
@@ -491,7 +506,10 @@ class Renderer:
         brightness: illumination x gain x exposure / 10 ms (1 = textures as stored).
         gripper_width_m: draw the fingers at this opening (None: no fingers).
         noise_seed: seed of this frame's sensor noise (None: no noise).
+        screen: what the scene's screen shows during this exposure (gray uint8 image).
         """
+        if screen is not None:
+            self._draw_screen(screen)
         if callable(pose):
             pose_at = pose
         else:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -78,6 +79,8 @@ class SimRigConfig:
     Faults: ``dropped_frame_rate`` (share of camera frames lost), ``link_gaps_s`` ((t0, t1)
     sim-time spans when nothing arrives), ``clock_jumps`` ((t_s, step ns) of the device clock).
     ``host_start_ns`` None: the host clock starts at ``time.monotonic_ns()`` when the rig is made.
+    ``screen``: a monitor on the table shows the host clock as a QR code, redrawn at
+    ``display_hz`` with no display lag; ``motion="screen_clip"`` films it (and implies it).
     """
 
     seconds: float = 20.0
@@ -111,6 +114,8 @@ class SimRigConfig:
     serial: str = ""
     dropped_frame_rate: float = 0.0
     link_gaps_s: tuple[tuple[float, float], ...] = ()
+    screen: bool = False
+    display_hz: float = 60.0
 
     def __post_init__(self) -> None:
         if self.cameras not in CAMERA_SETUPS:
@@ -227,11 +232,11 @@ class SimGroundTruth:
 
 
 @functools.lru_cache(maxsize=2)
-def _tabletop(seed: int, texture_root: str | None, photos: bool) -> Scene:
+def _tabletop(seed: int, texture_root: str | None, photos: bool, screen: bool = False) -> Scene:
     """Scenes are read-only once built: rigs of the same seed share one (textures take ~2 s)."""
     from devices.sim.scene import Scene
 
-    return Scene.tabletop(seed, texture_root, photos=photos)
+    return Scene.tabletop(seed, texture_root, photos=photos, screen=screen)
 
 
 class SimRig:
@@ -332,7 +337,11 @@ class SimRig:
             CameraCalibration(name, model, self.T_imu_cam[name], self.camera_offset_ns)
             for name, model, _ in self.cameras
         )
-        latency = {name: int((CAMERA_LATENCY_S + c.rolling_shutter_s) * 1e9) for name, _, _ in self.cameras}
+        # Mid-exposure (first row) to host arrival: half the exposure, the readout, the transport
+        # and its mean jitter. Auto exposure varies the first; the median frame stands for all.
+        half_exposure_s = 0.5 * float(np.median(self.frame_exposure_s))
+        camera_s = half_exposure_s + c.rolling_shutter_s + CAMERA_LATENCY_S + CAMERA_JITTER_S
+        latency = {name: int(round(camera_s * 1e9)) for name, _, _ in self.cameras}
         latency.update(imu=int(IMU_LATENCY_S * 1e9), gripper=int(GRIPPER_LATENCY_S * 1e9))
         return RigCalibration(
             rig_serial=self.serial,
@@ -410,7 +419,7 @@ class SimRig:
         """The rendered world, built on first use (a couple of seconds; shared by rigs of the same seed)."""
         if self._scene is None:
             c = self.config
-            self._scene = _tabletop(c.seed, c.texture_root, c.photos)
+            self._scene = _tabletop(c.seed, c.texture_root, c.photos, self.has_screen)
         return self._scene
 
     def renderer(self, camera: str) -> Renderer:
@@ -445,6 +454,7 @@ class SimRig:
             return self._pose_memo[key] @ T_imu_cam
 
         cam_index = [x[0] for x in self.cameras].index(camera)
+        exposure = float(self.frame_exposure_s[i])
         return self.renderer(camera).render(
             pose_at,
             exposure_s=float(self.frame_exposure_s[i]) if c.motion_blur else 0.0,
@@ -452,7 +462,42 @@ class SimRig:
             gripper_width_m=float(self.motion.gripper_width(t)[0]),
             depth=depth,
             noise_seed=(c.seed * 16 + cam_index) * 1_000_003 + i if c.sensor_noise else None,
+            screen=self.screen_content(t - 0.5 * exposure, t + 0.5 * exposure) if self.has_screen else None,
         )
+
+    @property
+    def has_screen(self) -> bool:
+        return self.config.screen or self.config.motion == "screen_clip"
+
+    def screen_content(self, t0_s: float, t1_s: float) -> NDArray[np.uint8]:
+        """What the clock monitor shows to an exposure from sim time t0_s to t1_s (gray, screen texels).
+
+        At each refresh (phase seeded) the monitor draws the host time of that refresh; an
+        exposure spanning refreshes sees the codes blended by how long each was shown.
+        """
+        from democap.formats.clock_code import encode_time
+        from devices.sim.scene import SCREEN_PX_PER_M, SCREEN_SIZE_M
+
+        c = self.config
+        period = 1.0 / c.display_hz
+        phase = float(np.random.default_rng([c.seed, 7012]).uniform(0.0, period))
+        t1_s = max(t1_s, t0_s + 1e-6)
+        k0, k1 = int(np.floor((t0_s - phase) / period)), int(np.floor((t1_s - phase) / period))
+        h, w = round(SCREEN_SIZE_M[1] * SCREEN_PX_PER_M), round(SCREEN_SIZE_M[0] * SCREEN_PX_PER_M)
+        acc = np.zeros((h, w), np.float32)
+        for k in range(k0, k1 + 1):
+            a, b = max(t0_s, phase + k * period), min(t1_s, phase + (k + 1) * period)
+            if b <= a:
+                continue
+            qr = encode_time(int(self.host.host_ns(phase + k * period)[0]), module_px=1)
+            m = max(1, int(0.92 * h) // qr.shape[0])
+            qr = cv2.resize(qr, None, fx=m, fy=m, interpolation=cv2.INTER_NEAREST)
+            canvas = np.full((h, w), 255, np.float32)
+            canvas[:, :8], canvas[:, -8:], canvas[:8], canvas[-8:] = 25, 25, 25, 25  # the bezel
+            y, x = (h - qr.shape[0]) // 2, (w - qr.shape[1]) // 2
+            canvas[y : y + qr.shape[0], x : x + qr.shape[1]] = qr
+            acc += canvas * np.float32((b - a) / (t1_s - t0_s))
+        return np.clip(acc + 0.5, 0, 255).astype(np.uint8)
 
     def warm_up(self) -> None:
         """Build the scene and every camera's renderer now rather than at the first frame.

@@ -45,6 +45,11 @@ TABLE_TAGS: tuple[tuple[int, float, float], ...] = (
 )
 TABLE_X = (0.10, 1.10)
 TABLE_Y = (-0.65, 0.65)
+#: A monitor standing on the far side of the table (behind tag 6), facing the operator: it shows
+#: the host clock as a QR code (``democap.formats.clock_code``) for latency calibration.
+SCREEN_CENTRE = (0.96, 0.0, 0.18)
+SCREEN_SIZE_M = (0.30, 0.20)
+SCREEN_PX_PER_M = 1200.0
 FINGER_PX_PER_M = 3000.0  # 8 texels per cell of the 6-cell 16 mm finger markers
 BACKGROUND_GRAY = 40
 
@@ -365,6 +370,12 @@ class Scene:
         photos_used: int,
     ) -> None:
         atlas, offsets = _pack([p.texture for p in planes] + fingers + [np.full((4, 4, 3), BACKGROUND_GRAY, np.uint8)])
+        #: Atlas rectangle (x, y, w, h) in texels of the screen plane, when the scene has one.
+        self.screen_rect: tuple[int, int, int, int] | None = None
+        for i, p in enumerate(planes):
+            if p.name == "screen":
+                h, w = p.texture.shape[:2]
+                self.screen_rect = (int(offsets[i, 0]), int(offsets[i, 1]), w, h)
         self.planes = tuple(planes)
         self.atlas_rgb = atlas
         self.atlas_gray = cv2.cvtColor(atlas, cv2.COLOR_RGB2GRAY)
@@ -390,12 +401,15 @@ class Scene:
         )
 
     @classmethod
-    def tabletop(cls, seed: int = 0, texture_root: Path | str | None = None, photos: bool = True) -> Scene:
+    def tabletop(
+        cls, seed: int = 0, texture_root: Path | str | None = None, photos: bool = True, screen: bool = False
+    ) -> Scene:
         """A table with tags, a few boxes, floor and walls around it.
 
         ``texture_root``: the shared data folder to take photographs from (default: the
         ``DEMOCAP_TEST_DATA`` folder if set); ``photos=False`` or no folder gives purely
-        procedural textures.
+        procedural textures. ``screen``: add the clock monitor (``SCREEN_*``); renderers
+        draw its content per frame.
         """
         rng = np.random.default_rng([seed, 7003])
         root = Path(texture_root) if texture_root is not None else default_texture_root()
@@ -487,5 +501,14 @@ class Scene:
                         f"box{bi}_{fname}", np.asarray(centre, float), nn, dv, size, box_ppm, _shade(tex, nn)
                     )
                 )
+        if screen:
+            sw, sh = SCREEN_SIZE_M
+            blank = np.full((int(round(sh * SCREEN_PX_PER_M)), int(round(sw * SCREEN_PX_PER_M)), 3), 255, np.uint8)
+            planes.append(
+                TexturedPlane.facing(
+                    "screen", np.array(SCREEN_CENTRE), np.array([-1.0, 0.0, 0.0]), down_z, SCREEN_SIZE_M,
+                    SCREEN_PX_PER_M, blank,
+                )
+            )  # fmt: skip
         fingers = [finger_texture(mid, rng) for mid in body.FINGER_MARKER_IDS]
         return cls(planes, fingers, tags, TAG_SIZE_M, seed, len(pics))

@@ -14,9 +14,10 @@ from calib.gripper import (
     tcp_from_fingers,
     width_from_observation,
 )
-from calib.latency import decode_time, encode_time, measure_latency
+from calib.latency import measure_latency
 from democap import geometry
 from democap.errors import CalibrationError
+from democap.formats.clock_code import decode_time, encode_time
 
 
 @pytest.fixture(scope="module")
@@ -91,12 +92,21 @@ def test_qr_round_trip() -> None:
     assert decode_time(np.full((100, 100), 255, np.uint8)) is None
 
 
-@pytest.mark.parametrize("latency_ms", [12.0, 47.5])
-def test_latency_from_filmed_clock(latency_ms: float) -> None:
-    res = measure_latency(_screen_frames(int(latency_ms * 1e6), seed=int(latency_ms)))
+@pytest.mark.parametrize(("latency_ms", "display_hz"), [(12.0, 144.0), (47.5, 144.0), (20.0, 75.0)])
+def test_latency_from_filmed_clock(latency_ms: float, display_hz: float) -> None:
+    res = measure_latency(_screen_frames(int(latency_ms * 1e6), seed=int(latency_ms), display_hz=display_hz),
+                          display_hz=display_hz)  # fmt: skip
     assert res.n_decoded >= 30
-    assert abs(res.latency_ns * 1e-6 - latency_ms) < 5.0
-    assert res.sigma_ns < 3e6
+    # 30 fps sees a 144 Hz display at 5 phases (a 75 Hz one at 2): the stated sigma covers the error.
+    assert abs(res.latency_ns * 1e-6 - latency_ms) < max(2.0, 3 * res.sigma_ns * 1e-6)
+    assert res.sigma_ns < (1.5e6 if display_hz == 144.0 else 3.5e6)
+
+
+def test_phase_locked_display_widens_the_uncertainty() -> None:
+    res = measure_latency(_screen_frames(15_000_000, seed=4, display_hz=60.0), display_hz=60.0)
+    assert "phase-locked" in res.warning
+    assert res.phase_sigma_ns == pytest.approx(1e9 / 60 / np.sqrt(12), rel=0.05)
+    assert abs(res.latency_ns - 15_000_000) <= 0.5e9 / 60 + 1.5e6
 
 
 def test_latency_without_codes_is_an_error() -> None:
