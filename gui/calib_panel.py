@@ -1,9 +1,11 @@
 """Calibration wizard: 1 target, 2 capture with live coverage, 3 calibrate, 4 results and save.
 
-Views come from an image folder (or the frames of a recorded session's camera). Each view
-is detected as it is added, so the coverage map fills in while the operator moves the
-target; ``calib.intrinsics.calibrate_intrinsics`` runs in a job, the residuals are plotted
-and ``capture.calibrations.store_calibration`` saves the result to the catalog.
+Views come from a live camera (the wizard keeps the views that add coverage or pose variety
+and says when there are enough: ``gui.calib_live``), an image folder or the frames of a
+recorded session's camera. Each view is detected as it is added, so the coverage map fills
+in while the operator moves the target; ``calib.intrinsics.calibrate_intrinsics`` runs in a
+job, the residuals are plotted and ``capture.calibrations.store_calibration`` saves the
+result to the catalog.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -27,19 +30,25 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from democap.home import Home
 from gui import theme
+from gui.calib_live import GRID, FramePump, LiveViewSelector, rough_camera
 from gui.indicators import Metric, StatusLight, header
+from gui.sources import SourceChoice
 from gui.workers import Jobs
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".tif", ".tiff")
+LIVE_DETECT_HZ = 3.0
+TABLE_TAGS = 2  # index of "table tags of the live source" in the target list
 STEPS = ("1  Target", "2  Capture views", "3  Calibrate", "4  Save")
 
 
@@ -115,6 +124,15 @@ class CalibrationPanel(QWidget):
         self.image_size = (0, 0)
         self.result: Any = None
         self.saved_path: Path | None = None
+        self.live_choices: list[SourceChoice] = []
+        self.pump: FramePump | None = None
+        self.selector: LiveViewSelector | None = None
+        self.live_target: Any = None
+        self._detecting = False
+        self._opening = False
+        self.live_timer = QTimer(self)
+        self.live_timer.setInterval(int(1000 / LIVE_DETECT_HZ))
+        self.live_timer.timeout.connect(self._live_tick)
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(20, 16, 20, 16)
@@ -140,7 +158,7 @@ class CalibrationPanel(QWidget):
         tbox = QGroupBox("Target and views")
         form = QFormLayout(tbox)
         self.kind = QComboBox()
-        self.kind.addItems(["chessboard", "target file (Kalibr YAML)"])
+        self.kind.addItems(["chessboard", "target file (Kalibr YAML)", "table tags of the live source"])
         self.rows = QSpinBox()
         self.rows.setRange(2, 40)
         self.rows.setValue(6)
@@ -164,13 +182,20 @@ class CalibrationPanel(QWidget):
         fl.addWidget(self.folder, 1)
         fl.addWidget(browse)
         self.rig_serial = QLineEdit("rig0")
+        self.live_source = QComboBox()
+        self.live_btn = QPushButton("Start live")
+        self.live_btn.setToolTip("Detect the target in the live camera a few times a second and keep useful views")
+        ll = QHBoxLayout()
+        ll.addWidget(self.live_source, 1)
+        ll.addWidget(self.live_btn)
         form.addRow("Target", self.kind)
         form.addRow("Inner corners (rows)", self.rows)
         form.addRow("Inner corners (cols)", self.cols)
         form.addRow("Square size", self.square)
         form.addRow("Target file", self.target_file)
         form.addRow("Camera model", self.model)
-        form.addRow("Views", fl)
+        form.addRow("Live camera", ll)
+        form.addRow("or views from", fl)
         form.addRow("Rig serial", self.rig_serial)
         btns = QHBoxLayout()
         self.detect_btn = QPushButton("Add views")
@@ -200,11 +225,22 @@ class CalibrationPanel(QWidget):
         self.coverage_plot.addItem(self.coverage_img)
         self.corner_scatter = pg.ScatterPlotItem(size=2, pen=None, brush=pg.mkBrush(theme.ACCENT + "80"))
         self.coverage_plot.addItem(self.corner_scatter)
-        cl.addWidget(self.coverage_plot, 1)
+        self.live_view = QLabel("")
+        self.live_view.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.live_view.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.live_view.setStyleSheet(f"background: #0d0f12; border-radius: 6px; color: {theme.MUTED};")
+        self.coverage_stack = QStackedWidget()
+        self.coverage_stack.addWidget(self.coverage_plot)
+        self.coverage_stack.addWidget(self.live_view)
+        cl.addWidget(self.coverage_stack, 1)
         self.coverage_text = QLabel("No views yet")
         self.coverage_text.setObjectName("subtitle")
         self.coverage_text.setWordWrap(True)
         cl.addWidget(self.coverage_text)
+        self.hint_text = QLabel("")
+        self.hint_text.setWordWrap(True)
+        self.hint_text.setVisible(False)
+        cl.addWidget(self.hint_text)
         cbox.setMinimumHeight(250)
         grid.addWidget(cbox, 0, 1)
 
@@ -234,6 +270,7 @@ class CalibrationPanel(QWidget):
         lay.addLayout(grid, 1)
 
         self.detect_btn.clicked.connect(lambda: self.add_views())
+        self.live_btn.clicked.connect(lambda: self.stop_live() if self.live_active else self.start_live())
         self.view_found.connect(self._view)
         self.calib_btn.clicked.connect(lambda: self.calibrate())
         self.save_btn.clicked.connect(lambda: self.save())
@@ -245,7 +282,7 @@ class CalibrationPanel(QWidget):
         board = self.kind.currentIndex() == 0
         for w in (self.rows, self.cols, self.square):
             w.setEnabled(board)
-        self.target_file.setEnabled(not board)
+        self.target_file.setEnabled(self.kind.currentIndex() == 1)
 
     def _step(self, i: int) -> None:
         for k, lab in enumerate(self.step_labels):
@@ -257,12 +294,170 @@ class CalibrationPanel(QWidget):
         if p:
             self.folder.setText(p)
 
-    def target(self) -> Any:
-        from calib.targets import Chessboard, load_target
+    def target(self, source: Any = None) -> Any:
+        from calib.targets import Chessboard, load_target, target_from_dict
+        from democap.errors import CalibrationError
 
         if self.kind.currentIndex() == 0:
             return Chessboard(self.rows.value(), self.cols.value(), self.square.value())
+        if self.kind.currentIndex() == TABLE_TAGS:
+            workspace = getattr(source, "workspace", None)
+            if not callable(workspace):
+                raise CalibrationError(
+                    "table tags are known only for the virtual rig; choose a chessboard or a target file"
+                )
+            ws = workspace()
+            return target_from_dict(
+                {"target_type": "tagmap", "tags": ws["tags"], "tag_size": ws["tag_size_m"], "tag_family": "tag36h11"}
+            )
         return load_target(self.target_file.text())
+
+    # ---------------------------------------------------------- live capture
+    def set_live_choices(self, choices: list[SourceChoice]) -> None:
+        current = self.live_source.currentText()
+        self.live_choices = choices
+        self.live_source.clear()
+        self.live_source.addItems([c.label for c in choices])
+        if current in [c.label for c in choices]:
+            self.live_source.setCurrentText(current)
+
+    @property
+    def live_active(self) -> bool:
+        return self.pump is not None or self._opening
+
+    def start_live(self) -> None:
+        """Open the chosen live source in a worker, then detect the target in it a few times a second."""
+        if self.live_active:
+            return
+        if not self.live_choices:
+            self.message.set("error", "No live camera: pair a rig on the Devices screen or use the virtual rig.")
+            return
+        choice = self.live_choices[max(self.live_source.currentIndex(), 0)]
+        self._opening = True
+        self.live_btn.setText("Stop live")
+        self.message.set("info", f"Opening {choice.label}…")
+        self._step(1)
+
+        def open_source() -> tuple[FramePump, Any]:
+            sources = choice.make()
+            for extra in sources[1:]:
+                extra.stop()
+            try:
+                target = self.target(sources[0])
+            except BaseException:
+                sources[0].stop()
+                raise
+            return FramePump(sources[0]), target
+
+        def failed(text: str) -> None:
+            self._opening = False
+            self.live_btn.setText("Start live")
+            self.message.set("error", text)
+
+        self.jobs.start(open_source, self._live_opened, failed)
+
+    def _live_opened(self, res: tuple[FramePump, Any]) -> None:
+        pump, target = res
+        self._opening = False
+        if not self.live_btn.text().startswith("Stop"):  # stopped while opening
+            pump.stop()
+            return
+        desc = pump.description
+        cam = next(c for c in desc.cameras if c.sensor == pump.camera)
+        size = (cam.width, cam.height)
+        guess = None
+        if desc.calibration is not None:
+            guess = next((c.camera for c in desc.calibration.cameras if c.name == pump.camera), None)
+        self.pump, self.live_target = pump, target
+        self.selector = LiveViewSelector(size, guess or rough_camera(*size))
+        self.detections, self.names, self.image_size = [], [], size
+        self.rig_serial.setText(desc.info.serial)
+        self.coverage_stack.setCurrentIndex(1)
+        self.hint_text.setVisible(True)
+        self.live_view.setText("Waiting for the camera…")
+        self.message.set("info", f"Live: {desc.info.serial} {pump.camera}. Move the target through the image.")
+        self.live_timer.start()
+
+    def stop_live(self) -> None:
+        self.live_timer.stop()
+        self.live_btn.setText("Start live")
+        if self.pump is not None:
+            self.pump.stop()
+            self.pump = None
+        self.coverage_stack.setCurrentIndex(0)
+        self.update_coverage()
+        if self.selector is not None:
+            self.message.set(
+                "ok" if len(self.detections) >= 3 else "warn",
+                f"Live capture stopped: {len(self.detections)} views kept of {self.selector.seen} looked at.",
+            )
+
+    def _live_tick(self) -> None:
+        pump, selector, target = self.pump, self.selector, self.live_target
+        if pump is None or selector is None or self._detecting:
+            return  # the previous detection is still running: this frame is skipped, not queued
+        if pump.error:
+            self.stop_live()
+            self.message.set("error", f"{pump.error}. Check the device and start live capture again.")
+            return
+        frame = pump.take()
+        if frame is None:
+            return
+        self._detecting = True
+
+        def detect() -> Any:
+            return target.detect(frame.image)
+
+        def done(det: Any) -> None:
+            self._detecting = False
+            if self.selector is not selector:
+                return  # live capture restarted meanwhile
+            kept, why = selector.consider(det, max(8, target.min_points()))  # calibrate_intrinsics' minimum
+            if kept:
+                self._view(det, f"live#{selector.seen}", selector.image_size)
+            self._show_live(frame.image, det, kept)
+            self.hint_text.setText(f"{selector.hint()}  ({selector.pose_summary()})")
+            colour = theme.OK if selector.enough else theme.WARN
+            self.hint_text.setStyleSheet(f"color: {colour}; font-weight: 600;")
+            self.message.set(
+                "ok" if selector.enough else "info",
+                f"Live: {len(selector.kept)} views kept of {selector.seen} looked at"
+                + (f" (last: {'kept, ' + why if kept else why})" if selector.seen else ""),
+            )
+
+        def failed(text: str) -> None:
+            self._detecting = False
+            self.message.set("error", text)
+
+        self.jobs.start(detect, done, failed)
+
+    def _show_live(self, image: np.ndarray, det: Any, kept: bool) -> None:
+        """The camera image with the covered cells (green) and this view's corners drawn over it."""
+        from gui.live_panel import to_qimage
+
+        if self.selector is None or self.live_view.width() < 10:
+            return
+        pm = QPixmap.fromImage(to_qimage(image))
+        w, h = pm.width(), pm.height()
+        cov = self.selector.coverage()
+        gx, gy = GRID
+        qp = QPainter(pm)
+        qp.setPen(QPen(QColor(255, 255, 255, 40), 1))
+        for r in range(gy):
+            for c in range(gx):
+                rect = QRectF(c * w / gx, r * h / gy, w / gx, h / gy)
+                n = int(cov.counts[r, c])
+                if n:
+                    qp.fillRect(rect, QColor(62, 207, 142, min(40 + 20 * n, 120)))
+                qp.drawRect(rect)
+        if det is not None:
+            qp.setPen(Qt.PenStyle.NoPen)
+            qp.setBrush(QColor(theme.OK if kept else theme.ACCENT))
+            for x, y in det.corners_px:
+                qp.drawEllipse(QPointF(x, y), 2.0, 2.0)
+        qp.end()
+        fast = Qt.TransformationMode.FastTransformation
+        self.live_view.setPixmap(pm.scaled(self.live_view.size(), Qt.AspectRatioMode.KeepAspectRatio, fast))
 
     # ------------------------------------------------------------- capture
     def _view(self, det: Any, name: str, size: tuple[int, int]) -> None:
@@ -339,6 +534,9 @@ class CalibrationPanel(QWidget):
     # ----------------------------------------------------------- calibrate
     def calibrate(self, on_done: Any = None) -> None:
         from calib.intrinsics import calibrate_intrinsics
+
+        if self.live_active:
+            self.stop_live()  # calibrate on the views kept so far
 
         dets, names, size = list(self.detections), list(self.names), self.image_size
         model: Any = self.model.currentText()  # one of calib's CameraModelKind names

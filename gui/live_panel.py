@@ -169,6 +169,7 @@ class LivePanel(QWidget):
         self.tracker: LiveTracker | None = None
         self.tracking_note = ""
         self.track_state = ""
+        self.track_anchor = ""
         self._feasibility_job: Any = None
         self._t_feasibility = 0.0
         self._t_record_start = 0.0
@@ -367,6 +368,7 @@ class LivePanel(QWidget):
         self.tracker = None
         self.tracking_note = ""
         self.track_state = ""
+        self.track_anchor = ""
         self.tracking_light.set("idle", "Live tracking: starting…")
         self.verdicts.clear()
         self.in_episode = False
@@ -676,6 +678,12 @@ class LivePanel(QWidget):
         self.track_state = u.state
         if u.T_world_imu is None:
             return
+        if u.anchor != self.track_anchor:
+            # The world frame changed (e.g. the first table tag came into view): earlier poses are
+            # in the old frame, so the trail starts again rather than jump.
+            self.track_anchor = u.anchor
+            for d in (self.trail, self.trail_t, self.trail_T, self.trail_state, self.truth_trail):
+                d.clear()
         self.trail.append(u.T_world_imu[:3, 3].copy())
         self.trail_state.append(STATE_CODES.get(u.state, 1))
         if u.state in ("ok", "interpolated"):  # only tracked poses feed the feasibility check

@@ -117,6 +117,7 @@ class MainWindow(QMainWindow):
 
     def _sources_changed(self) -> None:
         self.live.set_choices(self.source_choices())
+        self.calibration.set_live_choices(self.source_choices())
 
     def _apply_preferences(self) -> None:
         robot = str(prefs.get(self.settings, "robot"))
@@ -198,6 +199,8 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
             self.live.stop_recording()
+        if self.calibration.live_active:
+            self.calibration.stop_live()
         self.save_state()
         self.jobs.wait(15000)
         self.devices.shutdown()

@@ -212,8 +212,8 @@ class ReviewPanel(QWidget):
         self.flag_text.setWordWrap(True)
         jl.addWidget(self.flag_text)
         grid.addWidget(jb, 1, 0, 1, 2)
-        video_box.setMinimumHeight(240)
-        scene_box.setMinimumHeight(240)
+        video_box.setMinimumHeight(260)
+        scene_box.setMinimumHeight(280)
         self.joint_plot.setMinimumHeight(110)
         grid.setColumnStretch(0, 2)
         grid.setColumnStretch(1, 3)
@@ -329,7 +329,7 @@ class ReviewPanel(QWidget):
             v.set_message("")
         else:
             v.set_message("No trajectory: this session has not been tracked yet (process it on the Sessions screen).")
-        legend = ["trajectory: green tracked, amber bridged by the IMU, red lost"]
+        legend = ["rig: green tracked · amber IMU-bridged · red lost"]
         legend.append(f"orange: {d.robot} (forward kinematics)" if d.robot_points is not None else "not retargeted")
         self.scene_legend.setText(" · ".join(legend))
         for item in list(self.joint_plot.listDataItems()):

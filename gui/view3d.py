@@ -229,12 +229,13 @@ class SceneView3D(QWidget):
         qp.setPen(QColor(theme.MUTED))
         if self.message:
             qp.drawText(QRectF(8, 6, w - 16, 40), Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap, self.message)
-        if self.hint:
-            qp.drawText(
-                QRectF(8, h - 22, w - 16, 18),
-                Qt.AlignmentFlag.AlignRight,
-                "drag: orbit · wheel: zoom · double-click: reset",
-            )
+        if self.hint and w > 260:
+            font = qp.font()
+            font.setPointSizeF(font.pointSizeF() * 0.85)
+            qp.setFont(font)
+            text = "drag: orbit · wheel: zoom · double-click: reset"
+            text = qp.fontMetrics().elidedText(text, Qt.TextElideMode.ElideLeft, w - 80)  # clear of the axes
+            qp.drawText(QRectF(70, h - 20, w - 78, 16), Qt.AlignmentFlag.AlignRight, text)
         qp.end()
 
     def _polyline(self, qp: QPainter, pts_world: NDArray[np.float64], pen: QPen, w: int, h: int) -> None:
