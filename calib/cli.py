@@ -314,6 +314,70 @@ def cmd_latency(args: argparse.Namespace) -> int:
     return _emit(args, out, lines)
 
 
+def cmd_handeye(args: argparse.Namespace) -> int:
+    from calib.hand_eye import calibrate_hand_eye, held_out_errors
+    from calib.intrinsics import calibrate_intrinsics, solve_pnp
+    from democap import geometry
+    from democap.formats.euroc import read_camera_folder, read_pose_csv
+
+    root = Path(args.source)
+    if not root.is_dir():
+        raise CalibrationError("expected an ASL folder (<camera>/data.csv, <body>/data.csv)", root)
+    target = target_from_args(args)
+    cam_folder = read_camera_folder(root / args.camera)
+    body = read_pose_csv(root / args.body / "data.csv")
+    board_csv = root / args.board / "data.csv"
+    board = read_pose_csv(board_csv) if board_csv.exists() else None
+    dets, size = [], None
+    for f in cam_folder.files:
+        img = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
+        if img is None:
+            raise CalibrationError("cannot decode image", f)
+        dets.append(target.detect(img))
+        size = (img.shape[1], img.shape[0])
+    intr = calibrate_intrinsics(dets, size, args.model, fix_aspect=args.fix_aspect, n_dist=args.dist)
+    t = cam_folder.t_ns
+    inside = (t >= body.t_ns[0]) & (t <= body.t_ns[-1])
+    if board is not None:
+        inside &= (t >= board.t_ns[0]) & (t <= board.t_ns[-1])
+    ok = [i for i, d in enumerate(dets) if d is not None and inside[i]]
+    if len(ok) < 3:
+        raise CalibrationError(f"only {len(ok)} images show the target within the motion-capture time span", root)
+
+    def poses(gt: Any) -> np.ndarray:
+        T = geometry.se3(geometry.quat_wxyz_to_matrix(gt.q_world_body_wxyz), gt.p_world_body)
+        return geometry.interpolate_poses(gt.t_ns, T, t[ok])
+
+    T_world_body = poses(body)
+    T_world_board = poses(board) if board is not None else np.repeat(np.eye(4)[None], len(ok), axis=0)
+    T_cam_grid = np.array([solve_pnp(intr.camera, dets[i])[1] for i in ok])
+    fit_args = (T_world_body, T_world_board, T_cam_grid, [dets[i] for i in ok], intr.camera)
+    refine = not args.fixed_intrinsics
+    res = calibrate_hand_eye(*fit_args, refine_intrinsics=refine)
+    trans, rot = held_out_errors(*fit_args, refine_intrinsics=refine)
+    out = res.to_json()
+    out.update(held_out_median_trans_err_mm=float(np.median(trans) * 1e3),
+               held_out_median_rot_err_deg=float(np.median(rot)), self_calibration_rms_px=intr.rms_px)  # fmt: skip
+    if args.save:
+        from calib.rig import with_camera
+
+        cam = res.camera or intr.camera
+        out.update(_save(args, with_camera(_base_rig(args, args.source), args.camera, cam, rms_px=res.rms_px)))
+    t_bc = res.T_body_cam[:3, 3] * 1e3
+    lines = [
+        f"T_{args.body}_{args.camera}: t = ({t_bc[0]:.1f}, {t_bc[1]:.1f}, {t_bc[2]:.1f}) mm, "
+        f"rotation {np.degrees(geometry.rotation_angle(res.T_body_cam[:3, :3])):.2f} deg from identity",
+        f"mocap-predicted vs PnP board poses over {len(ok)} images: median {out['median_trans_err_mm']:.2f} mm / "
+        f"{out['median_rot_err_deg']:.3f} deg; on held-out images {out['held_out_median_trans_err_mm']:.2f} mm / "
+        f"{out['held_out_median_rot_err_deg']:.3f} deg",
+        f"corners through the mocap chain: RMS {res.rms_px:.3f} px"
+        + (" (intrinsics refined through the chain)" if refine else ""),
+    ]
+    if "calibration" in out:
+        lines.append(f"saved {out['calibration']}")
+    return _emit(args, out, lines)
+
+
 def cmd_target(args: argparse.Namespace) -> int:
     from calib.targets import save_target, write_printable
 
@@ -418,6 +482,19 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--show", action="store_true", help="show the clock code on this screen")
     p.add_argument("--seconds", type=float, default=30.0)
     p.set_defaults(func=cmd_latency)
+
+    p = cs.add_parser("handeye", help="camera on a tracked body (motion capture) from an ASL folder")
+    common(p, "ASL folder: <camera>/data.csv + data/, <body>/data.csv, optional <board>/data.csv")
+    _target_args(p)
+    model(p)
+    p.add_argument("--body", default="body0", help="pose CSV folder of the camera's tracked body")
+    p.add_argument("--board", default="target0", help="pose CSV folder of the target (absent: the target is the world)")
+    p.add_argument(
+        "--fixed-intrinsics",
+        action="store_true",
+        help="keep the self-calibrated intrinsics; default: refine them through the mocap chain",
+    )
+    p.set_defaults(func=cmd_handeye)
 
     p = cs.add_parser("target", help="write a printable target (PDF or PNG at true scale)")
     p.add_argument("output", help="file.pdf or file.png")

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from calib.hand_eye import calibrate_hand_eye
+from calib.hand_eye import calibrate_hand_eye, held_out_errors
 from calib.intrinsics import calibrate_intrinsics, reprojection_residuals, solve_pnp
 from calib.targets import AprilGrid, load_target
 from democap import geometry
@@ -73,15 +73,20 @@ def test_hand_eye_from_mocap(yac) -> None:
     tb, Tb = _mocap(root / "body0/data.csv")
     tt, Tt = _mocap(root / "target0/data.csv")
     q = t_ns[ok]
-    res = calibrate_hand_eye(geometry.interpolate_poses(tb, Tb, q), geometry.interpolate_poses(tt, Tt, q),
-                             T_cam_grid, [dets[i] for i in ok], cam)  # fmt: skip
-    rep = res.to_json()
-    # Measured: median 7.0 mm / 0.66 deg at 1.8 m (the target is 5 mm / 1 deg; see report).
-    assert rep["median_rot_err_deg"] < 1.0
-    assert rep["median_trans_err_mm"] < 10.0
-    assert res.rms_px < 2.0
+    T_world_body, T_world_board = geometry.interpolate_poses(tb, Tb, q), geometry.interpolate_poses(tt, Tt, q)
+    args = (T_world_body, T_world_board, T_cam_grid, [dets[i] for i in ok], cam)
+    fixed, joint = calibrate_hand_eye(*args), calibrate_hand_eye(*args, refine_intrinsics=True)
+    # Self-calibrated intrinsics from 30 far views leave a focal error that PnP turns into
+    # depth: measured median 5.7 mm / 0.44 deg. With the intrinsics refined through the
+    # mocap chain: 2.7 mm / 0.15 deg in sample, and on held-out images (2 folds) 3.4 mm / 0.16 deg.
+    assert np.median(fixed.rot_err_deg) < 1.0 and np.median(fixed.trans_err_m) < 0.010
+    assert np.median(joint.trans_err_m) < np.median(fixed.trans_err_m)
+    trans, rot = held_out_errors(*args, refine_intrinsics=True)
+    assert np.median(trans) <= 0.005 and np.median(rot) <= 1.0, (np.median(trans), np.median(rot))
+    assert joint.rms_px < 1.0
     # The camera sits a few centimetres from its marker body's origin, not metres.
-    assert np.linalg.norm(res.T_body_cam[:3, 3]) < 0.3
+    assert np.linalg.norm(joint.T_body_cam[:3, 3]) < 0.3
+    assert joint.camera is not None and abs(joint.camera.fx / joint.camera.fy - 1) < 0.01
 
 
 @pytest.mark.parametrize("side", ["left", "right"])

@@ -89,3 +89,17 @@ def test_user_errors_are_one_line(left_folder: Path, home, capsys) -> None:
     assert main(["calib", "intrinsics", str(left_folder), "--target", "chessboard", "--rows", "6"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--cols" in err
+
+
+def test_handeye_on_the_mocap_folder(test_data: Path, home, capsys) -> None:
+    root = test_data / "yac_d435i_mocap_aprilgrid"
+    rc = main(["calib", "handeye", str(root), "--target-yaml", str(root / "aprilgrid_target.yaml"), "--dist", "4",
+               "--save", "--json"])  # fmt: skip
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["images"] >= 25 and out["held_out_median_trans_err_mm"] <= 5.0
+    assert out["held_out_median_rot_err_deg"] <= 1.0 and str(out["calibration"]).startswith("sha256:")
+    # A folder without motion capture is refused with the file named.
+    assert main(["calib", "handeye", str(root / "cam0"), "--target", "aprilgrid", "--rows", "6", "--cols", "6",
+                 "--tag-size", "0.088"]) != 0  # fmt: skip
+    assert "data.csv" in capsys.readouterr().err
