@@ -63,16 +63,19 @@ def default_method() -> str:
 def stage_inputs(session: Session, method: str, settings: Mapping[str, Any]) -> str:
     streams = [n for n, s in session.streams.items() if s["kind"] in ("video", "imu") and s["rig"] != "reference"]
     calibs = {r: session.manifest["rigs"][r].get("calibration") for r in session.rigs}
-    return input_hash(
-        {
-            "stage": STAGE,
-            "version": VERSION,
-            "streams": session.fingerprint(streams),
-            "calibrations": calibs,
-            "method": method,
-            "settings": dict(settings),
-        }
-    )
+    parts = {
+        "stage": STAGE,
+        "version": VERSION,
+        "streams": session.fingerprint(streams),
+        "calibrations": calibs,
+        "method": method,
+        "settings": dict(settings),
+    }
+    if settings.get("map"):
+        from slam.maps.join import map_content_id
+
+        parts["map"] = map_content_id(session, str(settings["map"]))  # a rebuilt map makes the stage stale
+    return input_hash(parts)
 
 
 def is_stale(session: Session, method: str | None = None, settings: Mapping[str, Any] | None = None) -> bool:

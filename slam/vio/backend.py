@@ -77,6 +77,10 @@ class BackendResult:
     position_sigma_m: NDArray[np.float32]
     T_nav_tag: dict[int, NDArray[np.float64]]
     stats: dict[str, Any] = field(default_factory=dict)
+    #: (N,) int32 piece of continuous tracking each frame belongs to (-1: none). A new piece starts
+    #: after every span that is LOST (not bridged): its frames share one nav frame with each other
+    #: but not necessarily with earlier pieces (slam.maps.join re-anchors them through a map).
+    segment: NDArray[np.int32] | None = None
 
 
 def imu_params(rig: RigModel, scale: float) -> gtsam.PreintegrationCombinedParams:
@@ -517,10 +521,11 @@ def run(
     return _per_frame(backend, est, frames, kf_idx, t_frames, online_s, batch_s)
 
 
-def _keyframe_states(backend: VioBackend, est: gtsam.Values, n_kf: int) -> NDArray[np.uint8]:
+def _keyframe_states(backend: VioBackend, est: gtsam.Values, n_kf: int) -> tuple[NDArray[np.uint8], NDArray[np.int32]]:
     """OK where the keyframe saw enough inliers or a tag; weak spans up to max_bridge_s are
     INTERPOLATED when bridged on both sides, longer ones LOST; after a LOST span the map is
-    only trusted again through a tag (RELOCALISED), otherwise frames stay LOST."""
+    only trusted again through a tag (RELOCALISED), otherwise frames stay LOST.
+    Also each keyframe's piece of continuous tracking (-1 inside LOST spans)."""
     s = backend.s
     # Counted over the final graph: a landmark triangulated later also constrains earlier keyframes.
     good = np.array(
@@ -531,17 +536,21 @@ def _keyframe_states(backend: VioBackend, est: gtsam.Values, n_kf: int) -> NDArr
         ]
     )
     state = np.where(good, TrackState.OK, TrackState.LOST).astype(np.uint8)
+    segment = np.full(n_kf, -1, dtype=np.int32)
+    piece = 0
     t = np.array(backend.kf_t, dtype=np.int64)
     k = 0
     lost_before = False
     while k < n_kf:
         if good[k]:
+            segment[k] = piece
             if lost_before:
                 # Re-anchored only by a tag; pure visual re-acquisition starts a map with drifted scale/yaw.
                 j = k
                 tagged_seen = False
                 while j < n_kf and good[j]:
                     tagged_seen = tagged_seen or backend.kf_stats[j]["tags"] > 0
+                    segment[j] = piece
                     j += 1
                 state[k:j] = TrackState.RELOCALISED if tagged_seen else TrackState.LOST
                 k = j
@@ -555,11 +564,13 @@ def _keyframe_states(backend: VioBackend, est: gtsam.Values, n_kf: int) -> NDArr
         across_gap = any(kk in backend.kf_gap for kk in range(k, j))  # no IMU bridged it: continuity broken
         if k > 0 and j < n_kf and span_s <= s.max_bridge_s and not across_gap:
             state[k:j] = TrackState.INTERPOLATED
+            segment[k:j] = piece
         else:
             state[k:j] = TrackState.LOST
             lost_before = True
+            piece += 1
         k = j
-    return state
+    return state, segment
 
 
 def _per_frame(
@@ -576,7 +587,7 @@ def _per_frame(
     T_kf = np.array([est.atPose3(X(k)).matrix() for k in range(n_kf)])
     V_kf = np.array([est.atVector(V(k)) for k in range(n_kf)])
     B_kf = [est.atConstantBias(B(k)) for k in range(n_kf)]
-    kf_state = _keyframe_states(backend, est, n_kf)
+    kf_state, kf_segment = _keyframe_states(backend, est, n_kf)
     sig_kf = np.array(backend.kf_sigma)
     have = np.flatnonzero(np.isfinite(sig_kf))
     if len(have):
@@ -584,6 +595,7 @@ def _per_frame(
     T_out = np.zeros((n, 4, 4))
     state = np.full(n, TrackState.LOST, dtype=np.uint8)
     sigma = np.full(n, np.nan, dtype=np.float32)
+    segment = np.full(n, -1, dtype=np.int32)
     kf_pos = np.searchsorted(np.array(kf_idx), np.arange(n), side="right") - 1  # keyframe at or before frame i
     for k in range(n_kf):
         i0 = kf_idx[k]
@@ -613,11 +625,14 @@ def _per_frame(
                 worse = max(kf_state[k], kf_state[k + 1]) if m else kf_state[k]
                 state[i0 + m] = worse
                 sigma[i0 + m] = max(sig_kf[k], sig_kf[k + 1]) if m else sig_kf[k]
+                same_piece = kf_segment[k] == kf_segment[k + 1]
+                segment[i0 + m] = kf_segment[k] if (m == 0 or same_piece) else -1
         else:
             for m, T in enumerate(preds):
                 T_out[i0 + m] = T
                 state[i0 + m] = kf_state[k]
                 sigma[i0 + m] = sig_kf[k]
+                segment[i0 + m] = kf_segment[k]
     # Frames before the first keyframe (no IMU yet): no pose; hold the first one, LOST.
     if n_kf:
         for i in range(kf_idx[0]):
@@ -643,4 +658,4 @@ def _per_frame(
         "keyframes_with_tag": int(sum(s["tags"] > 0 for s in backend.kf_stats)),
         "update_ms_p95": float(np.percentile(backend.update_s, 95) * 1e3) if backend.update_s else 0.0,
     }
-    return BackendResult(t_frames, T_out, state, quality, sigma, tags, stats)
+    return BackendResult(t_frames, T_out, state, quality, sigma, tags, stats, segment)

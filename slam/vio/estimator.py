@@ -114,6 +114,15 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
     traj = Trajectory(
         res.t_ns, T_world_imu, res.state, res.quality, res.position_sigma_m, body="imu", world_anchor=anchor
     )
+    if settings.get("map"):
+        # A workspace map: its world when no table tag was seen, and pieces after a loss re-anchored.
+        from slam.maps.join import apply_map
+
+        traj, summary["map"] = apply_map(
+            session, rig, str(settings["map"]), traj, res.T_nav_imu, res.segment, anchor_tag,
+            int(settings.get("map_every", 3)),
+        )  # fmt: skip
+        anchor = traj.world_anchor
     share_ok = traj.share_ok()
     summary.update(
         {
@@ -121,10 +130,10 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
             "world_anchor": anchor,
             "anchor_tag": anchor_tag,
             "share_ok": share_ok,
-            "share_with_pose": float(np.mean(res.state != TrackState.LOST)),
+            "share_with_pose": float(np.mean(traj.state != TrackState.LOST)),
             "tags_seen": sorted(res.T_nav_tag),
             "total_s": time.perf_counter() - t_start,
-            "states": {st.label: int(np.sum(res.state == st)) for st in TrackState},
+            "states": {st.label: int(np.sum(traj.state == st)) for st in TrackState},
         }
     )
     if share_ok < 0.5:
