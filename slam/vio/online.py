@@ -46,7 +46,9 @@ class OnlineVio:
         back: backend.BackendSettings | None = None,
         table_tag_id: int | None = None,
     ) -> None:
-        front = front or FrontendSettings()
+        # The tags are the rig model's size unless the caller says otherwise: a default 8 cm against
+        # 7.2 cm tags tilted the live world by 4 degrees.
+        front = front or FrontendSettings(**({"tag_size_m": rig.tag_size_m} if rig.tag_size_m else {}))
         back = back or backend.BackendSettings()
         T_cam1_cam0 = (geometry.se3_inverse(rig.T_imu_cam1) @ rig.T_imu_cam0) if rig.T_imu_cam1 is not None else None
         self.front = Frontend(cam0, front, cam1, T_cam1_cam0)
