@@ -142,8 +142,13 @@ class Recorder:
                 store_calibration(self.home, d.calibration)
                 w.add_calibration(d.rig, d.calibration)
             for c in d.cameras:
+                spec = StreamSpec(f"{d.rig}.{c.sensor}", "video", d.rig, c.sensor, c.rate_hz)
+                if c.depth_units_m:
+                    spec.extra["depth_units_m"] = c.depth_units_m
+                if c.registered_to:
+                    spec.extra["registered_to"] = c.registered_to
                 streams[f"{d.rig}.{c.sensor}"] = w.add_video(
-                    StreamSpec(f"{d.rig}.{c.sensor}", "video", d.rig, c.sensor, c.rate_hz),
+                    spec,
                     c.width,
                     c.height,
                     c.pix_fmt,

@@ -46,6 +46,8 @@ class CameraStreamInfo:
     height: int
     pix_fmt: str  # gray | rgb24 | gray16le
     rate_hz: float
+    depth_units_m: float = 0.0  # gray16le depth: metres per count
+    registered_to: str = ""  # depth: the camera whose pixels it is aligned with ("" = its own sensor)
 
 
 @dataclass(frozen=True, eq=False)

@@ -392,7 +392,7 @@ class SimRig:
         names = [name for name, _, _ in self.cameras]
         streams = [CameraStreamInfo(n, c.width, c.height, "gray" if c.gray else "rgb24", c.fps) for n in names]
         if c.depth:
-            streams.append(CameraStreamInfo("depth0", c.width, c.height, "gray16le", c.fps))
+            streams.append(CameraStreamInfo("depth0", c.width, c.height, "gray16le", c.fps, 0.001, "cam0"))
         sensors = tuple(names + (["depth0"] if c.depth else []) + ["imu", "gripper"])
         info = DeviceInfo(
             self.serial,

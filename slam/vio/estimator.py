@@ -26,7 +26,7 @@ from democap.model import ImuNoise, TrackState, Trajectory, WorldAnchor
 from democap.progress import Progress
 from slam.imu import gyro_rotation, load_imu
 from slam.vio import backend
-from slam.vio.frontend import Frontend, FrontendSettings
+from slam.vio.frontend import Frontend, FrontendSettings, depth_camera_pose
 from slam.vio.measurements import FrameObservations, ImuSamples, RigModel
 
 log = logging.getLogger(__name__)
@@ -64,17 +64,21 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
     use_stereo = bool(settings.get("stereo", True)) and len(cams) > 1
     c0 = cams[0]
     c1 = cams[1] if use_stereo else None
-    rig_model = RigModel(c0.T_imu_cam, calib.imu or DEFAULT_IMU_NOISE, c1.T_imu_cam if c1 else None, fs.tag_size_m)
     s0 = f"{rig}.{c0.name}"
     t_cam = stream_times(session, s0, recorded=False)
     n = len(t_cam)
     if n < 2:
         raise StageError(f"{s0} has {n} frames; VIO needs at least 2", session.path)
+    depth_stream = None if c1 is not None or not settings.get("depth", True) else _registered_depth(session, s0, n)
+    T_imu_cam1 = c1.T_imu_cam if c1 else (c0.T_imu_cam @ depth_camera_pose(fs) if depth_stream else None)
+    rig_model = RigModel(c0.T_imu_cam, calib.imu or DEFAULT_IMU_NOISE, T_imu_cam1, fs.tag_size_m)
     T_cam1_cam0 = geometry.se3_inverse(c1.T_imu_cam) @ c0.T_imu_cam if c1 else None
     front = Frontend(c0.camera, fs, c1.camera if c1 else None, T_cam1_cam0)
     frames: list[FrameObservations] = []
     it0 = session.frames(s0)
     it1 = session.frames(f"{rig}.{c1.name}") if c1 else None
+    itd = session.frames(depth_stream) if depth_stream else None
+    depth_unit = float(session.streams[depth_stream].get("depth_units_m", 0.001)) if depth_stream else 0.0
     R_imu_cam0 = c0.T_imu_cam[:3, :3]
     with Progress(f"vio front end {rig}", n) as bar:
         for i in range(n):
@@ -86,7 +90,9 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
             if i > 0:
                 R_prev_cur_imu = gyro_rotation(imu, int(t_cam[i - 1]), int(t_cam[i]))
                 R_cur_prev = (R_imu_cam0.T @ R_prev_cur_imu @ R_imu_cam0).T
-            frames.append(front.process(int(t_cam[i]), _gray(img0), img1, R_cur_prev, keyframe))
+            depth = next(itd)[1] if itd is not None else None
+            depth_m = depth.astype(np.float32) * depth_unit if depth is not None and keyframe else None
+            frames.append(front.process(int(t_cam[i]), _gray(img0), img1, R_cur_prev, keyframe, depth_m))
             bar.advance(1)
     front_s = time.perf_counter() - t_start
     known = {int(k): np.asarray(v, dtype=np.float64) for k, v in workspace.get("tags", {}).items()}
@@ -94,7 +100,8 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
     used = (s0, f"{rig}.imu")
     corrections = {name: stream_corrections(session, name, recorded=False).to_dict() for name in used}
     summary: dict[str, Any] = {
-        "method": "vio", "frames": n, "stereo": c1 is not None, "front_end_s": front_s, "corrections": corrections,
+        "method": "vio", "frames": n, "stereo": c1 is not None, "depth": depth_stream, "front_end_s": front_s,
+        "corrections": corrections,
     }  # fmt: skip
     try:
         res = backend.run(frames, imu, rig_model, bs, known)
@@ -139,6 +146,18 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
     if share_ok < 0.5:
         summary["reason"] = diagnose(frames, imu, res)
     return traj, summary
+
+
+def _registered_depth(session: Session, camera_stream: str, n_frames: int) -> str | None:
+    """The depth stream registered to ``camera_stream`` (same pixels, one image per frame), if any."""
+    rig, cam = camera_stream.split(".", 1)
+    for name in session.streams_of("video", rig):
+        meta = session.streams[name]
+        if meta.get("pix_fmt") == "gray16le" and meta.get("registered_to") == cam:
+            if len(session.columns(name)["t_host_ns"]) == n_frames:
+                return name
+            log.warning("%s: depth %s has a different frame count than %s; not used", session.id, name, cam)
+    return None
 
 
 def world_from_nav(

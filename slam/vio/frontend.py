@@ -39,11 +39,21 @@ class FrontendSettings:
     stereo_epipolar_px: float = 1.5
     tags: bool = True
     tag_size_m: float = 0.08
+    # RGB-D: a depth image registered to cam0 becomes a virtual right camera this far along cam0's
+    # x (ORB-SLAM's trick): x1 = x0 - b / z, so the back end's stereo factors carry the depth.
+    depth_baseline_m: float = 0.05
+    depth_range_m: tuple[float, float] = (0.1, 4.0)
+    depth_max_step: float = 0.03  # relative depth spread in a 3x3 patch above this: an edge, no depth
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, Any]) -> FrontendSettings:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in m.items() if k in names})
+
+
+def depth_camera_pose(settings: FrontendSettings) -> NDArray[np.float64]:
+    """T_cam0_cam1 (4, 4) of the virtual right camera an RGB-D frame is turned into."""
+    return geometry.se3(np.eye(3), [settings.depth_baseline_m, 0.0, 0.0])
 
 
 def normalised(
@@ -111,8 +121,13 @@ class Frontend:
         img1: NDArray[np.uint8] | None = None,
         R_cam_cur_prev: NDArray[np.float64] | None = None,
         keyframe: bool = True,
+        depth_m: NDArray[np.float32] | None = None,
     ) -> FrameObservations:
-        """Track into img0; stereo matching and tag detection only on keyframes (the back end uses no others)."""
+        """Track into img0; stereo matching and tag detection only on keyframes (the back end uses no others).
+
+        ``depth_m``: (H, W) z-depth in metres registered to cam0 (0 or NaN: none), for a mono
+        camera with depth; its features get virtual right-camera coordinates (``depth_camera_pose``).
+        """
         s = self.s
         px, ids = np.zeros((0, 2), np.float32), np.zeros(0, np.int64)
         n_tracked_raw = 0
@@ -144,6 +159,8 @@ class Frontend:
         self.expected_px = np.concatenate([expected, np.zeros(len(px) - n_old)])
         xy0, sig0 = normalised(self.cam0, px.astype(np.float64), s.pixel_sigma, rays)
         xy1 = self._stereo(img0, img1, px) if keyframe and img1 is not None and self.cam1 is not None else None
+        if keyframe and depth_m is not None and self.cam1 is None:
+            xy1 = self._from_depth(depth_m, px, xy0)
         tags = tuple(detect_tags(img0, self.cam0, s.tag_size_m)) if s.tags and keyframe else ()
         self.prev_img, self.prev_px, self.prev_ids, self.prev_rays = img0, px, ids, rays
         stats = {
@@ -211,6 +228,25 @@ class Frontend:
         new_ids = np.arange(self.next_id, self.next_id + len(new), dtype=np.int64)
         self.next_id += len(new)
         return np.concatenate([px, new]), np.concatenate([ids, new_ids])
+
+    def _from_depth(
+        self, depth_m: NDArray[np.float32], px: NDArray[np.float32], xy0: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """Virtual right-camera coordinates (K, 2) from registered depth (NaN where none or at an edge)."""
+        s = self.s
+        out = np.full((len(px), 2), np.nan)
+        if len(px) == 0:
+            return out
+        d = np.nan_to_num(np.asarray(depth_m, np.float32), nan=0.0)
+        lo, hi = cv2.erode(d, np.ones((3, 3), np.uint8)), cv2.dilate(d, np.ones((3, 3), np.uint8))
+        xi = np.clip(np.round(px[:, 0]).astype(int), 0, d.shape[1] - 1)
+        yi = np.clip(np.round(px[:, 1]).astype(int), 0, d.shape[0] - 1)
+        z, zlo, zhi = d[yi, xi], lo[yi, xi], hi[yi, xi]
+        ok = (z > s.depth_range_m[0]) & (z < s.depth_range_m[1]) & (zlo > 0) & (zhi - zlo < s.depth_max_step * z)
+        # The depth is along the optical axis; xy0 is the normalised (x/z, y/z) of the same ray.
+        out[ok, 0] = xy0[ok, 0] - s.depth_baseline_m / z[ok]
+        out[ok, 1] = xy0[ok, 1]
+        return out
 
     def _stereo(self, img0: NDArray[np.uint8], img1: NDArray[np.uint8], px: NDArray[np.float32]) -> NDArray[np.float64]:
         """cam1 normalised coordinates of each cam0 feature (NaN where no consistent match)."""
