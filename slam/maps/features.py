@@ -60,7 +60,7 @@ def detect(image: NDArray[Any], camera: CameraModel, settings: OrbSettings = Orb
     img = gray(image)
     if img.shape != (camera.height, camera.width):
         raise ValueError(f"image is {img.shape[1]}x{img.shape[0]} but the camera is {camera.width}x{camera.height}")
-    orb = cv2.ORB_create(
+    orb = cv2.ORB.create(
         nfeatures=settings.n_features,
         scaleFactor=settings.scale_factor,
         nlevels=settings.n_levels,

@@ -123,7 +123,7 @@ def save_map(home: Home, m: Map, force: bool = False) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     buf = io.BytesIO()
-    np.savez_compressed(buf, **m.arrays())
+    np.savez_compressed(buf, **m.arrays())  # type: ignore[arg-type]  # numpy stubs mistype **arrays
     atomic_write_bytes(tmp / ARRAYS, buf.getvalue())
     atomic_write_json(tmp / MANIFEST, _manifest(m, sha256_file(tmp / ARRAYS)))
     old = None
