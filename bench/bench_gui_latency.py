@@ -81,8 +81,9 @@ def main() -> int:
     wait_for(lambda: False, min(args.seconds, 5.0))
     report("idle (baseline)", probe.stop())
 
-    # 1. Recording the simulated rig (camera 320x240 @ 15 fps, IMU 200 Hz), previews on; then again with
-    #    the live feasibility light for the Panda (IK on a decimated window every 2 s in a worker).
+    # 1. Recording the simulated rig (camera 320x240 @ 15 fps, IMU 200 Hz), previews and live VIO (its own
+    #    process) on; then again with the live feasibility light for the Panda (IK on a decimated window of
+    #    the VIO poses every 2 s in the helper process).
     live = win.live
     win.show_screen("Live")
     live.set_choices(
@@ -96,11 +97,19 @@ def main() -> int:
         late = probe.stop()
         rec = live.recorder
         frames = sum(live.feed.frame_counts.values())
+        tracker = live.tracker
+        vio = "no live tracking"
+        if tracker is not None:
+            err = np.median(live.truth_errors_m) * 100 if live.truth_errors_m else float("nan")
+            vio = (
+                f"live VIO {tracker.frames_tracked}/{tracker.frames_seen} frames "
+                f"({tracker.rates_hz()[0]:.1f} Hz), state {live.track_state}, median error vs truth {err:.1f} cm"
+            )
         report(
             f"recording, robot {robot}",
             late,
             f"(frames {frames}, dropped {sum(live.feed.dropped.values())}, preview {live.preview_hz:.1f} Hz, "
-            f"writer queue peak {rec.stats.queue_max})",
+            f"writer queue peak {rec.stats.queue_max}; {vio})",
         )
         live.stop_recording()
         wait_for(lambda: not live.recording, 60)

@@ -159,8 +159,21 @@ def screenshots(out_dir: Path, record_seconds: float = 8.0) -> list[Path]:
     wait_for(lambda: "checked" in win.live.rec_light.text or "failed" in win.live.rec_light.text, 180)
     grab("Live-verdicts")
 
-    # Calibration: the OpenCV chessboard photos of the shared data, when present.
+    # Calibration, live: the virtual rig's table tags as the target, views kept as the rig moves.
     win.show_screen("Calibration")
+    from gui.calib_panel import TABLE_TAGS
+
+    cal = win.calibration
+    cal.live_source.setCurrentIndex(cal.live_source.count() - 1)
+    cal.kind.setCurrentIndex(TABLE_TAGS)
+    cal.start_live()
+    wait_for(lambda: cal.pump is not None or cal.message.status == "error", 30)
+    wait_for(lambda: len(cal.detections) >= 12, record_seconds)
+    grab("Calibration-live")
+    cal.stop_live()
+    cal.kind.setCurrentIndex(0)
+
+    # Calibration: the OpenCV chessboard photos of the shared data, when present.
     board = Path(os.environ.get("DEMOCAP_SHOTS_BOARD_DATA", shared_data_root())) / "opencv_chessboard_stereo"
     if board.is_dir():
         views = {"done": False}

@@ -158,6 +158,8 @@ class CalibrationPanel(QWidget):
         tbox = QGroupBox("Target and views")
         form = QFormLayout(tbox)
         self.kind = QComboBox()
+        self.kind.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.kind.setMinimumContentsLength(10)
         self.kind.addItems(["chessboard", "target file (Kalibr YAML)", "table tags of the live source"])
         self.rows = QSpinBox()
         self.rows.setRange(2, 40)
@@ -183,6 +185,9 @@ class CalibrationPanel(QWidget):
         fl.addWidget(browse)
         self.rig_serial = QLineEdit("rig0")
         self.live_source = QComboBox()
+        # Source labels are long ("Virtual rig (simulated camera + IMU + gripper)"): elide, never widen the window.
+        self.live_source.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.live_source.setMinimumContentsLength(8)
         self.live_btn = QPushButton("Start live")
         self.live_btn.setToolTip("Detect the target in the live camera a few times a second and keep useful views")
         ll = QHBoxLayout()
@@ -228,6 +233,7 @@ class CalibrationPanel(QWidget):
         self.live_view = QLabel("")
         self.live_view.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.live_view.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.live_view.setMinimumSize(1, 1)  # the pixmap, scaled to the label, must not make the label grow
         self.live_view.setStyleSheet(f"background: #0d0f12; border-radius: 6px; color: {theme.MUTED};")
         self.coverage_stack = QStackedWidget()
         self.coverage_stack.addWidget(self.coverage_plot)
@@ -385,6 +391,7 @@ class CalibrationPanel(QWidget):
             self.pump.stop()
             self.pump = None
         self.coverage_stack.setCurrentIndex(0)
+        self.live_view.clear()
         self.update_coverage()
         if self.selector is not None:
             self.message.set(
@@ -472,6 +479,12 @@ class CalibrationPanel(QWidget):
     def add_views(self, folder: Path | str | None = None, on_done: Any = None, pattern: str = "*") -> None:
         """Detect the target in a folder of images or (``session:<id>``) a recorded camera stream."""
         text = str(folder) if folder is not None else self.folder.text().strip()
+        if self.live_active:
+            self.stop_live()
+        if self.selector is not None:  # the live views were of another camera, perhaps: start afresh
+            self.selector = None
+            self.detections, self.names = [], []
+            self.hint_text.setVisible(False)
         self.folder.setText(text)
         self.folder.setCursorPosition(0)
         session_id = text.split(":", 1)[1] if text.startswith("session:") else None
