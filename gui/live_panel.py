@@ -404,7 +404,7 @@ class LivePanel(QWidget):
                     tracker.stop()
                 self.sources = sources
                 self.started.emit(rec)
-                return rec.run(seconds)
+                return rec.run(seconds, before_close=lambda w: _store_workspace(w, sources[0]))
             finally:
                 feed.tracker = None
                 tracker.stop()
@@ -787,6 +787,23 @@ def _warm_up(robot: str, home: Home) -> bool:
     from ik.live import warm_up
 
     return run_isolated(warm_up, robot, home)
+
+
+def _store_workspace(writer: Any, source: Any) -> None:
+    """A source that knows its workspace tags (the virtual rig) records them, as ``capture.virtual`` does:
+    tracking after recording then anchors to the same surveyed tags as the live view, and review draws them."""
+    workspace = getattr(source, "workspace", None)
+    if not callable(workspace):
+        return
+    ws = workspace()
+    writer.update(
+        workspace={
+            "table_tag_id": int(ws["table_tag_id"]),
+            "tag_size_m": float(ws["tag_size_m"]),
+            "tag_family": "tag36h11",
+            "tags": {str(k): np.asarray(v).tolist() for k, v in sorted(ws["tags"].items())},
+        }
+    )
 
 
 def _process_and_summarise(session_path: Any, home: Home, robot: str | None) -> bool:

@@ -66,6 +66,7 @@ def test_live_screen_tracks_with_vio_without_losing_frames(window, qtbot) -> Non
     # Tracking took what it could; the recording kept every frame the camera sent.
     assert live.feed.frame_counts["rig0.cam0"] == len(s.columns("rig0.cam0")["t_host_ns"])
     assert sum(live.feed.dropped.values()) == 0
+    assert s.manifest["workspace"]["tags"]  # the virtual rig's surveyed tags, for tracking and review
     err = np.array(live.truth_errors_m)
     assert len(err) > 20
     # Live (causal, fixed-lag) error against the simulator's truth, measured ~1 cm median.
