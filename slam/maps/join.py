@@ -140,6 +140,10 @@ def join_through_map(
         T_out = T_map_world[None] @ T_out
         T_world_map, anchor = np.eye(4), m.world_anchor
         info["world_from_map"] = True
+    elif not trusted.any():
+        # Tracking gave nothing usable: whatever relocalises is all there is, in the map's world.
+        T_world_map, anchor = np.eye(4), m.world_anchor
+        info["world_from_map"] = True
     else:
         T_world_map = None
     if T_world_map is None:

@@ -114,6 +114,12 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
             np.full(n, TrackState.LOST, np.uint8),
             np.zeros(n, np.float32),
         )
+        if settings.get("map"):
+            # Not dropped: every frame that relocalises in the map still gets a (RELOCALISED) pose.
+            from slam.maps.join import apply_map
+
+            traj, summary["map"] = apply_map(session, rig, str(settings["map"]), traj, traj.T_world_body, None, None)
+            summary["world_anchor"] = traj.world_anchor
         return traj, {**summary, "share_ok": 0.0, "reason": reason}
     table_tag = settings.get("table_tag_id", workspace.get("table_tag_id"))
     T_world_nav, anchor, anchor_tag = world_from_nav(res, table_tag, known)

@@ -19,7 +19,7 @@ from capture.virtual import record_virtual
 from democap import geometry
 from democap.cli import main
 from democap.home import Home
-from democap.model import TrackState
+from democap.model import CameraModel, TrackState
 from democap.progress import Progress
 from slam import metrics
 from slam.maps import MapError, list_maps, load_map, save_map
@@ -151,3 +151,63 @@ def test_map_check_cli(home: Home, built: str, demo: Session, capsys: pytest.Cap
     # The map's own session walks exactly where the map was built: it relocalises everywhere.
     res = json.loads(capsys.readouterr().out)
     assert res["works"] and res["share"] > 0.9 and res["verdict"] == "relocalisation works across the workspace"
+
+
+def _synthetic_map(anchor: str = "tag") -> object:
+    from slam.maps.store import Map
+
+    cam = CameraModel("pinhole-radtan", 64, 48, 50.0, 50.0, 32.0, 24.0)
+    z = np.zeros(0, np.int32)
+    return Map(
+        "syn", cam, anchor, 0 if anchor == "tag" else None, np.zeros(1, np.int64), np.zeros(1, np.int64),
+        np.eye(4)[None], np.zeros((0, 3)), np.zeros((0, 32), np.uint8), z, z, np.zeros((0, 2), np.float32),
+    )  # fmt: skip
+
+
+def _walk(n: int, rng: np.random.Generator) -> np.ndarray:
+    t = np.linspace(0, 1, n)
+    T = np.repeat(np.eye(4)[None], n, 0)
+    for i in range(n):
+        T[i, :3, :3] = geometry.so3_exp([0.3 * t[i], 0.2 * np.sin(3 * t[i]), 0.5 * t[i]])
+    T[:, :3, 3] = np.stack([0.5 * t, 0.2 * np.sin(4 * t), 0.3 + 0.05 * t], 1) + rng.normal(0, 1e-3, (n, 3))
+    return T
+
+
+def test_join_places_pieces_and_ignores_a_disagreeing_frame() -> None:
+    """Two pieces in unrelated nav frames, no tag: both end in the map's world, the outlier does not count."""
+    from slam.maps.join import join_through_map
+    from slam.maps.relocalise import SessionRelocalisation
+
+    rng = np.random.default_rng(5)
+    n = 60
+    T_map_imu = _walk(n, rng)
+    T_nav0_map = geometry.se3(geometry.so3_exp([0, 0, 0.7]), [1.0, -2.0, 0.1])
+    T_nav1_map = geometry.se3(geometry.so3_exp([0.05, 0, -1.2]), [-0.3, 0.4, 0.0])
+    segment = np.r_[np.zeros(25), -np.ones(5), np.ones(30)].astype(np.int32)
+    T_nav_imu = np.where((segment == 1)[:, None, None], T_nav1_map[None], T_nav0_map[None]) @ T_map_imu
+    state = np.where(segment == 0, TrackState.OK, TrackState.LOST).astype(np.uint8)
+    frames = np.arange(0, n, 2)
+    T_reloc = T_map_imu[frames].copy()
+    T_reloc[:, :3, 3] += rng.normal(0, 2e-3, (len(frames), 3))
+    T_reloc[20, :3, 3] += 0.3  # one wrong relocalisation inside piece 1
+    T_imu_cam = geometry.se3(geometry.so3_exp([0.1, 0, 0]), [0.01, 0, 0.02])
+    reloc = SessionRelocalisation(
+        frames, frames * 10, np.ones(len(frames), bool), T_reloc @ T_imu_cam, np.full(len(frames), 100),
+        np.full(len(frames), 0.5), T_imu_cam, np.zeros(len(frames)),
+    )  # fmt: skip
+    quality = np.ones(n, np.float32)
+    j = join_through_map(T_nav_imu, T_nav_imu, state, quality, segment, "first_pose", None, _synthetic_map(), reloc)
+    assert j.info["world_from_map"] and j.world_anchor == "tag" and j.info["joined_pieces"] == 1
+    assert np.all(j.state[segment == 0] == TrackState.OK)
+    assert np.all(j.state[segment == 1] == TrackState.RELOCALISED)
+    err = np.linalg.norm(j.T_world_imu[segment >= 0, :3, 3] - T_map_imu[segment >= 0, :3, 3], axis=1)
+    assert err.max() < 0.005
+    # The gap frames (segment -1) that relocalised take their own pose; the others stay LOST.
+    gap = np.flatnonzero(segment == -1)
+    tried = np.isin(gap, frames)
+    assert np.all(j.state[gap[tried]] == TrackState.RELOCALISED) and np.all(j.state[gap[~tried]] == TrackState.LOST)
+    # Nothing tracked at all: relocalised frames alone, in the map's world.
+    lost = np.full(n, TrackState.LOST, np.uint8)
+    j2 = join_through_map(T_nav_imu, T_nav_imu, lost, quality, None, "first_pose", None, _synthetic_map(), reloc)
+    assert np.array_equal(np.flatnonzero(j2.state == TrackState.RELOCALISED), frames)
+    assert j2.world_anchor == "tag"
