@@ -625,11 +625,13 @@ class LivePanel(QWidget):
             if self.recording and self.tracking_note:
                 self.tracking_light.set("idle", f"Live tracking off: {self.tracking_note}")
                 self.track_label.setText(f"Tracking: {self.tracking_note}")
+                self.view3d.set_message("No live tracking for this source.")
             return
         updates = tracker.poll()
         if tracker.failed:
             self.tracking_light.set("warn", f"Live tracking stopped ({tracker.failed}); recording goes on")
             self.track_state = "failed"
+            self.view3d.set_message("Live tracking stopped; the trajectory is computed after recording.")
         truth_source = self.sources[0] if self.sources else None
         for u in updates:
             self._add_pose(u, truth_source)
@@ -646,6 +648,7 @@ class LivePanel(QWidget):
         if not tracker.ready:
             self.tracking_light.set("info", "Live tracking: starting the tracker…")
             self.track_label.setText("Tracking: starting…")
+            self.view3d.set_message("Starting live tracking…")
             return
         if last is None:
             self.tracking_light.set("info", "Live tracking: waiting for frames")
@@ -657,12 +660,18 @@ class LivePanel(QWidget):
         if reduced:
             rate += " — reduced to keep recording safe (busy CPU)"
         elif cam_hz > cap * 1.1:
-            rate += f" (every frame up to {cap:.0f} Hz)"
+            rate += f" (capped at {cap:.0f} Hz)"
         state = last.state
         light = {"ok": "ok", "interpolated": "warn", "lost": "error"}.get(state, "info")
         if reduced and light == "ok":
             light = "degraded"
-        self.tracking_light.set(light, f"Tracking {state.upper()} · {rate}")
+        if state == "lost":
+            self.tracking_light.set(
+                "error", f"Tracking LOST · {rate}: point the camera at the textured table or a tag; recording goes on"
+            )
+        else:
+            self.tracking_light.set(light, f"Tracking {state.upper()} · {rate}")
+        self.view3d.set_message("Initialising: move the rig gently…" if state == INITIALISING else "")
         parts = [f"Tracking: {state.upper()}"]
         if state != INITIALISING:
             parts.append(f"{last.inliers} inliers")

@@ -29,6 +29,7 @@ STATE_COLOURS = {
     int(TrackState.LOST): theme.ERROR,
 }
 NEAR_M = 0.02
+LINK_RADIUS_M = 0.035  # robot links drawn as capsules of about a Panda arm's radius
 
 
 @dataclass
@@ -309,19 +310,29 @@ class SceneView3D(QWidget):
             self._polyline(qp, np.stack([origin, tip]), QPen(QColor(colour), width), w, h)
 
     def _draw_robot(self, qp: QPainter, w: int, h: int) -> None:
+        """Links as capsules of ``LINK_RADIUS_M`` in perspective (far ones first), joints as dots."""
         P = self.robot_points
         if P is None or len(P) < 2:
             return
         s = self.camera.project(P, w, h)
         if not np.all(s[:, 2] > NEAR_M):
             return
-        links = QPen(QColor(theme.WARN), 7.0, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap)
-        qp.setPen(links)
-        qp.drawPolyline(QPolygonF([QPointF(x, y) for x, y in s[:, :2]]))
-        qp.setPen(QPen(QColor("#0d0f12"), 1.5))
+        f_px = 0.5 * h / np.tan(np.radians(self.camera.fov_deg) / 2)
+        radius_px = np.clip(LINK_RADIUS_M * f_px / s[:, 2], 1.5, 30.0)
+        depth = 0.5 * (s[:-1, 2] + s[1:, 2])
+        body, edge = QColor(theme.WARN), QColor("#7a5a1c")
+        for k in np.argsort(-depth):
+            a, b = QPointF(*s[k, :2]), QPointF(*s[k + 1, :2])
+            width = float(radius_px[k] + radius_px[k + 1])
+            cap = Qt.PenCapStyle.RoundCap
+            qp.setPen(QPen(edge, width + 2.0, Qt.PenStyle.SolidLine, cap))
+            qp.drawLine(a, b)
+            qp.setPen(QPen(body, width, Qt.PenStyle.SolidLine, cap))
+            qp.drawLine(a, b)
+        qp.setPen(QPen(QColor("#0d0f12"), 1.2))
         qp.setBrush(QColor(theme.TEXT))
-        for x, y in s[:, :2]:
-            qp.drawEllipse(QPointF(x, y), 3.5, 3.5)
+        for (x, y), r in zip(s[:, :2], radius_px, strict=True):
+            qp.drawEllipse(QPointF(x, y), 0.45 * r, 0.45 * r)
         qp.setBrush(Qt.BrushStyle.NoBrush)
 
     def _draw_axes_gizmo(self, qp: QPainter, w: int, h: int) -> None:
