@@ -234,9 +234,13 @@ class SceneView3D(QWidget):
             font = qp.font()
             font.setPointSizeF(font.pointSizeF() * 0.85)
             qp.setFont(font)
-            text = "drag: orbit · wheel: zoom · double-click: reset"
-            text = qp.fontMetrics().elidedText(text, Qt.TextElideMode.ElideLeft, w - 80)  # clear of the axes
-            qp.drawText(QRectF(70, h - 20, w - 78, 16), Qt.AlignmentFlag.AlignRight, text)
+            fits = [
+                t
+                for t in ("drag: orbit · wheel: zoom · double-click: reset", "drag: orbit · wheel: zoom")
+                if qp.fontMetrics().horizontalAdvance(t) < w - 80  # clear of the axes in the corner
+            ]
+            if fits:
+                qp.drawText(QRectF(70, h - 20, w - 78, 16), Qt.AlignmentFlag.AlignRight, fits[0])
         qp.end()
 
     def _polyline(self, qp: QPainter, pts_world: NDArray[np.float64], pen: QPen, w: int, h: int) -> None:
