@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import cv2
@@ -121,6 +122,11 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
             traj, summary["map"] = apply_map(session, rig, str(settings["map"]), traj, traj.T_world_body, None, None)
             summary["world_anchor"] = traj.world_anchor
         return traj, {**summary, "share_ok": 0.0, "reason": reason}
+    if front.readout_s > 0 and len(res.t_ns) == n:
+        # A rolling-shutter frame was observed at its middle row (slam.vio.frontend); the
+        # trajectory is stated at the frames' own stamps, so its poses are carried back to them.
+        res = replace(res, t_ns=t_cam.astype(np.int64),
+                      T_nav_imu=geometry.interpolate_poses(res.t_ns, res.T_nav_imu, t_cam))  # fmt: skip
     table_tag = settings.get("table_tag_id", workspace.get("table_tag_id"))
     T_world_nav, anchor, anchor_tag = world_from_nav(res, table_tag, known)
     T_world_imu = T_world_nav[None] @ res.T_nav_imu
@@ -133,7 +139,7 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
 
         traj, summary["map"] = apply_map(
             session, rig, str(settings["map"]), traj, res.T_nav_imu, res.segment, anchor_tag,
-            int(settings.get("map_every", 3)),
+            int(settings.get("map_every", 6)),
         )  # fmt: skip
         anchor = traj.world_anchor
     share_ok = traj.share_ok()

@@ -10,6 +10,7 @@ relies on.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -39,15 +40,23 @@ def _detector(threads: int = 1) -> Any:
 
 
 def detect_tags(
-    image_gray: NDArray[np.uint8], camera: CameraModel, tag_size_m: float, corner_sigma_px: float = 1.0
+    image_gray: NDArray[np.uint8],
+    camera: CameraModel,
+    tag_size_m: float,
+    corner_sigma_px: float = 1.0,
+    deskew: Callable[[NDArray[np.float64], NDArray[np.float64]], NDArray[np.float64]] | None = None,
 ) -> list[TagObservation]:
-    """Tags visible in a grey image, each with its PnP pose and covariance."""
+    """Tags visible in a grey image, each with its PnP pose and covariance.
+
+    ``deskew(corners_px (4, 2), rays (4, 3)) -> rays``: moves a rolling-shutter camera's corner
+    bearings to one instant (``slam.vio.frontend.Frontend._deskew``).
+    """
     out = []
     for det in _detector().detect(image_gray):
         if det.hamming > 1:
             continue
         obs = tag_from_corners(
-            int(det.tag_id), np.asarray(det.corners, dtype=np.float64), camera, tag_size_m, corner_sigma_px
+            int(det.tag_id), np.asarray(det.corners, dtype=np.float64), camera, tag_size_m, corner_sigma_px, deskew
         )
         if obs is not None:
             out.append(obs)
@@ -68,10 +77,17 @@ def _se3_exp(xi: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def tag_from_corners(
-    tag_id: int, corners_px: NDArray[np.float64], camera: CameraModel, tag_size_m: float, corner_sigma_px: float = 1.0
+    tag_id: int,
+    corners_px: NDArray[np.float64],
+    camera: CameraModel,
+    tag_size_m: float,
+    corner_sigma_px: float = 1.0,
+    deskew: Callable[[NDArray[np.float64], NDArray[np.float64]], NDArray[np.float64]] | None = None,
 ) -> TagObservation | None:
     """Planar PnP (IPPE) on undistorted corners; None when the corners are degenerate or behind."""
     rays = camera.unproject(corners_px)
+    if deskew is not None:
+        rays = deskew(corners_px, rays)
     if np.any(rays[:, 2] < 0.05):
         return None
     xy = rays[:, :2] / rays[:, 2:3]
