@@ -182,7 +182,7 @@ def apply_map(
     T_nav_imu: NDArray[np.float64],
     segment: NDArray[np.int32] | None,
     anchor_tag: int | None,
-    every: int = 3,
+    every: int = 6,
 ) -> tuple[Trajectory, dict[str, Any]]:
     """The trajectory stage's use of a map: relocalise every ``every``-th frame (and every LOST
     one) of ``rig`` in map ``name`` and join (``join_through_map``)."""
