@@ -81,6 +81,7 @@ class SimRigConfig:
     ``host_start_ns`` None: the host clock starts at ``time.monotonic_ns()`` when the rig is made.
     ``screen``: a monitor on the table shows the host clock as a QR code, redrawn at
     ``display_hz`` with no display lag; ``motion="screen_clip"`` films it (and implies it).
+    ``start_s``: the recording starts this far into the motion (mid-move rather than at rest).
     """
 
     seconds: float = 20.0
@@ -116,6 +117,7 @@ class SimRigConfig:
     link_gaps_s: tuple[tuple[float, float], ...] = ()
     screen: bool = False
     display_hz: float = 60.0
+    start_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.cameras not in CAMERA_SETUPS:
@@ -247,9 +249,11 @@ class SimRig:
         self.serial = c.serial or f"SIM-{c.seed:04d}"
         rng = np.random.default_rng([c.seed, 7010])
         if c.motion in MOTION_KINDS:
-            self.motion: Motion = scripted_motion(c.motion, c.seconds, c.seed)  # type: ignore[arg-type]
+            self.motion: Motion = scripted_motion(c.motion, c.seconds + c.start_s, c.seed)  # type: ignore[arg-type]
         else:
-            self.motion = replay_motion(c.motion, tabletop=True, seconds=c.seconds)
+            self.motion = replay_motion(c.motion, tabletop=True, seconds=c.seconds + c.start_s)
+        if c.start_s > 0:
+            self.motion = self.motion.cropped(c.start_s)
         self.seconds = min(c.seconds, self.motion.duration_s)
         offset = c.clock_offset_ns if c.clock_offset_ns is not None else int(rng.integers(10, 10_000)) * 1_000_000_007
         self.clock = DeviceClock(offset, c.clock_drift_ppm, tuple(c.clock_jumps))

@@ -565,6 +565,10 @@ def _keyframe_states(backend: VioBackend, est: gtsam.Values, n_kf: int) -> tuple
         if k > 0 and j < n_kf and span_s <= s.max_bridge_s and not across_gap:
             state[k:j] = TrackState.INTERPOLATED
             segment[k:j] = piece
+        elif k == 0:
+            # Weak from the first keyframe (a start in motion: mono points wait for parallax): not
+            # yet tracking, so nothing was lost; the first good keyframe starts the first piece.
+            state[k:j] = TrackState.LOST
         else:
             state[k:j] = TrackState.LOST
             lost_before = True

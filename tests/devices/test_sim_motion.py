@@ -157,3 +157,15 @@ def test_replay_euroc_groundtruth_csv(test_data):
     sel = t_file > 1.0
     p_sim = (motion.pose(t_file[sel] + 0.5 + 0.3) @ body.T_IMU_CAM0)[:, :3, 3]
     assert np.max(np.linalg.norm(p_sim - gt.p_world_body[sel], axis=1)) < 0.005
+
+
+def test_cropped_motion_starts_mid_move() -> None:
+    full = scripted_motion("pick_place", 12.0, seed=2)
+    late = full.cropped(2.5)
+    t = np.linspace(0.0, 9.0, 50)
+    assert np.allclose(late.position(t), full.position(t + 2.5), atol=1e-6)
+    assert np.allclose(late.rotation(t), full.rotation(t + 2.5), atol=1e-6)
+    assert np.linalg.norm(late.velocity(0.0)) > 0.05 and late.duration_s == pytest.approx(full.duration_s - 2.5)
+    assert late.episodes[0].t0_s == 0.0  # the first task was already under way
+    with pytest.raises(ValueError):
+        full.cropped(11.5)
