@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -58,6 +59,7 @@ ORB_LEVELS = 8
 FAST_INI, FAST_MIN = 20, 7
 VOCAB_K, VOCAB_L = 10, 5
 _VOCAB_VERSION = 1  # bump when the builder changes what it writes
+SAVE_TIMEOUT_S = 30
 
 # ORB-SLAM3's eTrackingState values (pyorbslam3.TrackingState).
 _NOT_INITIALIZED, _OK, _RECENTLY_LOST, _LOST = 1, 2, 3, 4
@@ -518,9 +520,14 @@ def track_session(session_path: Path, rig: str, vocab: Path, settings: Path, wor
     frames_file, kf_file = work / "frames_euroc.txt", work / "keyframes_euroc.txt"
     has_pose = np.zeros(n, bool)
     T_world_imu = np.repeat(np.eye(4)[None], n, 0)
+    # The states are kept before asking for the trajectory: ORB-SLAM3 hangs or crashes saving
+    # it when every map is empty (reset at the end); SIGALRM then ends this process.
+    _save_track(work, TrackLog(t_cam.astype(np.int64), state, imu_ready, T_world_imu, has_pose, track_s))
     if np.any(state == _OK):
+        signal.alarm(SAVE_TIMEOUT_S)
         slam.save_trajectory_euroc(str(frames_file))
         slam.save_keyframe_trajectory_euroc(str(kf_file))
+        signal.alarm(0)
         t_f, T_b0_imu = _read_euroc_poses(frames_file)
         _, T_world_kf = _read_euroc_poses(kf_file)
         if len(t_f) and len(T_world_kf):
@@ -533,6 +540,23 @@ def track_session(session_path: Path, rig: str, vocab: Path, settings: Path, wor
             T_world_imu[idx[near]] = T_world_kf[0][None] @ T_b0_imu[near]
             has_pose[idx[near]] = True
     return TrackLog(t_cam.astype(np.int64), state, imu_ready, T_world_imu, has_pose, track_s)
+
+
+def _save_track(work: Path, tl: TrackLog) -> None:
+    np.savez(
+        work / "track.npz",
+        t_ns=tl.t_ns,
+        state=tl.state,
+        imu_ready=tl.imu_ready,
+        T_world_imu=tl.T_world_imu,
+        has_pose=tl.has_pose,
+        track_s=tl.track_s,
+    )
+
+
+def _load_track(path: Path) -> TrackLog:
+    with np.load(path) as z:
+        return TrackLog(z["t_ns"], z["state"], z["imu_ready"], z["T_world_imu"], z["has_pose"], float(z["track_s"]))
 
 
 def _gray(img: NDArray[Any]) -> NDArray[np.uint8]:
@@ -606,18 +630,21 @@ def estimate(session: Any, rig: str, settings: Mapping[str, Any]) -> tuple[Traje
         cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         if rc is None:
             raise RuntimeError(f"ORB-SLAM3 ({mode}) timed out after {timeout:.0f} s")
-        if rc != 0:
-            tail = (work / "orbslam3.log").read_text(errors="replace").strip().splitlines()[-1:]
-            what = f"crashed (signal {-rc})" if rc < 0 else f"exited with {rc}"
-            raise RuntimeError(f"ORB-SLAM3 ({mode}) {what}: {tail[0][:120] if tail else ''}".rstrip(": "))
-        with np.load(work / "track.npz") as z:
-            tl = TrackLog(z["t_ns"], z["state"], z["imu_ready"], z["T_world_imu"], z["has_pose"], float(z["track_s"]))
         log_text = (work / "orbslam3.log").read_text(errors="replace")
+        failed = ""
+        if rc != 0:
+            tail = log_text.strip().splitlines()[-1:]
+            what = "hung" if rc == -signal.SIGALRM else f"crashed (signal {-rc})" if rc < 0 else f"exited with {rc}"
+            failed = f"ORB-SLAM3 {what}: {tail[0][:100] if tail else ''}".rstrip(": ")
+            if not (work / "track.npz").is_file():
+                raise RuntimeError(f"({mode}) {failed}")
+            failed += " while saving its trajectory: no poses"
+        tl = _load_track(work / "track.npz")
     t_s = (tl.t_ns - tl.t_ns[0]) * 1e-9
     state = np.full(len(tl.t_ns), TrackState.LOST, np.uint8)
     state[tl.has_pose] = TrackState.INTERPOLATED
     state[tl.has_pose & (tl.state == _OK)] = TrackState.OK
-    notes = [mode, _episodes(t_s, tl.state, log_text)]
+    notes = [mode, _episodes(t_s, tl.state, log_text), *([failed] if failed else [])]
     if tl.imu_ready.any():
         notes.append(f"IMU init at {t_s[int(np.argmax(tl.imu_ready))]:.1f} s")
     if tl.has_pose.any() and not tl.imu_ready[tl.has_pose].any():
@@ -650,16 +677,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     t.add_argument("--settings", type=Path, required=True)
     t.add_argument("--work", type=Path, required=True, help="folder for ORB-SLAM3's files and track.npz")
     args = p.parse_args(argv)
-    tl = track_session(args.session, args.rig, args.vocabulary, args.settings, args.work)
-    np.savez(
-        args.work / "track.npz",
-        t_ns=tl.t_ns,
-        state=tl.state,
-        imu_ready=tl.imu_ready,
-        T_world_imu=tl.T_world_imu,
-        has_pose=tl.has_pose,
-        track_s=tl.track_s,
-    )
+    _save_track(args.work, track_session(args.session, args.rig, args.vocabulary, args.settings, args.work))
     return 0
 
 
