@@ -78,15 +78,27 @@ def stage_inputs(session: Session, method: str, settings: Mapping[str, Any]) -> 
     return input_hash(parts)
 
 
+def _keep_map(session: Session, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """A session tracked in a map stays in it: ``process`` and ``process --pending`` give no
+    settings, and re-running without the map would silently move it to another world.
+    Pass ``map=""`` to drop it."""
+    out = dict(settings)
+    if "map" not in out:
+        rec = read_stage(session, STAGE)
+        if rec is not None and rec.settings.get("map"):
+            out["map"] = rec.settings["map"]
+    return out
+
+
 def is_stale(session: Session, method: str | None = None, settings: Mapping[str, Any] | None = None) -> bool:
     m = method or default_method()
-    return not is_current(session, STAGE, VERSION, stage_inputs(session, m, settings or {}))
+    return not is_current(session, STAGE, VERSION, stage_inputs(session, m, _keep_map(session, settings or {})))
 
 
 def run(
     session: Session, settings: Mapping[str, Any] | None = None, method: str | None = None, force: bool = False
 ) -> StageRecord:
-    settings = dict(settings or {})
+    settings = _keep_map(session, settings or {})
     explicit = method is not None
     method = method or default_method()
     h = stage_inputs(session, method, settings)

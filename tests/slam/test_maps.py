@@ -129,6 +129,9 @@ def test_stage_with_map_takes_its_world_and_joins_the_piece_after_a_loss(home: H
         assert dp.max() < 0.02 and dr.max() < 2.0, (dp.max(), dr.max())
     # A rebuilt map changes the stage's inputs: it is stale again.
     assert not stage.is_stale(demo, "vio", {"tags": False, "map": "ws"})
+    # `democap process` gives no map: the session stays in its map rather than silently leaving it.
+    assert not stage.is_stale(demo, "vio", {"tags": False})
+    assert stage.is_stale(demo, "vio", {"tags": False, "map": ""})
     m = load_map(home, "ws")
     save_map(home, type(m)(**{**m.__dict__, "points_world": m.points_world + 1e-4}), force=True)
     assert stage.is_stale(demo, "vio", {"tags": False, "map": "ws"})
