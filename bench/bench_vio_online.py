@@ -90,7 +90,7 @@ def main() -> None:
             print("  accuracy: no anchored live poses")
             return
         k_idx = np.array([k for k, _ in anchored])
-        T_est = np.array([lp.T_world_nav @ lp.T_nav_imu for _, lp in anchored])
+        T_est = np.array([lp.T_world_nav @ lp.T_nav_imu for _, lp in anchored if lp.T_world_nav is not None])
         # The tag the live estimate is anchored to has a surveyed pose in the table frame.
         T_world_tag = {k: known[lp.anchor_tag] for k, lp in anchored if lp.anchor_tag in known}
         if len(T_world_tag) == len(anchored):

@@ -335,12 +335,15 @@ def cmd_handeye(args: argparse.Namespace) -> int:
             raise CalibrationError("cannot decode image", f)
         dets.append(target.detect(img))
         size = (img.shape[1], img.shape[0])
+    if size is None:
+        raise CalibrationError("data.csv lists no images", root / args.camera)
     intr = calibrate_intrinsics(dets, size, args.model, fix_aspect=args.fix_aspect, n_dist=args.dist)
     t = cam_folder.t_ns
     inside = (t >= body.t_ns[0]) & (t <= body.t_ns[-1])
     if board is not None:
         inside &= (t >= board.t_ns[0]) & (t <= board.t_ns[-1])
     ok = [i for i, d in enumerate(dets) if d is not None and inside[i]]
+    seen = [d for d in (dets[i] for i in ok) if d is not None]
     if len(ok) < 3:
         raise CalibrationError(f"only {len(ok)} images show the target within the motion-capture time span", root)
 
@@ -350,8 +353,8 @@ def cmd_handeye(args: argparse.Namespace) -> int:
 
     T_world_body = poses(body)
     T_world_board = poses(board) if board is not None else np.repeat(np.eye(4)[None], len(ok), axis=0)
-    T_cam_grid = np.array([solve_pnp(intr.camera, dets[i])[1] for i in ok])
-    fit_args = (T_world_body, T_world_board, T_cam_grid, [dets[i] for i in ok], intr.camera)
+    T_cam_grid = np.array([solve_pnp(intr.camera, d)[1] for d in seen])
+    fit_args = (T_world_body, T_world_board, T_cam_grid, seen, intr.camera)
     refine = not args.fixed_intrinsics
     res = calibrate_hand_eye(*fit_args, refine_intrinsics=refine)
     trans, rot = held_out_errors(*fit_args, refine_intrinsics=refine)

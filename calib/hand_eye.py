@@ -133,11 +133,11 @@ def held_out_errors(
         test = np.arange(f, n, folds)
         train = np.setdiff1d(np.arange(n), test)
         fit = calibrate_hand_eye(T_world_body[train], T_world_board[train], T_cam_grid[train],
-                                 [detections[i] for i in train], camera, refine_intrinsics)  # fmt: skip
+                                 [detections[int(i)] for i in train], camera, refine_intrinsics)  # fmt: skip
         cam = fit.camera or camera
         T_board_body = geometry.se3_inverse(T_world_board[test]) @ T_world_body[test]
         T_pred = geometry.se3_inverse(T_board_body @ fit.T_body_cam) @ fit.T_board_grid
-        T_pnp = np.array([solve_pnp(cam, detections[i])[1] for i in test])
+        T_pnp = np.array([solve_pnp(cam, detections[int(i)])[1] for i in test])
         trans[test] = np.linalg.norm(T_pred[:, :3, 3] - T_pnp[:, :3, 3], axis=1)
         rot[test] = np.degrees(geometry.rotation_angle((geometry.se3_inverse(T_pred) @ T_pnp)[:, :3, :3]))
     return trans, rot

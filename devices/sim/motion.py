@@ -300,7 +300,7 @@ def _clip_schedule(
     """Key times, keys and the one episode of a calibration clip (``CLIP_KINDS``)."""
     if kind == "gripper_clip":  # over the table, closing fully and opening fully
         home = _key(0.0, HOME_TCP, 0, 50, 0, body.GRIPPER_MAX_WIDTH_M)
-        widths = (body.GRIPPER_MIN_WIDTH_M, body.GRIPPER_MAX_WIDTH_M)
+        widths: tuple[float, ...] = (body.GRIPPER_MIN_WIDTH_M, body.GRIPPER_MAX_WIDTH_M)
         step, hold = 0.9, 0.4
     else:  # facing the clock monitor from ~0.34 m
         home = _key(0.0, [0.82, 0.0, 0.13], 0, 0, 0, OPEN_M)

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from democap import geometry
 from democap.model import CameraModel
-from slam.vio.measurements import FrameObservations
+from slam.vio.measurements import FrameObservations, TagObservation
 from slam.vio.tags import detect_tags, local_focal
 
 log = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ class Frontend:
         xy1 = self._stereo(img0, img1, px) if keyframe and img1 is not None and self.cam1 is not None else None
         if keyframe and depth_m is not None and self.cam1 is None:
             xy1 = self._from_depth(depth_m, px, xy0)
-        tags = ()
+        tags: tuple[TagObservation, ...] = ()
         if s.tags and keyframe:
             tags = tuple(detect_tags(img0, self.cam0, s.tag_size_m, deskew=lambda p, r: self._deskew(self.cam0, p, r)))
         self.prev_img, self.prev_px, self.prev_ids, self.prev_rays = img0, px, ids, rays

@@ -48,7 +48,8 @@ class OnlineVio:
     ) -> None:
         # The tags are the rig model's size unless the caller says otherwise: a default 8 cm against
         # 7.2 cm tags tilted the live world by 4 degrees.
-        front = front or FrontendSettings(**({"tag_size_m": rig.tag_size_m} if rig.tag_size_m else {}))
+        if front is None:
+            front = FrontendSettings(tag_size_m=rig.tag_size_m) if rig.tag_size_m else FrontendSettings()
         back = back or backend.BackendSettings()
         T_cam1_cam0 = (geometry.se3_inverse(rig.T_imu_cam1) @ rig.T_imu_cam0) if rig.T_imu_cam1 is not None else None
         self.front = Frontend(cam0, front, cam1, T_cam1_cam0)
