@@ -204,7 +204,7 @@ def plot_check(result: CheckResult, path: Path) -> Path:
     ax.set_xlabel(f"x (m), {what}")
     ax.set_ylabel("y (m)")
     ax.set_title(f"map {result.map_name} / {result.session}: {result.share:.0%} relocalised", fontsize=10)
-    ax.legend(loc="upper right", fontsize=7)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
     fig.text(0.01, 0.01, result.verdict[:140], fontsize=7)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
