@@ -170,3 +170,25 @@ def test_orbslam3_tracks_a_short_virtual_stereo_session(test_data: Path, home, t
     err = metrics.ate(traj.T_world_body[sel], T_ref_at[sel], "4dof")
     assert np.isfinite(err.ate_rmse_m) and err.ate_rmse_m < 0.01
     assert err.rot_rmse_deg < 3.0
+
+
+def test_tracking_account_names_init_losses_and_resets() -> None:
+    t_s = np.arange(12) * 0.5
+    # NOT_INITIALIZED=1, OK=2, RECENTLY_LOST=3, LOST=4 (ORB-SLAM3's eTrackingState)
+    state = np.array([1, 1, 2, 2, 3, 2, 2, 1, 1, 2, 4, 4], np.int8)
+    log = "Not enough motion for initializing. Reseting...\n"
+    assert orbslam3._episodes(t_s, state, log) == (
+        "init at 1.0 s, lost 2x, map reset 1x (1 for too little motion at IMU init)"
+    )
+    assert orbslam3._episodes(t_s, np.ones(12, np.int8)) == "never initialised"
+
+
+def test_bench_says_why_orbslam3_did_not_run_without_its_vocabulary_photos() -> None:
+    from slam import bench
+
+    rows = bench.run_bench(["sim-features-stereo-pinhole"], 2.0, ["vio", "orbslam3"], None)
+    assert [r.method for r in rows] == ["vio (back end only)"]
+    status = bench.orbslam3_status()
+    assert status.startswith("not run: ")
+    if importlib.util.find_spec("pyorbslam3") is not None:
+        assert "vocabulary" in status
