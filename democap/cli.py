@@ -201,7 +201,9 @@ def cmd_process(args: argparse.Namespace) -> int:
     if not args.id:
         raise DemocapError("give a session id or --pending")
     s = resolve_session(args.home, args.id)
-    for r in process(s, args.home, robot=args.robot, force=args.force, method=args.method, place_base=args.place_base):
+    runs = process(s, args.home, robot=args.robot, force=args.force, method=args.method, place_base=args.place_base,
+                   map_name=args.map)  # fmt: skip
+    for r in runs:
         state = "ran" if r.ran else "up to date"
         extra = ""
         if r.stage == "trajectory":
@@ -276,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--robot", help="robot to retarget to (see `democap robots list`)")
     sp.add_argument("--method", help="trajectory method (vio or simple)")
     sp.add_argument("--force", action="store_true", help="re-run stages even if up to date")
+    sp.add_argument("--map", help="track in this workspace map (`democap map build`); '' drops the map")
     sp.add_argument(
         "--place-base", action="store_true", help="search the robot base pose that makes most frames feasible"
     )

@@ -62,14 +62,18 @@ def process(
     force: bool = False,
     method: str | None = None,
     place_base: bool = False,
+    map_name: str | None = None,
 ) -> list[StageResult]:
+    """``map_name``: track in that workspace map (``democap map build``); None keeps what the
+    session's trajectory last used, "" drops a map."""
     from slam import stage as trajectory_stage
 
     results = []
+    settings = {"map": map_name} if map_name is not None else None
     with _session_lock(session):
         t = time.monotonic()
-        stale = force or trajectory_stage.is_stale(session, method)
-        rec = trajectory_stage.run(session, method=method, force=force)
+        stale = force or trajectory_stage.is_stale(session, method, settings)
+        rec = trajectory_stage.run(session, settings, method=method, force=force)
         results.append(StageResult("trajectory", stale, time.monotonic() - t, dict(rec.summary)))
         if robot:
             try:

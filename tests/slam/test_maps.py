@@ -214,3 +214,19 @@ def test_join_places_pieces_and_ignores_a_disagreeing_frame() -> None:
     j2 = join_through_map(T_nav_imu, T_nav_imu, lost, quality, None, "first_pose", None, _synthetic_map(), reloc)
     assert np.array_equal(np.flatnonzero(j2.state == TrackState.RELOCALISED), frames)
     assert j2.world_anchor == "tag"
+
+
+def test_process_cli_tracks_in_a_map(home: Home, built: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`democap process ID --map NAME` puts a session in a map's world; a plain `process` keeps it there."""
+    from capture.artifacts import read_stage
+    from slam import stage
+
+    root = str(home.root)
+    assert main(["--home", root, "process", built, "--map", "ws"]) == 0
+    assert "trajectory" in capsys.readouterr().out
+    session = Session(home.sessions / built)
+    rec = read_stage(session, stage.STAGE)
+    assert rec is not None and rec.settings.get("map") == "ws" and "map" in rec.summary["rig0"]
+    assert main(["--home", root, "process", built]) == 0
+    assert "up to date" in capsys.readouterr().out.splitlines()[0]
+    assert main(["--home", root, "process", built, "--map", "nope"]) != 0  # an unknown map is an error
