@@ -11,11 +11,22 @@ World frame: z up (the table's frame when a table tag anchors the trajectory).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import pyqtgraph.functions as pgf
 from numpy.typing import NDArray
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QPolygonF, QWheelEvent
+from PySide6.QtGui import (
+    QColor,
+    QMouseEvent,
+    QPainter,
+    QPainterPath,
+    QPaintEvent,
+    QPen,
+    QPolygonF,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from democap.model import TrackState
@@ -30,6 +41,11 @@ STATE_COLOURS = {
 }
 NEAR_M = 0.02
 LINK_RADIUS_M = 0.035  # robot links drawn as capsules of about a Panda arm's radius
+#: Flat-shading levels: faces of one link and one level are filled as one path (few draw calls).
+SHADE_LEVELS = 14
+#: Light direction in the camera frame (x right, y up, z forward): from above-left behind the viewer,
+#: so the robot is lit whichever way the view is orbited.
+LIGHT_CAM = np.array([-0.35, 0.6, -0.72]) / np.linalg.norm([-0.35, 0.6, -0.72])
 
 
 @dataclass
@@ -81,6 +97,9 @@ class SceneView3D(QWidget):
         self.tags: dict[int, NDArray[np.float64]] = {}  # T_world_tag (4, 4)
         self.tag_size_m = 0.08
         self.robot_points: NDArray[np.float64] | None = None  # (K, 3) joint origins, base to tip
+        self.robot_meshes: Any = None  # ik.meshes.RobotMeshes: the links drawn at T_world_geom
+        self.T_world_geom: NDArray[np.float64] | None = None  # (G, 4, 4) one per mesh of robot_meshes
+        self._mesh_cache: tuple[Any, tuple[NDArray[Any], ...]] | None = None
         self.extent_points: NDArray[np.float64] = np.zeros((0, 3))  # what "reset view" frames besides the rest
         self.message = ""
         self.hint = hint
@@ -114,9 +133,21 @@ class SceneView3D(QWidget):
             self.reset_view(update=False)
         self.update()
 
-    def set_robot(self, points_world: NDArray[np.float64] | None) -> None:
-        """The robot's joint origins now (K, 3); it moves every frame, so it does not reframe the view."""
+    def set_robot(
+        self, points_world: NDArray[np.float64] | None, T_world_geom: NDArray[np.float64] | None = None
+    ) -> None:
+        """The robot now: joint origins (K, 3) and, with meshes set, each mesh's pose T_world_geom (G, 4, 4).
+
+        It moves every frame, so it does not reframe the view. Without meshes (or poses) the robot
+        is drawn as a stick figure through the joint origins.
+        """
         self.robot_points = None if points_world is None else np.asarray(points_world, dtype=np.float64)
+        self.T_world_geom = None if T_world_geom is None else np.asarray(T_world_geom, dtype=np.float64)
+        self.update()
+
+    def set_robot_meshes(self, meshes: Any) -> None:
+        """The robot's visual meshes (``ik.meshes.RobotMeshes``, or None to draw the stick figure)."""
+        self.robot_meshes = meshes
         self.update()
 
     def set_extent(self, points_world: NDArray[np.float64]) -> None:
@@ -136,6 +167,8 @@ class SceneView3D(QWidget):
         self.reference = np.zeros((0, 3))
         self.T_world_rig = None
         self.robot_points = None
+        self.robot_meshes = None
+        self.T_world_geom = None
         self.extent_points = np.zeros((0, 3))
         self._user_moved = False
         self.update()
@@ -314,6 +347,72 @@ class SceneView3D(QWidget):
             self._polyline(qp, np.stack([origin, tip]), QPen(QColor(colour), width), w, h)
 
     def _draw_robot(self, qp: QPainter, w: int, h: int) -> None:
+        meshes, T = self.robot_meshes, self.T_world_geom
+        if meshes is not None and T is not None and len(T) == len(meshes.links):
+            self._draw_robot_meshes(qp, w, h)
+            return
+        self._draw_robot_sticks(qp, w, h)
+
+    def _draw_robot_meshes(self, qp: QPainter, w: int, h: int) -> None:
+        """Flat-shaded meshes: links far to near, back faces culled, faces of one shade level filled as one path.
+
+        Within a link, front faces are not depth-sorted (they are batched by shade): exact for
+        convex parts, which robot links nearly are; across links the painter's order holds.
+        """
+        assert self.robot_meshes is not None and self.T_world_geom is not None
+        V, F, link_of_v, link_of_f, rgb = self._mesh_arrays()
+        T = self.T_world_geom
+        V_world = np.einsum("nij,nj->ni", T[link_of_v, :3, :3], V) + T[link_of_v, :3, 3]
+        s = self.camera.project(V_world, w, h)
+        a, b, c = s[F[:, 0]], s[F[:, 1]], s[F[:, 2]]
+        # Screen y points down: a face wound counter-clockwise towards the viewer has negative area.
+        area = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+        front = np.flatnonzero((area < 0) & (a[:, 2] > NEAR_M) & (b[:, 2] > NEAR_M) & (c[:, 2] > NEAR_M))
+        if not len(front):
+            return
+        Fv, link = F[front], link_of_f[front]
+        n_world = np.cross(V_world[Fv[:, 1]] - V_world[Fv[:, 0]], V_world[Fv[:, 2]] - V_world[Fv[:, 0]])
+        n_world /= np.maximum(np.linalg.norm(n_world, axis=1, keepdims=True), 1e-12)
+        light_world = LIGHT_CAM @ self.camera.R_cam_world()  # the camera-frame light direction in the world
+        lit = 0.3 + 0.7 * np.clip(n_world @ light_world, 0.0, 1.0)
+        level = np.minimum((lit * SHADE_LEVELS).astype(np.int64), SHADE_LEVELS - 1)
+        # Links far to near (by their vertices' mean depth), then by shade level: each run is one path.
+        n_links = len(self.robot_meshes.links)
+        link_depth = np.bincount(link_of_v, weights=s[:, 2], minlength=n_links) / np.maximum(
+            np.bincount(link_of_v, minlength=n_links), 1
+        )
+        rank = np.empty(n_links, np.int64)
+        rank[np.argsort(-link_depth)] = np.arange(n_links)
+        key = rank[link] * SHADE_LEVELS + level
+        order = np.argsort(key, kind="stable")
+        key, tris = key[order], s[Fv[order]][:, :, :2]  # (n, 3, 2) screen corners
+        cuts = [0, *(np.flatnonzero(np.diff(key)) + 1).tolist(), len(key)]
+        qp.save()
+        for i0, i1 in zip(cuts[:-1], cuts[1:], strict=True):
+            shade = (key[i0] % SHADE_LEVELS + 0.5) / SHADE_LEVELS
+            r, g, b_ = np.minimum(rgb[link[order[i0]]] * shade, 1.0)
+            colour = QColor.fromRgbF(float(r), float(g), float(b_))
+            # A hairline in the fill colour hides the antialiasing seams between neighbouring batches.
+            qp.setPen(QPen(colour, 0.8))
+            qp.setBrush(colour)
+            qp.drawPath(_triangles_path(tris[i0:i1]))
+        qp.restore()
+
+    def _mesh_arrays(self) -> tuple[NDArray[Any], ...]:
+        """The meshes stacked once per mesh set: V (N, 3), F (M, 3) into V, link per vertex and face, rgb per link."""
+        meshes = self.robot_meshes
+        if self._mesh_cache is None or self._mesh_cache[0] is not meshes:
+            links = meshes.links
+            offsets = np.cumsum([0] + [len(m.vertices_geom) for m in links])
+            V = np.concatenate([m.vertices_geom for m in links]).astype(np.float64)
+            F = np.concatenate([m.faces.astype(np.int64) + o for m, o in zip(links, offsets, strict=False)])
+            link_of_v = np.repeat(np.arange(len(links)), [len(m.vertices_geom) for m in links])
+            link_of_f = np.repeat(np.arange(len(links)), [len(m.faces) for m in links])
+            rgb = np.array([m.rgba[:3] for m in links], np.float64).reshape(-1, 3)
+            self._mesh_cache = (meshes, (V, F, link_of_v, link_of_f, rgb))
+        return self._mesh_cache[1]
+
+    def _draw_robot_sticks(self, qp: QPainter, w: int, h: int) -> None:
         """Links as capsules of ``LINK_RADIUS_M`` in perspective (far ones first), joints as dots."""
         P = self.robot_points
         if P is None or len(P) < 2:
@@ -349,3 +448,16 @@ class SceneView3D(QWidget):
             qp.setPen(QPen(QColor(colour), 2.0))
             qp.drawLine(o, tip)
             qp.drawText(QPointF(tip.x() + 2, tip.y() + 4), name)
+
+
+_WINDING = Qt.FillRule.WindingFill  # looked up once: PySide enum attribute access is slow per call
+
+
+def _triangles_path(tris_px: NDArray[np.float64]) -> QPainterPath:
+    """One path of closed triangles (n, 3, 2) in screen pixels; winding fill: no holes where they overlap."""
+    n = len(tris_px)
+    xy = np.concatenate([tris_px, tris_px[:, :1]], axis=1).reshape(-1, 2)  # a, b, c, a per triangle
+    connect = np.tile(np.array([1, 1, 1, 0], np.int32), n)
+    path = pgf.arrayToQPath(xy[:, 0], xy[:, 1], connect=connect, finiteCheck=False)
+    path.setFillRule(_WINDING)
+    return path
