@@ -436,7 +436,7 @@ def available() -> str | None:
     try:
         import pyorbslam3  # noqa: F401
     except ImportError:
-        return "pyorbslam3 is not installed (optional, GPL-3.0: pip install pyorbslam3==0.1.1, benchmark only)"
+        return "pyorbslam3 is not installed (optional extra, GPL-3.0, benchmark only: pip install -e .[orbslam])"
     return None
 
 
