@@ -1,5 +1,6 @@
 """Episode review: video scrubber synced with a 3-D view of the rig trajectory and the retargeted
-robot (Pinocchio forward kinematics as a stick figure), joint plots and the flag timeline;
+robot (Pinocchio forward kinematics of its decimated visual meshes, a stick figure when those
+cannot be loaded), joint plots and the flag timeline;
 accept / reject / trim / annotate from the keyboard.
 
 Keys: Space play/pause, ←/→ one frame, A accept, R reject, I/O set trim in/out, T trim,
@@ -65,7 +66,11 @@ class EpisodeData:
     joint_names: tuple[str, ...] = ()
     joint_t_ns: np.ndarray | None = None
     joint_q: np.ndarray | None = None
-    robot_points: np.ndarray | None = None  # (N, K, 3) joint origins in world, per joint sample
+    robot_points: np.ndarray | None = None  # (M, K, 3) joint origins in world, per FK sample
+    joint_t_ns_fk: np.ndarray | None = None  # (M,) times of the FK samples
+    robot_meshes: Any = None  # ik.meshes.RobotMeshes, None when the meshes cannot be loaded
+    T_world_geom: np.ndarray | None = None  # (M, G, 4, 4) pose of each mesh per FK sample
+    mesh_problem: str = ""  # why the robot is drawn as a stick figure
     flags: list[Flag] = field(default_factory=list)
     verdict: dict[str, Any] = field(default_factory=dict)
 
@@ -78,6 +83,19 @@ def robot_skeleton(
     from ik.live import skeleton_points
 
     return run_isolated(skeleton_points, robot_name, home, np.asarray(q), np.asarray(T_world_base), max_samples)
+
+
+def robot_meshes(
+    robot_name: str, home: Home, q: np.ndarray, T_world_base: np.ndarray, max_samples: int = MAX_FRAMES
+) -> tuple[np.ndarray, Any, np.ndarray]:
+    """Decimated visual meshes (cached per home) and their poses T_world_geom (M, G, 4, 4), in the helper process.
+
+    The samples are those of ``robot_skeleton`` for the same arguments.
+    """
+    from gui.isolated import run_isolated
+    from ik.meshes import review_meshes
+
+    return run_isolated(review_meshes, robot_name, home, np.asarray(q), np.asarray(T_world_base), max_samples)
 
 
 def load_episode(home: Home, session_id: str, index: int, robot: str | None = None) -> EpisodeData:
@@ -127,9 +145,15 @@ def load_episode(home: Home, session_id: str, index: int, robot: str | None = No
                 try:
                     idx, pts = robot_skeleton(chosen, home, jt.q[sel], jt.T_world_base)
                     d.robot_points = pts
-                    d.joint_t_ns_fk = d.joint_t_ns[idx]  # type: ignore[attr-defined]
+                    d.joint_t_ns_fk = d.joint_t_ns[idx]
                 except Exception as e:  # noqa: BLE001 - no Pinocchio model: joint plots only
                     log.info("robot FK unavailable: %s", e)
+                if d.robot_points is not None:
+                    try:
+                        _idx, d.robot_meshes, d.T_world_geom = robot_meshes(chosen, home, jt.q[sel], jt.T_world_base)
+                    except Exception as e:  # noqa: BLE001 - the stick figure stands in; the view says why
+                        log.info("robot meshes unavailable: %s", e)
+                        d.mesh_problem = str(e) or type(e).__name__
     d.flags = [f for f in session_flags(s) if f.t1_ns > ep.t0_ns and f.t0_ns < ep.t1_ns]
     try:
         d.verdict = episode_summary(s, ep, d.flags)
@@ -212,12 +236,13 @@ class ReviewPanel(QWidget):
         self.flag_text.setWordWrap(True)
         jl.addWidget(self.flag_text)
         grid.addWidget(jb, 1, 0, 1, 2)
-        video_box.setMinimumHeight(220)
-        scene_box.setMinimumHeight(240)
-        self.joint_plot.setMinimumHeight(110)
+        video_box.setMinimumHeight(300)
+        scene_box.setMinimumHeight(300)
+        self.joint_plot.setMinimumHeight(90)
         grid.setColumnStretch(0, 2)
         grid.setColumnStretch(1, 3)
-        grid.setRowStretch(0, 3)
+        # The video and the 3-D view get most of the height; the joint plot keeps its minimum.
+        grid.setRowStretch(0, 5)
         grid.setRowStretch(1, 2)
         lay.addLayout(grid, 1)
 
@@ -324,13 +349,22 @@ class ReviewPanel(QWidget):
         v.set_tags(d.tags, d.tag_size_m)
         if d.robot_points is not None:
             v.set_extent(d.robot_points.reshape(-1, 3))  # the robot's reach over the episode frames the view
+        v.set_robot_meshes(d.robot_meshes if d.T_world_geom is not None else None)
+        messages = []
         if d.traj_p is not None and len(d.traj_p):
             v.set_trajectory(d.traj_p, d.traj_state)
-            v.set_message("")
         else:
-            v.set_message("No trajectory: this session has not been tracked yet (process it on the Sessions screen).")
-        legend = ["rig: green tracked · amber IMU-bridged · red lost"]
-        legend.append(f"orange: {d.robot} (forward kinematics)" if d.robot_points is not None else "not retargeted")
+            messages.append("No trajectory: this session has not been tracked yet (process it on the Sessions screen).")
+        if d.robot_points is not None and d.robot_meshes is None:
+            messages.append(f"Robot drawn as a stick figure: its meshes could not be loaded ({d.mesh_problem}).")
+        v.set_message("\n".join(messages))
+        legend = ["rig: green tracked · amber bridged · red lost"]
+        if d.robot_points is None:
+            legend.append("not retargeted")
+        elif d.robot_meshes is not None:
+            legend.append(f"grey: {d.robot} (forward kinematics)")
+        else:
+            legend.append(f"orange: {d.robot} (forward kinematics, stick figure)")
         self.scene_legend.setText(" · ".join(legend))
         for item in list(self.joint_plot.listDataItems()):
             self.joint_plot.removeItem(item)
@@ -358,7 +392,7 @@ class ReviewPanel(QWidget):
             )
         self.flag_plot.getAxis("left").setTicks([[(i, k.split(".")[-1]) for i, k in enumerate(lanes)]])
         self.flag_plot.setYRange(-0.7, max(len(lanes), 1) - 0.3, padding=0)
-        self.flag_plot.setFixedHeight(int(np.clip(44 + 19 * len(lanes), 70, 180)))
+        self.flag_plot.setFixedHeight(int(np.clip(40 + 16 * len(lanes), 64, 170)))
         kinds = sorted({f"{f.kind} ({f.severity})" for f in d.flags})
         self.flag_text.setText(("Flags: " + ", ".join(kinds)) if kinds else "No flags in this episode.")
         self.joint_plot.setXRange(0, ep.duration_s, padding=0.02)
@@ -400,10 +434,10 @@ class ReviewPanel(QWidget):
         if d.traj_t_ns is not None and d.T_world_imu_traj is not None and len(d.traj_t_ns):
             i = int(np.clip(np.searchsorted(d.traj_t_ns, t), 0, len(d.traj_t_ns) - 1))
             self.view3d.set_pose(d.T_world_imu_traj[i])
-        if d.robot_points is not None:
-            tk = d.joint_t_ns_fk  # type: ignore[attr-defined]
+        if d.robot_points is not None and d.joint_t_ns_fk is not None:
+            tk = d.joint_t_ns_fk
             k = int(np.clip(np.searchsorted(tk, t), 0, len(tk) - 1))
-            self.view3d.set_robot(d.robot_points[k])
+            self.view3d.set_robot(d.robot_points[k], None if d.T_world_geom is None else d.T_world_geom[k])
         self.joint_line.setValue(ts)
         self.flag_line.setValue(ts)
 

@@ -25,6 +25,7 @@ from PySide6.QtGui import (
     QPaintEvent,
     QPen,
     QPolygonF,
+    QResizeEvent,
     QWheelEvent,
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
@@ -186,21 +187,42 @@ class SceneView3D(QWidget):
         return pts[np.all(np.isfinite(pts), axis=1)]
 
     def reset_view(self, update: bool = True) -> None:
-        """Frame everything from the default angle."""
+        """Frame everything from the default angle, as large as the widget's aspect allows."""
         pts = self._content()
         cam = self.camera
         cam.azimuth_deg, cam.elevation_deg = -60.0, 30.0
         if len(pts):
             lo, hi = pts.min(axis=0), pts.max(axis=0)
             cam.target_world = 0.5 * (lo + hi)
-            radius = max(0.5 * float(np.linalg.norm(hi - lo)), 0.1)
-            cam.distance_m = 1.15 * radius / np.sin(np.radians(cam.fov_deg) / 2)
+            cam.distance_m = 1.5
+            self._fit(pts)
         else:
             cam.target_world = np.zeros(3)
             cam.distance_m = 1.5
         if update:
             self._user_moved = False
             self.update()
+
+    def _fit(self, pts_world: NDArray[np.float64], margin: float = 0.9) -> None:
+        """Move the target and distance so that every point projects inside ``margin`` of the widget."""
+        cam = self.camera
+        w, h = (self.width(), self.height()) if self.width() > 50 and self.height() > 50 else (4, 3)
+        tan_y = np.tan(np.radians(cam.fov_deg) / 2)
+        tan_x = tan_y * w / h
+        R = cam.R_cam_world()
+        # Centre the content's camera-plane box on the view axis, then back off until the widest point fits:
+        # a point at camera-frame (x, y, z) relative to the target fits when |x| <= margin tan_x (d + z).
+        p = (pts_world - cam.target_world) @ R.T
+        centre = 0.5 * (p[:, :2].min(axis=0) + p[:, :2].max(axis=0))
+        cam.target_world = cam.target_world + centre[0] * R[0] + centre[1] * R[1]
+        p[:, :2] -= centre
+        need = np.maximum(np.abs(p[:, 0]) / (margin * tan_x), np.abs(p[:, 1]) / (margin * tan_y)) - p[:, 2]
+        cam.distance_m = float(np.clip(need.max(), 0.3, 100.0))
+
+    def resizeEvent(self, e: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        if not self._user_moved:
+            self.reset_view(update=False)  # the fit depends on the aspect ratio
+        super().resizeEvent(e)
 
     def orbit(self, d_azimuth_deg: float, d_elevation_deg: float) -> None:
         self.camera.azimuth_deg += d_azimuth_deg
