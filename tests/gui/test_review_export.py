@@ -14,7 +14,7 @@ from gui.outliers import EpisodeMetrics, motion_metrics, rank
 def _open(window, qtbot, sid: str, idx: int):
     loaded: list = []
     window.review.open(sid, idx, "panda", on_done=loaded.append)
-    qtbot.waitUntil(lambda: bool(loaded), timeout=30000)
+    qtbot.waitUntil(lambda: bool(loaded), timeout=60000)  # the first open decimates the robot's meshes
     window.show_screen("Review")
     return loaded[0]
 
@@ -35,6 +35,8 @@ def test_review_reject_trim_accept_by_keyboard(demo_home, window, qtbot) -> None
     d = _open(window, qtbot, sid, 0)
     assert len(d.frames) > 10 and d.traj_p is not None and d.robot == "panda"
     assert d.robot_points is not None and d.robot_points.shape[2] == 3  # FK skeleton per sample
+    assert d.robot_meshes is not None and d.T_world_geom is not None  # and the Panda's meshes, posed per sample
+    assert d.T_world_geom.shape == (len(d.robot_points), len(d.robot_meshes.links), 4, 4)
     assert any(f.kind == "observation.blur" for f in d.flags)  # frames 20-29 were blurred
     review = window.review
     review.setFocus()
@@ -59,10 +61,13 @@ def test_review_reject_trim_accept_by_keyboard(demo_home, window, qtbot) -> None
     view = review.view3d
     assert view.robot_points is not None and len(view.trajectory) > 10
     p0, T0 = view.robot_points.copy(), view.T_world_rig.copy()
+    assert view.robot_meshes is d.robot_meshes and view.T_world_geom is not None
+    T_world_geom0 = view.T_world_geom.copy()
     image0 = view.grab().toImage()
     review.slider.setValue(review.slider.maximum())
     assert not np.allclose(p0, view.robot_points)
     assert not np.allclose(T0, view.T_world_rig)
+    assert not np.allclose(T_world_geom0, view.T_world_geom)
     assert view.grab().toImage() != image0  # the 3-D view redrew the robot and the rig where they now are
     _open(window, qtbot, sid, 1)
     qtbot.keyClick(window.review, Qt.Key.Key_A)

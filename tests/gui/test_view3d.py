@@ -66,3 +66,40 @@ def test_projection_puts_the_target_in_the_centre_and_depth_in_front() -> None:
     s = cam.project(np.array([[0.1, 0.2, 0.3], [0.1, 0.2, 1.3]]), 400, 300)
     assert np.allclose(s[0], [200, 150, 2.0])
     assert s[1, 1] < 150  # up in the world is up on the screen
+
+
+def test_robot_meshes_replace_the_stick_figure_and_follow_the_joints(qtbot) -> None:
+    from ik.meshes import build_meshes, visual_model, visual_placements
+    from ik.profile import find_profile
+    from ik.robot import load_robot
+
+    rob = load_robot(find_profile("panda"))
+    meshes = build_meshes(rob, budget=1500)
+    visual = visual_model(rob)
+    q0 = rob.q_rest.copy()
+    q1 = q0 + np.array([0.8, -0.4, 0.0, 0.5, 0.0, 0.3, 0.0])[: rob.nq]
+    T_world_geom = visual_placements(rob, visual, np.stack([q0, q1]), np.eye(4))
+    joints = T_world_geom[0, :8, :3, 3]  # link origins: enough for a stick figure through the arm
+
+    view = SceneView3D()
+    qtbot.addWidget(view)
+    view.resize(480, 360)
+    view.show()
+    view.set_extent(np.concatenate([T_world_geom[:, :, :3, 3].reshape(-1, 3), [[0.0, 0.0, 0.0]]]))
+    view.set_robot(joints)
+    sticks = _pixels(view)
+    view.set_robot_meshes(meshes)
+    view.set_robot(joints)  # meshes but no poses yet: still the stick figure
+    assert np.array_equal(_pixels(view), sticks)
+    view.set_robot(joints, T_world_geom[0])
+    drawn0 = _pixels(view)
+    assert np.mean(np.any(drawn0 != sticks, axis=2)) > 0.02
+    assert _count_colour(drawn0, theme.WARN) < _count_colour(sticks, theme.WARN) // 10  # no orange capsules
+    # shaded grey faces: many distinct grey levels where the robot is
+    grey = (np.abs(drawn0.astype(int) - drawn0[:, :, :1].astype(int)).max(axis=2) < 6) & (drawn0[:, :, 0] > 60)
+    assert grey.sum() > 2000 and len(np.unique(drawn0[grey][:, 0])) > 5
+    view.set_robot(joints, T_world_geom[1])
+    drawn1 = _pixels(view)
+    assert np.mean(np.any(drawn1 != drawn0, axis=2)) > 0.01  # another configuration, another picture
+    view.set_robot_meshes(None)
+    assert np.array_equal(_pixels(view), sticks)  # without meshes: the stick figure again
