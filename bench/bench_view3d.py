@@ -24,7 +24,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--budgets", default="2000,4000,8000")
-    ap.add_argument("--size", default="760x420", help="view size in pixels (the review panel's at 1280x800)")
+    ap.add_argument("--size", default="590x225", help="view size in pixels (the review panel's at 1280x800)")
     ap.add_argument("--save", default="", help="folder for a PNG of the last frame per budget")
     args = ap.parse_args()
 

@@ -74,6 +74,21 @@ def test_review_reject_trim_accept_by_keyboard(demo_home, window, qtbot) -> None
     assert review_of(Session(demo_home.session_path(sid)).decisions(), 1).status == "accepted"
 
 
+def test_review_falls_back_to_the_stick_figure_and_says_so(demo_home, window, qtbot, monkeypatch) -> None:
+    import gui.review_panel as rp
+    from democap.errors import RobotError
+
+    def no_meshes(*_a, **_k):
+        raise RobotError("mesh files missing", demo_home.root)
+
+    monkeypatch.setattr(rp, "robot_meshes", no_meshes)
+    d = _open(window, qtbot, "20260301-090000-demo0", 0)
+    view = window.review.view3d
+    assert d.robot_points is not None and d.robot_meshes is None and view.robot_meshes is None
+    assert view.robot_points is not None and "stick figure" in view.message and "mesh files missing" in view.message
+    assert "stick figure" in window.review.scene_legend.text()
+
+
 def test_outliers_rank_flagged_and_jerky_first() -> None:
     t = np.arange(200) * 10_000_000
     smooth = np.stack([np.linspace(0, 0.3, 200), np.zeros(200), np.zeros(200)], 1)
