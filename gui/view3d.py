@@ -44,6 +44,7 @@ NEAR_M = 0.02
 LINK_RADIUS_M = 0.035  # robot links drawn as capsules of about a Panda arm's radius
 #: Flat-shading levels: faces of one link and one level are filled as one path (few draw calls).
 SHADE_LEVELS = 14
+DEPTH_CUE = 0.25
 #: Light direction in the camera frame (x right, y up, z forward): from above-left behind the viewer,
 #: so the robot is lit whichever way the view is orbited.
 LIGHT_CAM = np.array([-0.35, 0.6, -0.72]) / np.linalg.norm([-0.35, 0.6, -0.72])
@@ -397,6 +398,9 @@ class SceneView3D(QWidget):
         n_world /= np.maximum(np.linalg.norm(n_world, axis=1, keepdims=True), 1e-12)
         light_world = LIGHT_CAM @ self.camera.R_cam_world()  # the camera-frame light direction in the world
         lit = 0.3 + 0.7 * np.clip(n_world @ light_world, 0.0, 1.0)
+        # Depth cue: far faces up to a quarter darker, so overlapping links of one colour stay apart.
+        z = s[Fv, 2].mean(axis=1)
+        lit *= 1.0 - DEPTH_CUE * (z - z.min()) / max(float(np.ptp(z)), 1e-9)
         level = np.minimum((lit * SHADE_LEVELS).astype(np.int64), SHADE_LEVELS - 1)
         # Links far to near (by their vertices' mean depth), then by shade level: each run is one path.
         n_links = len(self.robot_meshes.links)
