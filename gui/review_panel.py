@@ -404,6 +404,7 @@ class ReviewPanel(QWidget):
         self._set_enabled(True)
         self._show_review()
         self.show_frame(0)
+        self.view3d.reset_view()  # now that the robot is posed, its meshes are framed too
         self.setFocus()
 
     # ------------------------------------------------------------- scrubbing

@@ -190,6 +190,11 @@ class SceneView3D(QWidget):
     def reset_view(self, update: bool = True) -> None:
         """Frame everything from the default angle, as large as the widget's aspect allows."""
         pts = self._content()
+        meshes, T = self.robot_meshes, self.T_world_geom
+        if meshes is not None and T is not None and len(T) == len(meshes.links):
+            # The meshes reach past the joint origins (a Panda's hand by 10 cm): frame them too.
+            V, _F, link_of_v, _lf, _rgb = self._mesh_arrays()
+            pts = np.concatenate([pts, np.einsum("nij,nj->ni", T[link_of_v, :3, :3], V) + T[link_of_v, :3, 3]])
         cam = self.camera
         cam.azimuth_deg, cam.elevation_deg = -60.0, 30.0
         if len(pts):
