@@ -633,12 +633,12 @@ def estimate(session: Any, rig: str, settings: Mapping[str, Any]) -> tuple[Traje
         log_text = (work / "orbslam3.log").read_text(errors="replace")
         failed = ""
         if rc != 0:
-            tail = log_text.strip().splitlines()[-1:]
+            lines = log_text.strip().splitlines()
+            tail = lines[-1].strip()[:100] if lines else "no output"
             what = "hung" if rc == -signal.SIGALRM else f"crashed (signal {-rc})" if rc < 0 else f"exited with {rc}"
-            failed = f"ORB-SLAM3 {what}: {tail[0][:100] if tail else ''}".rstrip(": ")
             if not (work / "track.npz").is_file():
-                raise RuntimeError(f"({mode}) {failed}")
-            failed += " while saving its trajectory: no poses"
+                raise RuntimeError(f"ORB-SLAM3 ({mode}) {what}: {tail}")
+            failed = f"ORB-SLAM3 {what} saving its trajectory (log: '{tail}'): no poses"
         tl = _load_track(work / "track.npz")
     t_s = (tl.t_ns - tl.t_ns[0]) * 1e-9
     state = np.full(len(tl.t_ns), TrackState.LOST, np.uint8)
