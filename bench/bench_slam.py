@@ -16,7 +16,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--quick", action="store_true", help="skip the rendered virtual-rig sequences")
     p.add_argument("--sequences", help="comma-separated names (see slam/bench.py)")
-    p.add_argument("--methods", default="vio,simple")
+    p.add_argument("--methods", help="comma-separated; default: vio, simple and orbslam3 when installed")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     seqs = args.sequences.split(",") if args.sequences else bench.default_sequences(args.seconds, args.quick)
@@ -24,7 +24,7 @@ def main() -> None:
     bench.run_bench(
         seqs,
         args.seconds,
-        args.methods.split(","),
+        args.methods.split(",") if args.methods else bench.default_methods(),
         bench.data_root_default(),
         on_row=lambda r: print(bench.format_row(r), flush=True),
     )

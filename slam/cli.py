@@ -15,7 +15,7 @@ def add_commands(sub: Any) -> None:
     p = bsub.add_parser("slam", help="trajectory accuracy and speed of the SLAM methods per sequence")
     p.add_argument("--sequences", help="comma-separated sequence names (default: all available)")
     p.add_argument("--seconds", type=float, default=60.0, help="length of simulated/virtual sequences (s)")
-    p.add_argument("--methods", default="vio,simple", help="estimators to compare (vio, simple)")
+    p.add_argument("--methods", help="estimators to compare: vio, simple, orbslam3 (default: all that can run here)")
     p.add_argument("--quick", action="store_true", help="only the fast sequences (no rendered virtual rig)")
     p.add_argument("--data", help="shared real data folder (default: $DEMOCAP_TEST_DATA or ../shared/data)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
@@ -34,7 +34,7 @@ def _bench_slam(args: argparse.Namespace) -> int:
     rows = bench.run_bench(
         seqs,
         args.seconds,
-        args.methods.split(","),
+        args.methods.split(",") if args.methods else bench.default_methods(),
         data,
         on_row=None if as_json else lambda r: print(bench.format_row(r), flush=True),
     )
