@@ -117,7 +117,7 @@ def build_map(
                 feats.append(detect(img, camera, settings.orb))
                 bar.advance()
     T_kf = T_world_cam[kf]
-    m, stats = _triangulate_map(feats, T_kf, camera, settings)
+    m, stats = triangulate_landmarks(feats, T_kf, camera, settings)
     rec = read_stage(session, "trajectory")
     rig_summary = (rec.summary.get(rig, {}) if rec else {}) or {}
     world_anchor = traj.world_anchor
@@ -144,7 +144,7 @@ def build_map(
     return result, stats
 
 
-def _triangulate_map(
+def triangulate_landmarks(
     feats: list[Features], T_world_cam: NDArray[np.float64], camera: CameraModel, s: BuildSettings
 ) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
     offsets = np.concatenate([[0], np.cumsum([len(f) for f in feats])])

@@ -10,7 +10,9 @@ The nav frame has z up (gravity along -z) and its origin/yaw at the first keyfra
 caller re-expresses results in the world frame (the table tag or the first pose).
 
 Online: iSAM2 is updated at every keyframe (what the live view shows). Export: a final
-Levenberg-Marquardt pass over the whole graph. Frames between keyframes get their pose by
+Levenberg-Marquardt pass over the whole graph; given a loop finder (``slam.vio.loops``), its
+loop closures (BetweenFactorPose3 X(a) -> X(b), Huber-robust) join the graph for a second
+pass. Frames between keyframes get their pose by
 IMU propagation from the previous keyframe, with the end mismatch spread linearly.
 """
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -149,6 +151,23 @@ def _triangulate(
     if abs(h[3]) < 1e-12:
         return None
     return h[:3] / h[3]
+
+
+@dataclass(frozen=True, eq=False)
+class LoopClosure:
+    """A revisit: keyframe ``kf_b`` seen again in the map of earlier keyframe ``kf_a``'s surroundings.
+
+    T_a_b: (4, 4) T_imu(a)_imu(b) measured by relocalisation; 1-sigma in metres and radians.
+    """
+
+    kf_a: int
+    kf_b: int
+    T_a_b: NDArray[np.float64]
+    sigma_m: float
+    sigma_rad: float
+
+
+LoopFinder = Callable[["BackendResult", list[int]], Sequence[LoopClosure]]
 
 
 class _Track:
@@ -479,6 +498,15 @@ class VioBackend:
         self.landmarks[lm] = np.asarray(p_nav, dtype=np.float64)
 
     # ----------------------------------------------------------------- finishing
+    def add_loops(self, loops: Sequence[LoopClosure]) -> None:
+        """Loop-closure factors for the next ``finish`` (Huber: a wrong one is down-weighted, not obeyed)."""
+        for lc in loops:
+            sig = np.array([lc.sigma_rad] * 3 + [lc.sigma_m] * 3)
+            noise = gtsam.noiseModel.Robust.Create(
+                gtsam.noiseModel.mEstimator.Huber.Create(self.s.huber_k), gtsam.noiseModel.Diagonal.Sigmas(sig)
+            )
+            self.graph_all.add(gtsam.BetweenFactorPose3(X(lc.kf_a), X(lc.kf_b), _pose3(lc.T_a_b), noise))
+
     def finish(self) -> gtsam.Values:
         """The export solution: a batch Levenberg-Marquardt pass over all factors from the iSAM2 estimate."""
         if not self.s.batch or len(self.kf_t) < 2:
@@ -498,10 +526,13 @@ def run(
     rig: RigModel,
     settings: BackendSettings = BackendSettings(),
     known_tags: Mapping[int, NDArray[np.float64]] | None = None,
+    find_loops: LoopFinder | None = None,
 ) -> BackendResult:
     """Estimate T_nav_imu for every frame. Frames must be in time order on the IMU clock.
 
-    known_tags: T_world_tag (4, 4) of surveyed tags; their relative poses become hard constraints."""
+    known_tags: T_world_tag (4, 4) of surveyed tags; their relative poses become hard constraints.
+    find_loops(result, keyframe frame indices) -> loop closures between keyframes, added before a
+    second batch pass (the batch solution seeds it)."""
     if not frames:
         raise ValueError("no frames to estimate")
     t_frames = np.array([f.t_ns for f in frames], dtype=np.int64)
@@ -518,7 +549,21 @@ def run(
     t1 = time.perf_counter()
     est = backend.finish()
     batch_s = time.perf_counter() - t1
-    return _per_frame(backend, est, frames, kf_idx, t_frames, online_s, batch_s)
+    res = _per_frame(backend, est, frames, kf_idx, t_frames, online_s, batch_s)
+    if find_loops is None or not settings.batch or len(kf_idx) < 2:
+        return res
+    t2 = time.perf_counter()
+    loops = list(find_loops(res, kf_idx))
+    res.stats["loop_closures"] = len(loops)
+    if loops:
+        backend.add_loops(loops)
+        backend.latest = est
+        est = backend.finish()
+        looped = _per_frame(backend, est, frames, kf_idx, t_frames, online_s, batch_s)
+        looped.stats.update(loop_closures=len(loops))
+        res = looped
+    res.stats["loop_s"] = time.perf_counter() - t2
+    return res
 
 
 def _keyframe_states(backend: VioBackend, est: gtsam.Values, n_kf: int) -> tuple[NDArray[np.uint8], NDArray[np.int32]]:

@@ -104,8 +104,15 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
         "method": "vio", "frames": n, "stereo": c1 is not None, "depth": depth_stream, "front_end_s": front_s,
         "corrections": corrections,
     }  # fmt: skip
+    find_loops = None
+    if settings.get("loop_closure", True):
+        from slam.vio.loops import find_loops as _find_loops
+
+        def find_loops(first: backend.BackendResult, kf_idx: list[int]) -> list[backend.LoopClosure]:
+            return _find_loops(session.frames(s0), c0.camera, c0.T_imu_cam, first, kf_idx)
+
     try:
-        res = backend.run(frames, imu, rig_model, bs, known)
+        res = backend.run(frames, imu, rig_model, bs, known, find_loops)
     except RuntimeError as e:
         reason = f"the estimator could not initialise or diverged ({e}); {diagnose(frames, imu, None)}"
         log.warning("%s: %s", rig, reason)
