@@ -51,6 +51,9 @@ class SimpleSettings:
     reprojection_px: float = 1.5
     tag_size_m: float = 0.08
     tag_max_px: float = 0.8  # a tag pose with a larger RMS corner residual (blur, glancing view) is not used
+    # ... nor one whose corners, at 0.5 px noise, leave the camera's position looser than this (1 sigma):
+    # one or two far tags fit well and still put the camera centimetres off along the view.
+    tag_max_sigma_m: float = 0.008
     table_tag_id: int | None = None
     max_bridge_s: float = 0.5  # gyro-only gaps longer than this are 'lost'
     agree_m: float = 0.02  # bracketing tag frames must agree with odometry within this
@@ -89,8 +92,9 @@ def tag_corners(size_m: float) -> NDArray[np.float64]:
 
 def pose_from_tags(
     sightings: list[TagSighting], T_world_tags: dict[int, NDArray[np.float64]], camera: CameraModel, size_m: float
-) -> tuple[NDArray[np.float64], float] | None:
-    """T_world_cam from every visible tag of known pose at once (PnP on all corners), with RMS px."""
+) -> tuple[NDArray[np.float64], float, float] | None:
+    """T_world_cam from every visible tag of known pose at once (PnP on all corners), with RMS px and the
+    1-sigma camera position (m) that 0.5 px corner noise leaves (from the corners' Jacobian)."""
     usable = [x for x in sightings if x.tag_id in T_world_tags and x.reproj_px < 2.0]
     if not usable:
         return None
@@ -109,7 +113,27 @@ def pose_from_tags(
     T_cam_world = geometry.se3(cv2.Rodrigues(rvec)[0], tvec.ravel())
     reproj = camera.project(geometry.transform_points(T_cam_world, pts_w))
     err = float(np.sqrt(np.mean(np.sum((reproj - px) ** 2, axis=1))))
-    return geometry.se3_inverse(T_cam_world), err
+    T_world_cam = geometry.se3_inverse(T_cam_world)
+    return T_world_cam, err, _position_sigma(T_world_cam, pts_w, camera)
+
+
+def _position_sigma(T_world_cam: NDArray[np.float64], pts_w: NDArray[np.float64], camera: CameraModel) -> float:
+    """1-sigma (m) of the camera centre for 0.5 px noise on the projections of pts_w (N, 3)."""
+    eps = 1e-6
+
+    def proj(xi: NDArray[np.float64]) -> NDArray[np.float64]:
+        T = T_world_cam @ geometry.se3(geometry.so3_exp(xi[:3]), xi[3:])
+        return camera.project(geometry.transform_points(geometry.se3_inverse(T), pts_w)).ravel()
+
+    base = proj(np.zeros(6))
+    J = np.stack([(proj(np.eye(6)[k] * eps) - base) / eps for k in range(6)], axis=1)
+    if not np.isfinite(J).all():
+        return float("inf")
+    try:
+        cov = np.linalg.inv(J.T @ J) * 0.5**2
+    except np.linalg.LinAlgError:
+        return float("inf")
+    return float(np.sqrt(max(np.trace(cov[3:, 3:]), 0.0)))
 
 
 def detect_tags(
@@ -356,8 +380,8 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
             if blur[k] > s.max_blur_px:
                 continue  # a blurred tag still fits a square, just in the wrong place: no residual warns
             found = pose_from_tags(sl, T_world_tags, c0.camera, tag_size)
-            if found is not None and found[1] < s.tag_max_px:
-                T_world_cam[k], abs_err[k] = found
+            if found is not None and found[1] < s.tag_max_px and found[2] < s.tag_max_sigma_m:
+                T_world_cam[k], abs_err[k], _ = found
                 abs_ok[k] = True
 
     state = np.full(n, TrackState.LOST, dtype=np.uint8)
