@@ -54,6 +54,10 @@ class SimpleSettings:
     # ... nor one whose corners, at 0.5 px noise, leave the camera's position looser than this (1 sigma):
     # one or two far tags fit well and still put the camera centimetres off along the view.
     tag_max_sigma_m: float = 0.008
+    # ... nor one the odometry from the previous anchor (within anchor_check_s) puts further away.
+    anchor_agree_m: float = 0.01
+    anchor_check_s: float = 0.5
+    max_rejects: int = 15
     table_tag_id: int | None = None
     max_bridge_s: float = 0.5  # gyro-only gaps longer than this are 'lost'
     agree_m: float = 0.02  # bracketing tag frames must agree with odometry within this
@@ -115,6 +119,34 @@ def pose_from_tags(
     err = float(np.sqrt(np.mean(np.sum((reproj - px) ** 2, axis=1))))
     T_world_cam = geometry.se3_inverse(T_cam_world)
     return T_world_cam, err, _position_sigma(T_world_cam, pts_w, camera)
+
+
+def _anchors_agreeing_with_odometry(
+    anchor: NDArray[np.bool_], T_world_cam: NDArray[np.float64], T_vo: NDArray[np.float64],
+    vo_ok: NDArray[np.bool_], t_ns: NDArray[np.int64], s: SimpleSettings,
+) -> NDArray[np.bool_]:  # fmt: skip
+    """Drop tag anchors that the stereo odometry from the previous kept anchor contradicts.
+
+    A tag smeared by fast translation (the blur gate only sees rotation) still fits a square,
+    centimetres off; odometry over the last fraction of a second is better than that. After
+    ``max_rejects`` rejections in a row the odometry, not the tags, is the suspect: the
+    current anchor is kept and becomes the reference.
+    """
+    out = anchor.copy()
+    ref = None
+    rejected = 0
+    for k in np.flatnonzero(anchor):
+        if ref is None or not (vo_ok[ref] and vo_ok[k]) or (t_ns[k] - t_ns[ref]) * 1e-9 > s.anchor_check_s:
+            ref, rejected = k, 0
+            continue
+        C = T_world_cam[ref] @ geometry.se3_inverse(T_vo[ref])
+        jump = float(np.linalg.norm((C @ T_vo[k])[:3, 3] - T_world_cam[k][:3, 3]))
+        if jump > s.anchor_agree_m and rejected < s.max_rejects:
+            out[k] = False
+            rejected += 1
+        else:
+            ref, rejected = k, 0
+    return out
 
 
 def _position_sigma(T_world_cam: NDArray[np.float64], pts_w: NDArray[np.float64], camera: CameraModel) -> float:
@@ -388,6 +420,8 @@ def estimate(session: Session, rig: str, settings: Mapping[str, Any]) -> tuple[T
     quality = np.zeros(n, np.float32)
     reason = ""
     if world_anchor == "tag":
+        if vo is not None:
+            abs_ok = _anchors_agreeing_with_odometry(abs_ok, T_world_cam, T_vo, vo_ok, t_cam, s)
         A = np.flatnonzero(abs_ok)
         if vo is not None:
             C = T_world_cam[A] @ geometry.se3_inverse(T_vo[A])  # odometry frame -> world, at tag frames
