@@ -67,6 +67,9 @@ def find_loops(
             images[wanted[i]] = img
         if i >= int(kf[sel[-1]]):
             break
+    if len(images) < len(sel):
+        log.warning("loop closures skipped: %d of %d keyframe images could be read", len(images), len(sel))
+        return []
     feats = [detect(images[j], camera, s.build.orb) for j in range(len(sel))]
     try:
         arrays, _ = triangulate_landmarks(feats, T_nav_cam[sel], camera, s.build)
