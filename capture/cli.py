@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import TYPE_CHECKING
 
 from democap.errors import DemocapError
+
+if TYPE_CHECKING:
+    from capture.session import Session
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -30,7 +35,23 @@ def cmd_record(args: argparse.Namespace) -> int:
         print(f"  {name:<18} {spec['kind']:<9} {spec.get('count', 0):>7}")
     print(f"{len(s.episodes)} episode(s)")
     print(s.id)
-    return 0
+    return _stopped_early(s)
+
+
+def _stopped_early(s: Session) -> int:
+    """Exit 4 when the recording ended by itself (disk full): it is saved, but shorter than asked."""
+    stopped = s.manifest.get("stopped")
+    if not stopped:
+        return 0
+    lost = s.manifest.get("write_errors", [])
+    print(
+        f"recording stopped early after {stopped.get('after_s', 0):.1f} s: {stopped['message']}. "
+        f"Everything before it is saved in session {s.id}"
+        + (f" (unfinished chunks given up: {len(lost)})" if lost else "")
+        + ". Free space or choose another --home, then record again.",
+        file=sys.stderr,
+    )
+    return 4
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -47,7 +68,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("record", help="record a session (virtual rig or a paired rig)")
+    p = sub.add_parser(
+        "record",
+        help="record a session (virtual rig or a paired rig)",
+        epilog="Exit status 4: the recording stopped by itself before its end (the disk filled up); "
+        "what was recorded until then is saved.",
+    )
     p.add_argument("--virtual", action="store_true", help="record the built-in virtual rig (no hardware needed)")
     p.add_argument("--rig", help="serial or address of a paired rig")
     p.add_argument("--seconds", type=float, help="stop after this long (default: 20 s virtual, until Ctrl-C real)")

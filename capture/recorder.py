@@ -5,6 +5,11 @@ thread (the caller's) drains it, so a slow consumer never makes a device drop da
 live observers (previews, live SLAM) only ever see what was already written. Episode
 boundaries come from the rigs' triggers (``RigEvent(kind="episode")``) or from the
 operator (``mark_episode``).
+
+A full disk never costs what was recorded: the free space is watched while recording and
+the recording stops (``Recorder.stopped``) when it falls below ``SpacePlan.low_water``, or
+at the first write that fails for lack of space; the session then closes on the space its
+writer held back (``capture.session.RESERVE``), losing at most the chunk being written.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Any
 
 from capture.calibrations import store_calibration
 from capture.catalog import refresh_session
-from capture.session import Session, SessionWriter, StreamSpec, imu_columns
+from capture.session import RESERVE_BYTES, Session, SessionWriter, StreamSpec, imu_columns, is_no_space
 from democap.errors import DiskSpaceError
 from democap.home import Home
 from devices.base import (
@@ -39,29 +44,63 @@ from devices.base import (
 
 log = logging.getLogger(__name__)
 
-#: Bytes per second a stream is budgeted at for the disk-space check (H.264 at our CRF
-#: stays well below; lossless gray is about this).
-_VIDEO_BYTES_PER_PIXEL_SECOND = 0.6
-_MIN_FREE_MARGIN = 512 * 1024**2
+#: Bytes per pixel-frame a stream is budgeted at (H.264 at our CRF stays well below;
+#: lossless gray is about four times this).
+_VIDEO_BYTES_PER_PIXEL_FRAME = 0.06
+#: How much recording must fit before one starts when its length is not given.
+_MIN_PLANNED_S = 60.0
+#: Stop when less than this is free (or ``_LOW_WATER_S`` of recording, if more).
+_LOW_WATER_BYTES = 64 * 1024**2
+_LOW_WATER_S = 10.0
+#: The writer holds back this much (or ``_RESERVE_S`` of recording) to close on a full disk.
+_RESERVE_S = 2.0
+#: How often the free space is read while recording.
+_WATCH_PERIOD_S = 0.5
 
 
-def required_bytes(descriptions: Sequence[SourceDescription], seconds: float, lossless: bool = False) -> int:
+def bytes_per_second(descriptions: Sequence[SourceDescription], lossless: bool = False) -> float:
+    """A generous estimate of the disk a recording of these sources takes per second."""
     per_s = 0.0
     for d in descriptions:
         for c in d.cameras:
-            per_s += c.width * c.height * c.rate_hz * _VIDEO_BYTES_PER_PIXEL_SECOND * (4 if lossless else 1) / 10
+            per_s += c.width * c.height * c.rate_hz * _VIDEO_BYTES_PER_PIXEL_FRAME * (4 if lossless else 1)
         per_s += (d.imu_rate_hz or 0) * 80
-    return int(per_s * seconds) + _MIN_FREE_MARGIN
+    return per_s
 
 
-def check_disk_space(path: Path, need_bytes: int) -> None:
+@dataclass(frozen=True)
+class SpacePlan:
+    """The disk a recording needs: its estimated rate, the reserve held back for closing and
+    the free space below which it stops."""
+
+    bytes_per_s: float
+    reserve: int
+    low_water: int
+
+    @classmethod
+    def for_sources(cls, descriptions: Sequence[SourceDescription], lossless: bool = False) -> SpacePlan:
+        rate = bytes_per_second(descriptions, lossless)
+        return cls(rate, max(RESERVE_BYTES, int(_RESERVE_S * rate)), max(_LOW_WATER_BYTES, int(_LOW_WATER_S * rate)))
+
+    def needed(self, seconds: float | None) -> int:
+        return int(self.bytes_per_s * max(seconds or 0.0, _MIN_PLANNED_S)) + self.low_water
+
+    def seconds_left(self, free: int) -> float:
+        return max(free - self.low_water, 0) / max(self.bytes_per_s, 1.0)
+
+
+def check_disk_space(path: Path, plan: SpacePlan, seconds: float | None) -> None:
+    """Refuse to start a recording that would not fit (``seconds``, or one minute when open-ended)."""
     free = shutil.disk_usage(path).free
-    if free < need_bytes:
+    need = plan.needed(seconds) + plan.reserve
+    if free < need:
+        planned = f"{seconds:.0f} s" if seconds else f"at least {_MIN_PLANNED_S:.0f} s"
         raise DiskSpaceError(
-            f"{free / 1e9:.2f} GB free, recording needs about {need_bytes / 1e9:.2f} GB; "
-            "free space or choose another --home",
+            f"{free / 1e6:.0f} MB free; {planned} of recording needs about {need / 1e6:.0f} MB "
+            f"(incl. {plan.low_water / 1e6:.0f} MB left free); free space or choose another --home",
             path,
         )
+    log.info("disk: %.0f MB free, room for about %.0f min", free / 1e6, plan.seconds_left(free - plan.reserve) / 60)
 
 
 @dataclass
@@ -72,6 +111,8 @@ class RecorderStats:
     events: int = 0
     gaps: int = 0
     queue_max: int = 0
+    frames_discarded: int = 0  # camera frames received after the disk filled
+    first_ns: int = 0  # host time of the first sample written
     started_ns: int = 0
     ended_ns: int = 0
 
@@ -117,6 +158,10 @@ class Recorder:
         self._lock = threading.Lock()
         self.writer: SessionWriter | None = None
         self._t_last = 0
+        self.space = SpacePlan.for_sources(self.descriptions, codec == "ffv1")
+        #: Why the recording ended before it was asked to, e.g. ``{"reason": "disk_full", ...}``.
+        self.stopped: dict[str, Any] | None = None
+        self._next_watch = 0.0
 
     # ---------------------------------------------------------------- control
     def stop(self) -> None:
@@ -133,9 +178,15 @@ class Recorder:
 
     # ------------------------------------------------------------------ setup
     def _create(self, seconds: float | None) -> tuple[SessionWriter, dict[str, Any]]:
-        check_disk_space(self.home.sessions, required_bytes(self.descriptions, seconds or 600.0, self.codec == "ffv1"))
+        check_disk_space(self.home.sessions, self.space, seconds)
         rigs = {d.rig: {"device": d.info.to_dict()} for d in self.descriptions}
-        w = SessionWriter(self.home.sessions, source=self.source_info, operator=self.operator, rigs=rigs)
+        w = SessionWriter(
+            self.home.sessions,
+            source=self.source_info,
+            operator=self.operator,
+            rigs=rigs,
+            reserve_bytes=self.space.reserve,
+        )
         streams: dict[str, Any] = {}
         for d in self.descriptions:
             if d.calibration is not None:
@@ -194,10 +245,11 @@ class Recorder:
         errors: list[str] = []
         try:
             while running:
+                self._watch_space(w)
                 with self._lock:
                     marks, self._marks = self._marks, []
                 for m in marks:
-                    self._write(m, streams)
+                    self._keep(m, streams)
                 try:
                     item = q.get(timeout=0.1)
                 except queue.Empty:
@@ -220,7 +272,7 @@ class Recorder:
                 ):
                     self.stop()
                     continue  # drain what the sources already produced, but past the end is not kept
-                self._write(item, streams)
+                self._keep(item, streams)
                 if self.observer is not None:
                     self.observer(item)
         except KeyboardInterrupt:
@@ -238,24 +290,83 @@ class Recorder:
             if not isinstance(item, _Done) and not (
                 seconds is not None and t_first is not None and (_sample_time(item) or 0) - t_first >= seconds * 1e9
             ):
-                self._write(item, streams)
+                self._keep(item, streams)
         with self._lock:
             for m in self._marks:
-                self._write(m, streams)
+                self._keep(m, streams)
         if errors:
             w.update(source_errors=errors)
         if before_close is not None:
-            before_close(w)
-        path = w.close()  # episodes from the trigger/operator events as written (the file is the truth)
+            try:
+                before_close(w)
+            except Exception as e:
+                if not is_no_space(e):
+                    raise
+                self._disk_full(f"a write failed: {e}")
+                w.write_errors.append(f"before close: {e}")
+        try:
+            if self.stopped is not None:
+                w.update(stopped={**self.stopped, "frames_discarded": self.stats.frames_discarded})
+            path = w.close()  # episodes from the trigger/operator events as written (the file is the truth)
+        except Exception as e:
+            if not is_no_space(e):
+                raise
+            raise DiskSpaceError(
+                "the disk is full, so the session could not be marked complete; every chunk written before is "
+                "kept and it is recovered the next time it is opened (free space, then `democap sessions show ID`)",
+                w.path,
+            ) from e
         self.stats.ended_ns = time.monotonic_ns()
         session = Session(path)
-        refresh_session(self.home, session)
+        try:
+            refresh_session(self.home, session)
+        except Exception as e:
+            if not is_no_space(e):
+                raise
+            log.error("catalog not updated (%s); after freeing space run `democap catalog rebuild`", e)
         return session
+
+    def _watch_space(self, w: SessionWriter) -> None:
+        """Stop (and say why) before the disk is full, while the session can still close."""
+        now = time.monotonic()
+        if self.stopped is not None or now < self._next_watch:
+            return
+        self._next_watch = now + _WATCH_PERIOD_S
+        free = shutil.disk_usage(w.path).free
+        if free < self.space.low_water:
+            low = self.space.low_water / 1e6
+            self._disk_full(f"only {free / 1e6:.0f} MB left free on the disk (recording stops below {low:.0f} MB)")
+
+    def _disk_full(self, why: str) -> None:
+        assert self.writer is not None
+        if self.stopped is None:
+            t = (self._t_last - self.stats.first_ns) * 1e-9 if self.stats.first_ns else 0.0
+            self.stopped = {"reason": "disk_full", "message": why, "after_s": round(t, 2)}
+            log.error("recording stopped after %.1f s: %s; closing the session with what is on disk", t, why)
+            self.stop()
+        self.writer.release_reserve()
+
+    def _keep(self, s: Sample, streams: dict[str, Any]) -> None:
+        """Write a sample; on a full disk stop the recording instead of failing it.
+
+        Once the disk is full, camera frames still arriving are counted and dropped; the
+        small table samples (IMU, gripper, events such as an episode's end) are still kept.
+        """
+        if self.stopped is not None and self.stopped["reason"] == "disk_full" and isinstance(s, CameraFrame):
+            self.stats.frames_discarded += 1
+            return
+        try:
+            self._write(s, streams)
+        except Exception as e:
+            if not is_no_space(e):
+                raise
+            self._disk_full(f"a write failed: {e}")
 
     def _write(self, s: Sample, streams: dict[str, Any]) -> None:
         t = _sample_time(s)
         if t is not None and t > self._t_last:
             self._t_last = t
+            self.stats.first_ns = self.stats.first_ns or t
         if isinstance(s, CameraFrame):
             name = f"{s.rig}.{s.sensor}"
             streams[name].append(s.image, s.t_host_ns, s.t_device_ns, s.exposure_ns)

@@ -15,6 +15,7 @@ most the chunk it was filling.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -34,7 +35,7 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 import democap
-from democap.errors import SessionFormatError
+from democap.errors import DiskSpaceError, SessionFormatError
 from democap.model import SCHEMA_VERSION, ClockPair, Decision, Episode, RigCalibration
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,27 @@ CHUNK_SECONDS = 1.0
 MANIFEST = "manifest.json"
 DECISIONS = "decisions.jsonl"
 LOCK = "recording.lock"
+#: Space held back while recording, released when the disk fills so the session can still close.
+RESERVE = "recording.reserve"
+RESERVE_BYTES = 16 * 1024**2
 INDEX = "index.jsonl"
+
+#: Write errors that mean "no room": the disk or the quota is full, or a file hit its size limit.
+NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def is_no_space(e: BaseException) -> bool:
+    """Whether ``e`` (or what it wraps, as PyAV and Arrow do) is a full disk or quota."""
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in NO_SPACE_ERRNOS:
+            return True
+        if any(m in str(e) for m in ("No space left on device", "Disk quota exceeded", "database or disk is full")):
+            return True  # Arrow's and SQLite's errors keep only the message
+        e = e.__cause__ or e.__context__  # type: ignore[assignment]
+    return False
+
 
 StreamKind = Literal["video", "imu", "gripper", "events", "pose", "clocksync"]
 
@@ -123,12 +144,21 @@ def _fsync_dir(path: Path) -> None:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write, fsync, rename: readers see the old file or the new one, never a mix."""
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    try:
+        _write_synced(tmp, data)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()  # our own half-written temporary; the old file is untouched
+        raise
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _write_synced(tmp: Path, data: bytes) -> None:
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -144,10 +174,21 @@ def sha256_file(path: Path) -> str:
 
 
 def _append_line(path: Path, obj: Mapping[str, Any]) -> None:
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(obj, sort_keys=True) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    """Append one line, or nothing: a write that fails (full disk) is cut back off, so the
+    next append cannot glue a whole line onto a torn one."""
+    data = memoryview((json.dumps(obj, sort_keys=True) + "\n").encode())
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            while data:
+                data = data[os.write(fd, data) :]
+            os.fsync(fd)
+        except OSError:
+            os.ftruncate(fd, size)  # frees blocks, so it works on a full disk
+            raise
+    finally:
+        os.close(fd)
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -296,6 +337,7 @@ class VideoWriter:
         self._stream: Any = None
         self._rows: list[tuple[int, int, int, int, int]] = []
         self.frames_written = 0
+        self.frames_lost = 0  # in segments that could not be finished (full disk)
 
     def _open_segment(self) -> None:
         import av
@@ -321,15 +363,34 @@ class VideoWriter:
         expected = (self.height, self.width) if PIX_FMTS[self.pix_fmt] == 1 else (self.height, self.width, 3)
         if image.shape != expected:
             raise ValueError(f"frame shape {image.shape} does not match the stream's {expected}")
-        if self._rows and t_host_ns - self._rows[0][2] >= CHUNK_SECONDS * 1e9:
-            self._close_segment()
-        if self._container is None:
-            self._open_segment()
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=self.pix_fmt)
-        frame.pts = len(self._rows)
-        for packet in self._stream.encode(frame):
-            self._container.mux(packet)
+        try:
+            if self._rows and t_host_ns - self._rows[0][2] >= CHUNK_SECONDS * 1e9:
+                self._close_segment()
+            if self._container is None:
+                self._open_segment()
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=self.pix_fmt)
+            frame.pts = len(self._rows)
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+        except Exception as e:
+            if is_no_space(e):
+                self._abandon_segment()
+            raise
         self._rows.append((self._segment, len(self._rows), int(t_host_ns), int(t_device_ns), int(exposure_ns)))
+
+    def _abandon_segment(self) -> None:
+        """The segment being written cannot be finished (no space): its ``.partial`` file stays
+        where it is, its frames count as lost, and the next frame starts a new segment."""
+        if self._container is not None:
+            with contextlib.suppress(Exception):
+                self._container.close()
+        self._container = None
+        if self._rows:
+            n, seg = len(self._rows), self._segment
+            log.error("%s: segment %d abandoned (%d frames) for lack of space", self.dir.name, seg, n)
+        self.frames_lost += len(self._rows)
+        self._rows = []
+        self._segment += 1
 
     def _close_segment(self) -> None:
         if self._container is None:
@@ -338,6 +399,8 @@ class VideoWriter:
             self._container.mux(packet)
         self._container.close()
         self._container = None
+        # From here the segment is complete: a failure below leaves published files that
+        # SessionWriter.close (or recovery) indexes as orphans.
         _publish(self._seg_tmp, self._seg_path)
         cols = list(zip(*self._rows, strict=True))
         table = pa.table(
@@ -356,7 +419,12 @@ class VideoWriter:
         self._rows = []
 
     def close(self) -> None:
-        self._close_segment()
+        try:
+            self._close_segment()
+        except Exception as e:
+            if is_no_space(e):
+                self._abandon_segment()
+            raise
 
 
 class SessionWriter:
@@ -377,6 +445,7 @@ class SessionWriter:
         session_id: str | None = None,
         clock: ClockPair | None = None,
         clock_domain: str = "host-monotonic",
+        reserve_bytes: int = RESERVE_BYTES,
     ) -> None:
         self.clock = clock or now_clock()
         self.id = session_id or new_session_id(self.clock)
@@ -386,6 +455,22 @@ class SessionWriter:
         (self.path / "streams").mkdir(parents=True)
         (self.path / "calibrations").mkdir()
         (self.path / LOCK).write_text(str(os.getpid()))
+        self.write_errors: list[str] = []
+        try:
+            _hold_space(self.path / RESERVE, reserve_bytes)
+        except OSError as e:
+            # Nothing recorded yet: the folder and what is in it are ours to take back.
+            for name in (RESERVE, LOCK):
+                with contextlib.suppress(OSError):
+                    (self.path / name).unlink()
+            for sub in ("streams", "calibrations", ""):
+                with contextlib.suppress(OSError):
+                    (self.path / sub).rmdir()
+            raise DiskSpaceError(
+                f"cannot set aside {reserve_bytes / 1e6:.0f} MB to close a recording safely ({e.strerror}); "
+                "free space or choose another --home",
+                Path(root),
+            ) from e
         self.manifest: dict[str, Any] = {
             "schema": "democap.session",
             "schema_version": SCHEMA_VERSION,
@@ -462,9 +547,37 @@ class SessionWriter:
         self.manifest.update(fields)
         self._save_manifest()
 
+    def release_reserve(self) -> bool:
+        """Give the space held back for closing to the file system (the disk is full). True if it was held."""
+        try:
+            (self.path / RESERVE).unlink()
+        except FileNotFoundError:
+            return False
+        log.warning("%s: released the %s space reserve to close the session", self.id, RESERVE)
+        return True
+
     def close(self, episodes: Sequence[Episode] | None = None) -> Path:
-        for w in self._writers.values():
-            w.close()
+        """Finish every stream and mark the session complete.
+
+        On a full disk the reserve is released and a stream's unfinished chunk is given up
+        (its ``.partial`` file stays); every chunk published before is kept and indexed, and
+        ``write_errors`` in the manifest says what was lost.
+        """
+        for name, w in self._writers.items():
+            for attempt in (0, 1):
+                try:
+                    w.close()
+                    break
+                except Exception as e:
+                    if not is_no_space(e):
+                        raise
+                    if attempt == 1 or not self.release_reserve():
+                        self.write_errors.append(f"{name}: {e}")
+                        log.error("%s: %s could not be finished: %s", self.id, name, e)
+                        break
+        _index_orphans(self.path, self.manifest)
+        if self.write_errors:
+            self.manifest["write_errors"] = list(self.write_errors)
         if episodes is not None:
             self.manifest["episodes"] = [e.to_dict() for e in episodes]
         self.manifest["status"] = "complete"
@@ -474,9 +587,30 @@ class SessionWriter:
             found = _episodes_from_events(self.path, self.manifest) or _default_episodes(self.manifest)
             self.manifest["episodes"] = [e.to_dict() for e in found]
         self._save_manifest()
-        with contextlib.suppress(FileNotFoundError):
-            (self.path / LOCK).unlink()
+        for name in (RESERVE, LOCK):
+            with contextlib.suppress(FileNotFoundError):
+                (self.path / name).unlink()
         return self.path
+
+
+def _hold_space(path: Path, nbytes: int) -> None:
+    """A file of ``nbytes`` whose blocks are really allocated (not a sparse file)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        try:
+            os.posix_fallocate(fd, 0, nbytes)
+        except OSError as e:
+            if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+            block = b"\0" * (1 << 20)  # a file system without fallocate: write the zeros
+            for off in range(0, nbytes, len(block)):
+                os.write(fd, block[: nbytes - off])
+        os.fsync(fd)
+    except OSError:
+        os.close(fd)
+        path.unlink()
+        raise
+    os.close(fd)
 
 
 # -------------------------------------------------------------------- reading
@@ -527,6 +661,25 @@ def recover(path: Path) -> dict[str, Any]:
     kill stay on disk (readers ignore them). Returns the new manifest.
     """
     manifest = read_manifest(path)
+    _index_orphans(path, manifest)
+    _summarise_streams(path, manifest)
+    if not manifest["episodes"]:
+        manifest["episodes"] = [
+            e.to_dict() for e in _episodes_from_events(path, manifest) or _default_episodes(manifest)
+        ]
+    manifest["status"] = "recovered"
+    manifest["recovered"] = {"realtime_ns": time.time_ns()}
+    atomic_write_json(path / MANIFEST, manifest)
+    # The reserve is the recorder's ballast (zeros), not recorded data.
+    for name in (RESERVE, LOCK):
+        with contextlib.suppress(FileNotFoundError):
+            (path / name).unlink()
+    log.info("recovered session %s", path.name)
+    return manifest
+
+
+def _index_orphans(path: Path, manifest: Mapping[str, Any]) -> None:
+    """Index chunks that were published but never listed (a kill or a full disk in between)."""
     for name, spec in manifest["streams"].items():
         sdir = path / "streams" / name
         if not sdir.exists():
@@ -550,18 +703,6 @@ def recover(path: Path) -> dict[str, Any]:
             tcol = "t_host_send_ns" if spec["kind"] == "clocksync" else "t_host_ns"
             t = table.column(tcol).to_numpy()
             _ChunkIndex(sdir).add(files, table.num_rows, int(t[0]), int(t[-1]))
-    _summarise_streams(path, manifest)
-    if not manifest["episodes"]:
-        manifest["episodes"] = [
-            e.to_dict() for e in _episodes_from_events(path, manifest) or _default_episodes(manifest)
-        ]
-    manifest["status"] = "recovered"
-    manifest["recovered"] = {"realtime_ns": time.time_ns()}
-    atomic_write_json(path / MANIFEST, manifest)
-    with contextlib.suppress(FileNotFoundError):
-        (path / LOCK).unlink()
-    log.info("recovered session %s", path.name)
-    return manifest
 
 
 def _episodes_from_events(path: Path, manifest: Mapping[str, Any]) -> list[Episode]:

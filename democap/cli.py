@@ -11,6 +11,7 @@ import importlib
 import json
 import logging
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Sequence
@@ -303,12 +304,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _crash_log(home: Home | None) -> Path:
-    base = home.root if home else Path.cwd()
-    path = base / "logs" / f"crash-{time.strftime('%Y%m%d-%H%M%S')}.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(traceback.format_exc())
-    return path
+def _crash_log(home: Home | None) -> Path | None:
+    """Write the traceback to the home's logs (or, if that disk is full, the temp folder)."""
+    name = f"crash-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    for base in ([home.root / "logs"] if home else [Path.cwd() / "logs"]) + [Path(tempfile.gettempdir())]:
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+            (base / name).write_text(traceback.format_exc())
+            return base / name
+        except OSError:
+            continue
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -333,9 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as e:  # noqa: BLE001 - the last line of defence: no tracebacks for users
         path = _crash_log(home)
-        print(
-            f"democap: internal error: {type(e).__name__}: {e} (details in {path}; please report it)", file=sys.stderr
-        )
+        where = f"details in {path}" if path else "no crash log: nowhere to write it"
+        print(f"democap: internal error: {type(e).__name__}: {e} ({where}; please report it)", file=sys.stderr)
         return 3
 
 

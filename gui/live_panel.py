@@ -474,6 +474,18 @@ class LivePanel(QWidget):
         self.session = session
         self._reset_buttons()
         n = len(session.episodes)
+        stopped = session.manifest.get("stopped")
+        if stopped and stopped.get("reason") == "disk_full":
+            # Processing would write stage outputs onto the full disk: it waits until there is room.
+            self.rec_light.set(
+                "error",
+                f"Recording stopped after {stopped.get('after_s', 0):.1f} s: the disk is full "
+                f"({stopped.get('message', '')}). Everything before it is saved in {session.id}. "
+                "Free space (or choose another home in Preferences), then process it from Sessions.",
+            )
+            self.recording_finished.emit(session)
+            self.verdicts_ready.emit([])
+            return
         self.rec_light.set("info", f"Saved {session.id} ({n} episode(s)). Checking the episodes…")
         self.recording_finished.emit(session)
         self.process_session(session)

@@ -173,4 +173,6 @@ def test_sigkill_recovery_loses_at_most_the_open_chunk(tmp_path):
     assert s.verify() == []
     assert len(s.episodes) == 1 and s.episodes[0].task == "pick the cup" and s.episodes[0].source == "trigger"
     after = {p.relative_to(path) for p in path.rglob("*") if p.is_file()}
-    assert on_disk - after <= {Path("recording.lock")}, "recovery deletes nothing the recorder wrote"
+    # Only the lock and the space reserve (zeros held back for closing) go; nothing recorded does.
+    assert Path("recording.reserve") in on_disk
+    assert on_disk - after <= {Path("recording.lock"), Path("recording.reserve")}, "recovery deletes nothing recorded"

@@ -105,3 +105,21 @@ def test_live_feasibility_flags_a_window_out_of_reach(home) -> None:
     T[:, 0, 3] += np.linspace(0, 0.1, n)
     flags = live_feasibility("panda", home, t_ns, T)
     assert any(f.kind == "embodiment.unreachable" and f.severity == "error" for f in flags)
+
+
+def test_a_recording_stopped_by_a_full_disk_says_so_and_is_not_processed(window, home) -> None:
+    from capture.session import Session, SessionWriter, StreamSpec
+
+    w = SessionWriter(home.sessions, source={"kind": "virtual-rig"})
+    imu = w.add_table(StreamSpec("rig0.imu", "imu", "rig0", "imu", 400.0))
+    imu.append(t_host_ns=1, t_device_ns=1, gyro_x=0.0, gyro_y=0.0, gyro_z=0.0, accel_x=0.0, accel_y=0.0, accel_z=9.8)
+    w.update(stopped={"reason": "disk_full", "message": "only 3 MB left free on the disk", "after_s": 3.7})
+    session = Session(w.close())
+    live = window.live
+    verdicts: list = []
+    live.verdicts_ready.connect(verdicts.append)
+    live._recorded(session)
+    assert live.rec_light.status == "error"
+    assert "disk is full" in live.rec_light.text and session.id in live.rec_light.text
+    assert "3.7 s" in live.rec_light.text
+    assert verdicts == [[]] and not (session.path / "stages").exists(), "no stage wrote onto the full disk"
