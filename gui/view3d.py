@@ -301,7 +301,12 @@ class SceneView3D(QWidget):
                 if qp.fontMetrics().horizontalAdvance(t) < w - 80  # clear of the axes in the corner
             ]
             if fits:
-                qp.drawText(QRectF(70, h - 20, w - 78, 16), Qt.AlignmentFlag.AlignRight, fits[0])
+                # On a translucent plate, so tags or the trajectory drawn beneath never garble it.
+                tw = qp.fontMetrics().horizontalAdvance(fits[0])
+                plate = QRectF(w - 14 - tw, h - 22, tw + 10, 18)
+                qp.fillRect(plate, QColor(13, 15, 18, 200))
+                qp.setPen(QColor(theme.MUTED))
+                qp.drawText(plate.adjusted(5, 1, -5, -1), Qt.AlignmentFlag.AlignRight, fits[0])
         qp.end()
 
     def _polyline(self, qp: QPainter, pts_world: NDArray[np.float64], pen: QPen, w: int, h: int) -> None:
