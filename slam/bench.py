@@ -349,8 +349,8 @@ def format_header() -> str:
 
 def format_row(r: BenchRow) -> str:
     return (
-        f"{r.sequence:30s} {r.method:20s} {r.frames:6d} {r.ate_cm:7.2f} {r.rot_deg:7.2f} "
-        f"{r.unaligned_cm:9.2f} {r.rpe_cm:8.2f} {100 * r.share_pose:6.1f} {r.ok_bad:6d} "
+        f"{r.sequence:30s} {r.method:20s} {r.frames:6d} {r.ate_cm:7.3f} {r.rot_deg:7.3f} "
+        f"{r.unaligned_cm:9.3f} {r.rpe_cm:8.3f} {100 * r.share_pose:6.1f} {r.ok_bad:6d} "
         f"{r.fps:6.1f} {r.cpu_fps:7.1f}  {r.note}"
     )
 
