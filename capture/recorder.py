@@ -83,7 +83,8 @@ class SpacePlan:
         return cls(rate, max(RESERVE_BYTES, int(_RESERVE_S * rate)), max(_LOW_WATER_BYTES, int(_LOW_WATER_S * rate)))
 
     def needed(self, seconds: float | None) -> int:
-        return int(self.bytes_per_s * max(seconds or 0.0, _MIN_PLANNED_S)) + self.low_water
+        """Free space a recording of ``seconds`` (one minute when open-ended) must find."""
+        return int(self.bytes_per_s * (seconds or _MIN_PLANNED_S)) + self.low_water
 
     def seconds_left(self, free: int) -> float:
         return max(free - self.low_water, 0) / max(self.bytes_per_s, 1.0)
@@ -143,8 +144,10 @@ class Recorder:
         codec: str = "h264",
         source_info: dict[str, Any] | None = None,
         observer: Callable[[Sample], None] | None = None,
+        planned_s: float | None = None,
     ) -> None:
         self.home = home
+        self.planned_s = planned_s  # how long the sources will run, when they end by themselves
         self.sources = list(sources)
         self.operator = operator
         self.task = task
@@ -178,7 +181,7 @@ class Recorder:
 
     # ------------------------------------------------------------------ setup
     def _create(self, seconds: float | None) -> tuple[SessionWriter, dict[str, Any]]:
-        check_disk_space(self.home.sessions, self.space, seconds)
+        check_disk_space(self.home.sessions, self.space, seconds or self.planned_s)
         rigs = {d.rig: {"device": d.info.to_dict()} for d in self.descriptions}
         w = SessionWriter(
             self.home.sessions,
@@ -312,8 +315,8 @@ class Recorder:
             if not is_no_space(e):
                 raise
             raise DiskSpaceError(
-                "the disk is full, so the session could not be marked complete; every chunk written before is "
-                "kept and it is recovered the next time it is opened (free space, then `democap sessions show ID`)",
+                "the disk is full, so the session could not be marked complete; every chunk written before is kept "
+                f"and it is recovered the next time it is opened (free space, then `democap sessions show {w.id}`)",
                 w.path,
             ) from e
         self.stats.ended_ns = time.monotonic_ns()

@@ -602,9 +602,10 @@ def _hold_space(path: Path, nbytes: int) -> None:
         except OSError as e:
             if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
                 raise
-            block = b"\0" * (1 << 20)  # a file system without fallocate: write the zeros
-            for off in range(0, nbytes, len(block)):
-                os.write(fd, block[: nbytes - off])
+            block = memoryview(b"\0" * (1 << 20))  # a file system without fallocate: write the zeros
+            written = 0
+            while written < nbytes:
+                written += os.write(fd, block[: nbytes - written])
         os.fsync(fd)
     except OSError:
         os.close(fd)

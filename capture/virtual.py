@@ -46,6 +46,7 @@ def record_virtual(
         operator=operator,
         source_info={"kind": "virtual", "seed": seed, "motion": motion, "cameras": cameras, "seconds": seconds},
         observer=observer,
+        planned_s=seconds,
     )
     if recorder_hook is not None:
         recorder_hook(rec)
