@@ -70,18 +70,18 @@ def episode_summary(session: Session, episode: Episode | int, flags: list[Flag] 
         if share < MIN_TRACKING_OK:
             verdict = "redo"
             reasons.append(f"{rig}: tracking OK on only {share:.0%} of poses (need {MIN_TRACKING_OK:.0%})")
+    error_kinds = ", ".join(sorted({f.kind for f in inside if f.severity == "error"}))
     if error_share > REDO_ERROR_SHARE:
         verdict = "redo"
-        kinds = sorted({f.kind for f in inside if f.severity == "error"})
-        reasons.append(f"errors over {error_share:.0%} of the episode: {', '.join(kinds)}")
+        reasons.append(f"errors {_over(error_share)}: {error_kinds}")
     if verdict != "redo":
         if error_share > 0:
             verdict = "check"
-            reasons.append(f"errors over {error_share:.0%} of the episode")
+            reasons.append(f"errors {_over(error_share)}: {error_kinds}")
         if warn_share > CHECK_WARN_SHARE:
             verdict = "check"
             kinds = sorted({f.kind for f in inside if f.severity == "warn"})
-            reasons.append(f"warnings over {warn_share:.0%} of the episode: {', '.join(kinds)}")
+            reasons.append(f"warnings {_over(warn_share)}: {', '.join(kinds)}")
         if not tracking:
             verdict = "check"
             reasons.append("no trajectory yet")
@@ -99,3 +99,10 @@ def episode_summary(session: Session, episode: Episode | int, flags: list[Flag] 
         "verdict": verdict,
         "reasons": reasons,
     }
+
+
+def _over(x: float) -> str:
+    """Where flags of a severity cover the episode, as people read it."""
+    if x >= 0.995:
+        return "throughout the episode"
+    return "on under 1% of the episode" if x < 0.01 else f"on {x:.0%} of the episode"

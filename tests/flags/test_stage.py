@@ -78,6 +78,10 @@ def test_episode_summary_verdicts(session):
     assert s0["verdict"] == "check" and "observation.blur" in s0["flags_by_kind"]
     assert s1["flags_by_kind"]["observation.tracking_lost"]["worst"] == "error"
     assert 0.8 < s1["tracking_ok_share"]["rig0"] < 0.9
+    # Every reason names the flags behind it, also when errors are too few to ask for a redo.
+    (errors,) = [r for r in s1["reasons"] if r.startswith("errors on")]
+    assert s1["verdict"] == "check" and errors.endswith("of the episode: observation.tracking_lost")
+    assert any(r.startswith("warnings on") and "observation.blur" in r for r in s0["reasons"])
     session.add_decision(Decision(1, "reject", 1, operator="op-1", note="dropped the cup"))
     s1 = summary.episode_summary(session, 1)
     assert s1["verdict"] == "redo" and "rejected by the operator" in s1["reasons"]
