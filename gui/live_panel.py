@@ -513,7 +513,7 @@ class LivePanel(QWidget):
 
         def work() -> list[tuple[int, dict]]:
             # Tracking (gtsam) and retargeting (Pinocchio) run in the helper process: see gui.isolated.
-            run_isolated(_process_and_summarise, session.path, self.home, robot)
+            run_isolated(process_session_stages, session.path, self.home, robot)
             return [(e.index, episode_summary(session, e)) for e in session.episodes]
 
         def done(rows: list[tuple[int, dict]]) -> None:
@@ -827,7 +827,7 @@ def _store_workspace(writer: Any, source: Any) -> None:
     )
 
 
-def _process_and_summarise(session_path: Any, home: Home, robot: str | None) -> bool:
+def process_session_stages(session_path: Any, home: Home, robot: str | None) -> bool:
     """Runs in the helper process: the stale stages of a freshly recorded session."""
     from capture.session import Session
     from democap.pipeline import process

@@ -51,6 +51,7 @@ class MainWindow(QMainWindow):
         self.calibration = CalibrationPanel(home, self.jobs)
         self.sessions = SessionsPanel(home, self.jobs)
         self.review = ReviewPanel(home, self.jobs)
+        self.sessions.robot_for_processing = lambda: self.live.robot
         self.screens: dict[str, QWidget] = {
             "Devices": self.devices,
             "Live": self.live,

@@ -159,6 +159,12 @@ class SessionsPanel(QWidget):
         self.review_filter.addItems(REVIEW_FILTERS)
         self.rank_btn = QPushButton("Rank outliers")
         self.refresh_btn = QPushButton("Refresh")
+        self.process_btn = QPushButton("Process")
+        self.process_btn.setToolTip(
+            "Track, retarget and flag the selected session (only stale stages run; same as `democap process`)"
+        )
+        #: The robot to retarget to when processing (the main window wires the live screen's choice).
+        self.robot_for_processing: Any = lambda: None
         self.open_btn = QPushButton("Review episode")
         self.open_btn.setObjectName("primary")
         bar.addWidget(self.search, 3)
@@ -166,6 +172,7 @@ class SessionsPanel(QWidget):
         bar.addWidget(self.review_filter)
         bar.addWidget(self.rank_btn)
         bar.addWidget(self.refresh_btn)
+        bar.addWidget(self.process_btn)
         bar.addWidget(self.open_btn)
         lay.addLayout(bar)
         split = QSplitter(Qt.Orientation.Vertical)
@@ -186,6 +193,7 @@ class SessionsPanel(QWidget):
         self.review_filter.currentTextChanged.connect(lambda _t: self.refresh())
         self.refresh_btn.clicked.connect(self.refresh)
         self.rank_btn.clicked.connect(lambda: self.rank_outliers())
+        self.process_btn.clicked.connect(lambda: self.process_selected())
         self.open_btn.clicked.connect(self._open_selected)
         self.e_table.cellDoubleClicked.connect(lambda r, _c: self._open_row(r))
         self.s_table.itemSelectionChanged.connect(self._session_selected)
@@ -266,6 +274,37 @@ class SessionsPanel(QWidget):
             return
         sid = item.text()
         self._fill_episodes([e for e in self.episodes if e["session_id"] == sid])
+
+    def selected_session(self) -> str | None:
+        rows = self.s_table.selectionModel().selectedRows()
+        item = self.s_table.item(rows[0].row(), 0) if rows else None
+        return item.text() if item is not None else None
+
+    def process_selected(self, on_done: Any = None) -> None:
+        """Run the session's stale stages (trajectory, retargeting, flags) in the helper process."""
+        from gui.isolated import run_isolated
+        from gui.live_panel import process_session_stages
+
+        sid = self.selected_session()
+        if sid is None:
+            self.summary.setText("Select a session to process.")
+            return
+        path, robot = self.home.sessions / sid, self.robot_for_processing()
+        self.process_btn.setEnabled(False)
+        self.summary.setText(f"Processing {sid}: tracking, {'retargeting to ' + robot + ', ' if robot else ''}flags…")
+
+        def done(_ok: bool) -> None:
+            self.process_btn.setEnabled(True)
+            self.refresh()
+            self.summary.setText(f"Processed {sid}" + (f" for {robot}" if robot else "") + ". " + self.summary.text())
+            if on_done:
+                on_done(sid)
+
+        def failed(text: str) -> None:
+            self.process_btn.setEnabled(True)
+            self.summary.setText(f"Processing {sid} failed: {text}")
+
+        self.jobs.start(lambda: run_isolated(process_session_stages, path, self.home, robot), done, failed)
 
     def rank_outliers(self, on_done: Any = None) -> None:
         ids = sorted({e["session_id"] for e in self.episodes})

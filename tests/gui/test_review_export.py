@@ -144,3 +144,23 @@ def test_export_excludes_rejected_and_can_be_cancelled(demo_home, window, qtbot,
     qtbot.waitUntil(lambda: dlg.job is None, timeout=120000)
     assert dlg.message.status == "warn" and "cancelled" in dlg.message.text
     dlg.close()
+
+
+def test_an_unprocessed_session_is_processed_from_the_browser(home, window, qtbot) -> None:
+    from capture.virtual import record_virtual
+
+    s = record_virtual(home, seconds=3.0, cameras="mono-pinhole")
+    panel = window.sessions
+    window.show_screen("Sessions")
+    panel.refresh()
+    assert panel.s_table.item(0, 6).text() == "not processed"
+    window.live.robot = "panda"
+    panel.s_table.selectRow(0)
+    processed: list = []
+    panel.process_selected(on_done=processed.append)
+    assert not panel.process_btn.isEnabled()
+    qtbot.waitUntil(lambda: bool(processed), timeout=180000)
+    assert processed == [s.id] and panel.process_btn.isEnabled()
+    assert panel.summary.text().startswith(f"Processed {s.id} for panda.")
+    assert set(panel.s_table.item(0, 6).text().split(", ")) >= {"trajectory", "retarget/panda", "flags"}
+    assert {p.name for p in (s.path / "stages").iterdir()} >= {"trajectory", "retarget", "flags"}
