@@ -92,16 +92,26 @@ def _namespace_tmpfs() -> str | None:
     return None if probe.returncode == 0 else f"cannot mount a tmpfs in a mount namespace: {probe.stderr.strip()}"
 
 
-def _record_onto_full_disk(tmp_path: Path, mode: str) -> tuple[dict, Home]:
+def _in_namespace(*argv: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` in a private mount namespace (skipping the test where none can be made)."""
     why = _namespace_tmpfs()
     if why:
         pytest.skip(why)
+    return subprocess.run(["unshare", "-m", *argv], capture_output=True, text=True, timeout=timeout)
+
+
+def _scenario(script: str, tmp_path: Path, *args: str) -> dict:
+    """Run a scenario script (argv: mount point, output folder, *args); its result.json."""
     out = tmp_path / "out"
     out.mkdir()
-    cmd = ["unshare", "-m", sys.executable, "-c", _SCENARIO, str(tmp_path / "mnt"), str(out), "120m", mode]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    proc = _in_namespace(sys.executable, "-c", script, str(tmp_path / "mnt"), str(out), *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads((out / "result.json").read_text()), Home.resolve(str(out / "home"))
+    return json.loads((out / "result.json").read_text())
+
+
+def _record_onto_full_disk(tmp_path: Path, mode: str) -> tuple[dict, Home]:
+    result = _scenario(_SCENARIO, tmp_path, "120m", mode)
+    return result, Home.resolve(str(tmp_path / "out" / "home"))
 
 
 def _check_saved(home: Home, result: dict) -> Session:
@@ -183,20 +193,12 @@ _VIDEO_SCENARIO = textwrap.dedent(
 
 
 def test_a_video_segment_that_cannot_be_finished_is_given_up_and_the_rest_kept(tmp_path: Path) -> None:
-    why = _namespace_tmpfs()
-    if why:
-        pytest.skip(why)
-    out = tmp_path / "out"
-    out.mkdir()
-    cmd = ["unshare", "-m", sys.executable, "-c", _VIDEO_SCENARIO, str(tmp_path / "mnt"), str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads((out / "result.json").read_text())
+    result = _scenario(_VIDEO_SCENARIO, tmp_path)
     failed = result["failed"]
     assert failed is not None and failed["no_space"], failed
     assert 45 <= failed["frame"] <= 62, "the first write after the disk filled fails (within one segment)"
     assert result["released"]
-    s = Session(out / "session")
+    s = Session(tmp_path / "out" / "session")
     assert s.manifest["status"] == "complete" and s.verify() == []
     # The first segment (1 s of frames) was complete before the disk filled and is kept whole;
     # the one being written is given up, its .partial file left as it was.
@@ -207,16 +209,13 @@ def test_a_video_segment_that_cannot_be_finished_is_given_up_and_the_rest_kept(t
 
 
 def test_a_recording_that_would_not_fit_is_refused_before_it_starts(tmp_path: Path) -> None:
-    why = _namespace_tmpfs()
-    if why:
-        pytest.skip(why)
     mnt = tmp_path / "mnt"
     mnt.mkdir()
     script = (
         f"mount -t tmpfs -o size=40m tmpfs {mnt} && DEMOCAP_HOME={mnt}/home "
         f"{sys.executable} -m democap.cli record --virtual --seconds 20; echo rc=$?; ls -A {mnt}/home/sessions"
     )
-    proc = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=120)
+    proc = _in_namespace("sh", "-c", script, timeout=120)
     assert "rc=2" in proc.stdout, proc.stdout + proc.stderr
     assert "MB free; 20 s of recording needs about" in proc.stderr and "choose another --home" in proc.stderr
     assert proc.stdout.strip().endswith("rc=2"), "no session folder was left behind"
