@@ -363,7 +363,7 @@ class VideoWriter:
         expected = (self.height, self.width) if PIX_FMTS[self.pix_fmt] == 1 else (self.height, self.width, 3)
         if image.shape != expected:
             raise ValueError(f"frame shape {image.shape} does not match the stream's {expected}")
-        try:
+        with self._abandon_if_no_space():
             if self._rows and t_host_ns - self._rows[0][2] >= CHUNK_SECONDS * 1e9:
                 self._close_segment()
             if self._container is None:
@@ -372,11 +372,16 @@ class VideoWriter:
             frame.pts = len(self._rows)
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)
+        self._rows.append((self._segment, len(self._rows), int(t_host_ns), int(t_device_ns), int(exposure_ns)))
+
+    @contextlib.contextmanager
+    def _abandon_if_no_space(self) -> Iterator[None]:
+        try:
+            yield
         except Exception as e:
             if is_no_space(e):
                 self._abandon_segment()
             raise
-        self._rows.append((self._segment, len(self._rows), int(t_host_ns), int(t_device_ns), int(exposure_ns)))
 
     def _abandon_segment(self) -> None:
         """The segment being written cannot be finished (no space): its ``.partial`` file stays
@@ -419,12 +424,8 @@ class VideoWriter:
         self._rows = []
 
     def close(self) -> None:
-        try:
+        with self._abandon_if_no_space():
             self._close_segment()
-        except Exception as e:
-            if is_no_space(e):
-                self._abandon_segment()
-            raise
 
 
 class SessionWriter:
