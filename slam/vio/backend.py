@@ -554,14 +554,12 @@ def run(
         return res
     t2 = time.perf_counter()
     loops = list(find_loops(res, kf_idx))
-    res.stats["loop_closures"] = len(loops)
     if loops:
         backend.add_loops(loops)
         backend.latest = est
         est = backend.finish()
-        looped = _per_frame(backend, est, frames, kf_idx, t_frames, online_s, batch_s)
-        looped.stats.update(loop_closures=len(loops))
-        res = looped
+        res = _per_frame(backend, est, frames, kf_idx, t_frames, online_s, batch_s)
+    res.stats["loop_closures"] = len(loops)
     res.stats["loop_s"] = time.perf_counter() - t2
     return res
 
